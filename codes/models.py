@@ -1,0 +1,281 @@
+"""The access code's life: codes, their errors and warnings, backup pools, events, action attempts.
+
+Every write goes through ``codes.services``; these classes hold data and the database rules that
+must hold whoever writes (status and type values, type consistent with the window, the window's
+order). Primary keys are UUIDs named as Seam names them.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from devices.models import ConnectedAccount, Device, IssueKind, IssueRecord, Workspace
+
+
+class AccessCodeStatus(models.TextChoices):
+    UNSET = "unset", "Unset"
+    SETTING = "setting", "Setting"
+    SET = "set", "Set"
+    REMOVING = "removing", "Removing"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class AccessCodeType(models.TextChoices):
+    ONGOING = "ongoing", "Ongoing"
+    TIME_BOUND = "time_bound", "Time-bound"
+
+
+class AccessCodeQuerySet(models.QuerySet):
+    def live(self):
+        """Codes the API and pages show: a deleted code keeps its history but is gone, as in Seam."""
+        return self.filter(deleted_at__isnull=True)
+
+
+class AccessCode(models.Model):
+    access_code_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="access_codes")
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="access_codes")
+
+    # NULL, not "", while waiting: "no PIN yet" must never look like a PIN. (DJ001 is about
+    # two empty values; here NULL is the only one.)
+    code = models.CharField(  # noqa: DJ001
+        max_length=16,
+        null=True,
+        blank=True,
+        help_text="Empty while the lock's algorithm has not assigned it.",
+    )
+    name = models.CharField(max_length=200, blank=True)
+    appearance = models.JSONField(
+        default=dict, blank=True, help_text="The name as it stands on the lock: name, and first/last name."
+    )
+    common_code_key = models.CharField(max_length=200, null=True, blank=True, db_index=True)  # noqa: DJ001
+
+    status = models.CharField(max_length=10, choices=AccessCodeStatus.choices, default=AccessCodeStatus.UNSET)
+    type = models.CharField(max_length=10, choices=AccessCodeType.choices)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    is_managed = models.BooleanField(default=True)
+    is_scheduled_on_device = models.BooleanField(default=False)
+    is_waiting_for_code_assignment = models.BooleanField(default=False)
+    is_external_modification_allowed = models.BooleanField(default=False)
+    is_one_time_use = models.BooleanField(default=False)
+    is_offline_access_code = models.BooleanField(default=False)
+    is_backup = models.BooleanField(default=False, help_text="A backup code pulled from the lock's pool.")
+    use_backup_access_code_pool = models.BooleanField(default=False)
+    pulled_backup_access_code = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # What the scheduler needs. next_attempt_at is "look at this code again at"; None means
+    # nothing is due until something changes.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempt_count = models.PositiveIntegerField(default=0, editable=False)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="A worker's lease on this code; expires by itself."
+    )
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.TextField(blank=True)
+
+    objects = AccessCodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AccessCodeStatus.values), name="access_code_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(type__in=AccessCodeType.values), name="access_code_type_valid"
+            ),
+            # The type is never at odds with the window: ongoing has none, time-bound has both ends.
+            models.CheckConstraint(
+                condition=(
+                    Q(type=AccessCodeType.ONGOING, starts_at__isnull=True, ends_at__isnull=True)
+                    | Q(type=AccessCodeType.TIME_BOUND, starts_at__isnull=False, ends_at__isnull=False)
+                ),
+                name="access_code_type_matches_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="access_code_ends_after_starts",
+            ),
+            models.CheckConstraint(
+                condition=Q(code__isnull=False) | Q(is_waiting_for_code_assignment=True),
+                name="access_code_has_code_or_waits_for_one",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["device", "deleted_at"], name="access_code_device_live_idx"),
+            models.Index(fields=["workspace", "created_at"], name="access_code_workspace_idx"),
+            models.Index(fields=["next_attempt_at"], name="access_code_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"Access code {str(self.access_code_id)[:8]}"
+
+
+class AccessCodeIssue(IssueRecord):
+    """An error or warning raised on one access code."""
+
+    access_code = models.ForeignKey(AccessCode, on_delete=models.CASCADE, related_name="issues")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=IssueKind.values), name="access_code_issue_kind_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["access_code", "kind", "code"],
+                condition=Q(cleared_at__isnull=True),
+                name="access_code_issue_one_active",
+            ),
+        ]
+        indexes = [models.Index(fields=["access_code", "cleared_at"], name="access_code_issue_active_idx")]
+
+
+class BackupAccessCodePool(models.Model):
+    """Codes kept on a lock in reserve, handed out when a guest's own code cannot be set."""
+
+    device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="backup_pool")
+    is_enabled = models.BooleanField(default=True)
+    target_size = models.PositiveSmallIntegerField(default=3, help_text="Backup codes to keep on the lock.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Backup pool of {self.device}"
+
+
+class BackupAccessCode(models.Model):
+    backup_access_code_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pool = models.ForeignKey(BackupAccessCodePool, on_delete=models.CASCADE, related_name="backup_codes")
+    code = models.CharField(max_length=16)
+    status = models.CharField(max_length=10, choices=AccessCodeStatus.choices, default=AccessCodeStatus.UNSET)
+    pulled_for = models.ForeignKey(
+        AccessCode,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="backup_codes_pulled",
+        help_text="The guest code this backup stands in for, once pulled.",
+    )
+    pulled_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Once pulled, the original code's end; the backup comes off after it.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=AccessCodeStatus.values), name="backup_code_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(pulled_for__isnull=True) | Q(pulled_at__isnull=False),
+                name="backup_code_pulled_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Backup code on {self.pool.device}"
+
+
+class EventType(models.TextChoices):
+    CREATED = "access_code.created"
+    CHANGED = "access_code.changed"
+    SCHEDULED_ON_DEVICE = "access_code.scheduled_on_device"
+    SET_ON_DEVICE = "access_code.set_on_device"
+    REMOVED_FROM_DEVICE = "access_code.removed_from_device"
+    DELAY_IN_SETTING_ON_DEVICE = "access_code.delay_in_setting_on_device"
+    FAILED_TO_SET_ON_DEVICE = "access_code.failed_to_set_on_device"
+    DELETED = "access_code.deleted"
+    DELAY_IN_REMOVING_FROM_DEVICE = "access_code.delay_in_removing_from_device"
+    FAILED_TO_REMOVE_FROM_DEVICE = "access_code.failed_to_remove_from_device"
+    MODIFIED_EXTERNAL_TO_SEAM = "access_code.modified_external_to_seam"
+    DELETED_EXTERNAL_TO_SEAM = "access_code.deleted_external_to_seam"
+    BACKUP_ACCESS_CODE_PULLED = "access_code.backup_access_code_pulled"
+
+
+class Event(models.Model):
+    """What happened, written in the same transaction as the change it records."""
+
+    event_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event_type = models.CharField(max_length=64, choices=EventType.choices)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="events")
+    device = models.ForeignKey(Device, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    access_code = models.ForeignKey(
+        AccessCode, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    connected_account = models.ForeignKey(
+        ConnectedAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["workspace", "occurred_at"], name="event_workspace_idx"),
+            models.Index(fields=["access_code", "occurred_at"], name="event_access_code_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ActionType(models.TextChoices):
+    CREATE_ACCESS_CODE = "CREATE_ACCESS_CODE"
+    UPDATE_ACCESS_CODE = "UPDATE_ACCESS_CODE"
+    DELETE_ACCESS_CODE = "DELETE_ACCESS_CODE"
+
+
+class ActionAttemptStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCESS = "success", "Success"
+    ERROR = "error", "Error"
+
+
+class ActionAttempt(models.Model):
+    """An asynchronous action's progress, as Seam reports it: pending until the lock confirms."""
+
+    action_attempt_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="action_attempts")
+    action_type = models.CharField(max_length=40, choices=ActionType.choices)
+    status = models.CharField(
+        max_length=10, choices=ActionAttemptStatus.choices, default=ActionAttemptStatus.PENDING
+    )
+    access_code = models.ForeignKey(
+        AccessCode, on_delete=models.SET_NULL, null=True, blank=True, related_name="action_attempts"
+    )
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True, help_text='{"type": ..., "message": ...}')
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ActionAttemptStatus.values), name="action_attempt_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(action_type__in=ActionType.values), name="action_attempt_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ActionAttemptStatus.ERROR) | Q(error__isnull=False),
+                name="action_attempt_error_has_detail",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_type} ({self.status})"

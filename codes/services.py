@@ -1,0 +1,521 @@
+"""Every write to an access code goes through here: the admin, the API and the scheduler's tasks
+call these functions, so a rule checked here holds everywhere.
+
+Field names in validation errors are the API's (Seam's) parameter names, so an integration sees
+``ends_at`` and a person in the admin sees the same field highlighted.
+"""
+
+import random
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from codes import catalog
+from codes.locking import lock_devices
+from codes.models import (
+    AccessCode,
+    AccessCodeIssue,
+    AccessCodeStatus,
+    AccessCodeType,
+    Event,
+    EventType,
+)
+from codes.selectors import codes_holding_device
+from devices import rules
+from devices.models import Device, DeviceIssue, IssueKind
+
+NAME_MAX_LENGTH = 200
+
+
+class CodeConflict(ValidationError):
+    """The PIN is already on the lock, or scheduled on it, in an overlapping window (HTTP 409)."""
+
+
+class _Unchanged:
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = _Unchanged()
+
+
+@dataclass(frozen=True)
+class AccessCodeRequest:
+    """What a caller asks for, in the API's vocabulary, before it is checked against the lock."""
+
+    name: str = ""
+    code: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    preferred_code_length: int | None = None
+    is_offline_access_code: bool = False
+    is_one_time_use: bool = False
+    use_backup_access_code_pool: bool = False
+    allow_external_modification: bool = False
+
+
+@dataclass(frozen=True)
+class CheckedAccessCode:
+    """A request that passed every rule of its lock, with what the rules decided filled in."""
+
+    request: AccessCodeRequest
+    code: str | None
+    name: str
+    appearance: dict
+    type: str
+
+
+class _Errors:
+    """Collects every problem before raising, so a caller fixes them all in one round."""
+
+    def __init__(self) -> None:
+        self.by_field: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.by_field.setdefault(field, []).append(message)
+
+    def raise_if_any(self, error_class=ValidationError) -> None:
+        if self.by_field:
+            raise error_class({field: list(messages) for field, messages in self.by_field.items()})
+
+
+def access_code_check(
+    *,
+    device: Device,
+    request: AccessCodeRequest,
+    existing: AccessCode | None = None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> CheckedAccessCode:
+    """Check ``request`` against every rule of ``device``; raise ValidationError naming each
+    field and rule it breaks (CodeConflict for a PIN already held), or return what will be
+    stored. Writes nothing."""
+    now = now or timezone.now()
+    errors = _Errors()
+    r = request
+
+    if not isinstance(r.name, str):
+        errors.add("name", "must be a string.")
+    elif len(r.name) > NAME_MAX_LENGTH:
+        errors.add("name", f"is {len(r.name)} characters long; at most {NAME_MAX_LENGTH} are allowed.")
+    elif rules.has_control_characters(r.name):
+        errors.add("name", "contains control characters (such as line breaks or tabs); use plain text.")
+
+    _check_window(r, errors, now=now, existing=existing)
+    _check_capabilities(device, r, errors)
+    errors.raise_if_any()
+
+    holders = codes_holding_device(
+        device, starts_at=r.starts_at, ends_at=r.ends_at, exclude_id=existing.pk if existing else None
+    )
+    held_pins = set(holders.exclude(code__isnull=True).values_list("code", flat=True))
+    taken_prefixes = {pin[:4] for pin in held_pins} if device.pin_requires_unique_first_four else set()
+
+    code = r.code
+    if r.is_offline_access_code:
+        code = None  # the lock's algorithm assigns it (providers issue)
+    elif code is not None:
+        if not isinstance(code, str):
+            errors.add("code", "must be a string of digits.")
+        else:
+            # The lock's own rules first; clashes with other codes are conflicts (409), below.
+            for problem in rules.pin_violations(device, code):
+                errors.add("code", f"'{code}' {problem}")
+            errors.raise_if_any()
+            if code in held_pins:
+                raise CodeConflict(
+                    {
+                        "code": [
+                            "is already on this lock (or scheduled on it) during an overlapping time window."
+                        ]
+                    }
+                )
+            if device.pin_requires_unique_first_four and code[:4] in taken_prefixes:
+                raise CodeConflict(
+                    {
+                        "code": [
+                            "shares its first four digits with another code on this lock; they must differ."
+                        ]
+                    }
+                )
+    else:
+        code = rules.generate_pin(
+            [device], length=r.preferred_code_length, taken=held_pins, taken_prefixes=taken_prefixes, rng=rng
+        )
+        if code is None:
+            errors.add(
+                "code", "no PIN could be generated that satisfies this lock's rules; choose one yourself."
+            )
+    errors.raise_if_any()
+
+    live_names = (
+        AccessCode.objects.live()
+        .filter(device=device)
+        .exclude(pk=existing.pk if existing else None)
+        .values_list("appearance__name", flat=True)
+    )
+    appearance = rules.fit_name(device, r.name, taken=[n for n in live_names if n])
+    return CheckedAccessCode(
+        request=r,
+        code=code,
+        name=rules.clean_name(r.name),
+        appearance=appearance.as_dict(),
+        type=AccessCodeType.ONGOING if r.starts_at is None else AccessCodeType.TIME_BOUND,
+    )
+
+
+def _check_window(
+    r: AccessCodeRequest, errors: _Errors, *, now: datetime, existing: AccessCode | None
+) -> None:
+    malformed = False
+    for field in ("starts_at", "ends_at"):
+        value = getattr(r, field)
+        if value is None:
+            continue
+        if not isinstance(value, datetime):
+            errors.add(field, "must be a date and time (ISO 8601).")
+            malformed = True
+        elif timezone.is_naive(value):
+            errors.add(field, "must include a time zone offset (for example 2026-12-01T15:00:00Z).")
+            malformed = True
+    if malformed:  # comparing the two would only add confusing errors
+        return
+    if r.starts_at is None and r.ends_at is not None:
+        errors.add("starts_at", "is required when ends_at is given (leave both empty for an ongoing code).")
+    elif r.starts_at is not None and r.ends_at is None:
+        errors.add("ends_at", "is required when starts_at is given (leave both empty for an ongoing code).")
+    elif r.starts_at is not None and r.ends_at is not None:
+        if r.ends_at <= r.starts_at:
+            errors.add("ends_at", "must be after starts_at.")
+        elif r.ends_at <= now and not (existing and existing.ends_at == r.ends_at):
+            errors.add("ends_at", "is in the past; a code must end in the future.")
+
+
+def _check_capabilities(device: Device, r: AccessCodeRequest, errors: _Errors) -> None:
+    if r.is_offline_access_code:
+        if not device.can_program_offline_access_codes:
+            errors.add("is_offline_access_code", "this lock cannot hold offline (algorithmic) codes.")
+        if r.starts_at is None:
+            errors.add(
+                "is_offline_access_code", "offline codes must be time-bound: give starts_at and ends_at."
+            )
+        if r.code is not None:
+            errors.add("code", "offline codes are assigned by the lock's algorithm; leave code empty.")
+    elif not device.can_program_online_access_codes:
+        errors.add("device_id", "this lock cannot be programmed with online access codes.")
+    if r.is_one_time_use and not r.is_offline_access_code:
+        errors.add("is_one_time_use", "only offline codes can be one-time-use.")
+    if r.use_backup_access_code_pool:
+        if not device.supports_backup_access_code_pool:
+            errors.add("use_backup_access_code_pool", "this lock does not support a backup code pool.")
+        if r.starts_at is None:
+            errors.add("use_backup_access_code_pool", "backup codes are only for time-bound codes.")
+    if r.preferred_code_length is not None:
+        lengths = rules.code_lengths(device)
+        if not isinstance(r.preferred_code_length, int) or r.preferred_code_length not in lengths:
+            allowed = ", ".join(str(n) for n in lengths)
+            errors.add("preferred_code_length", f"must be one of the lengths this lock accepts: {allowed}.")
+
+
+def access_code_create(
+    *,
+    device: Device,
+    request: AccessCodeRequest,
+    common_code_key: str | None = None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> AccessCode:
+    """Create a managed code on ``device`` and leave it due for the scheduler.
+
+    Runs in one transaction with the device locked, so the PIN checks and the insert see the
+    same codes: two concurrent requests for the same PIN cannot both succeed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        device = lock_devices([device.pk])[device.pk]
+        checked = access_code_check(device=device, request=request, now=now, rng=rng)
+        return _insert(device, checked, common_code_key=common_code_key, now=now)
+
+
+def access_codes_create_multiple(
+    *,
+    devices: list[Device],
+    request: AccessCodeRequest,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> list[AccessCode]:
+    """One code per device sharing a single PIN and a ``common_code_key``; all or nothing."""
+    if not devices:
+        raise ValidationError({"device_ids": ["give at least one device."]})
+    now = now or timezone.now()
+    common_code_key = f"auto_set_by_create_multiple_{uuid.uuid4()}"
+    with transaction.atomic():
+        locked = lock_devices(d.pk for d in devices)
+        ordered = [locked[d.pk] for d in devices]
+        if request.code is None and not request.is_offline_access_code:
+            request = replace(request, code=_shared_pin(ordered, request, rng=rng))
+        created = []
+        for device in ordered:
+            try:
+                checked = access_code_check(device=device, request=request, now=now, rng=rng)
+            except ValidationError as exc:
+                raise type(exc)(_prefix_device(exc, device)) from exc
+            created.append(_insert(device, checked, common_code_key=common_code_key, now=now))
+        return created
+
+
+def _shared_pin(devices: list[Device], request: AccessCodeRequest, *, rng) -> str:
+    held = set()
+    prefixes = set()
+    for device in devices:
+        pins = set(
+            codes_holding_device(device, starts_at=request.starts_at, ends_at=request.ends_at)
+            .exclude(code__isnull=True)
+            .values_list("code", flat=True)
+        )
+        held |= pins
+        if device.pin_requires_unique_first_four:
+            prefixes |= {p[:4] for p in pins}
+    length = request.preferred_code_length
+    if length is not None and length not in rules.common_code_lengths(devices):
+        raise ValidationError({"preferred_code_length": ["is not a length every chosen lock accepts."]})
+    pin = rules.generate_pin(devices, length=length, taken=held, taken_prefixes=prefixes, rng=rng)
+    if pin is None:
+        raise ValidationError(
+            {"code": ["no single PIN satisfies the rules of every chosen lock; choose one."]}
+        )
+    return pin
+
+
+def _prefix_device(exc: ValidationError, device: Device) -> dict:
+    return {
+        field: [f"{device.display_name}: {m}" for m in messages]
+        for field, messages in exc.message_dict.items()
+    }
+
+
+def _insert(
+    device: Device, checked: CheckedAccessCode, *, common_code_key: str | None, now: datetime
+) -> AccessCode:
+    r = checked.request
+    access_code = AccessCode.objects.create(
+        workspace_id=device.workspace_id,
+        device=device,
+        code=checked.code,
+        name=checked.name,
+        appearance=checked.appearance,
+        common_code_key=common_code_key,
+        type=checked.type,
+        starts_at=r.starts_at,
+        ends_at=r.ends_at,
+        is_waiting_for_code_assignment=checked.code is None,
+        is_external_modification_allowed=r.allow_external_modification,
+        is_one_time_use=r.is_one_time_use,
+        is_offline_access_code=r.is_offline_access_code,
+        use_backup_access_code_pool=r.use_backup_access_code_pool,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+    )
+    event_record(EventType.CREATED, access_code=access_code, occurred_at=now)
+    return access_code
+
+
+def access_code_update(
+    *,
+    access_code: AccessCode,
+    name=UNCHANGED,
+    code=UNCHANGED,
+    starts_at=UNCHANGED,
+    ends_at=UNCHANGED,
+    make_ongoing: bool = False,
+    preferred_code_length=UNCHANGED,
+    use_backup_access_code_pool=UNCHANGED,
+    allow_external_modification=UNCHANGED,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> AccessCode:
+    """Change a managed code; what changed is reprogrammed by the scheduler.
+
+    ``make_ongoing`` turns a time-bound code into an ongoing one (Seam's ``type: "ongoing"``).
+    Offline codes keep their PIN: the lock's algorithm owns it.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
+        if current.deleted_at is not None:
+            raise ValidationError({"access_code_id": ["this access code has been deleted."]})
+        if not current.is_managed:
+            raise ValidationError(
+                {"access_code_id": ["this code is unmanaged; convert it to managed first."]}
+            )
+        if make_ongoing and (starts_at not in (UNCHANGED, None) or ends_at not in (UNCHANGED, None)):
+            raise ValidationError({"type": ["an ongoing code has no starts_at or ends_at; drop them."]})
+        if current.is_offline_access_code and code is not UNCHANGED and code is not None:
+            raise ValidationError({"code": ["offline codes are assigned by the lock's algorithm."]})
+
+        window = (None, None) if make_ongoing else (current.starts_at, current.ends_at)
+        request = AccessCodeRequest(
+            name=current.name if name is UNCHANGED else name,
+            # No code given on an update keeps the current one; None asks for a new one.
+            code=current.code if code is UNCHANGED else code,
+            starts_at=window[0] if starts_at is UNCHANGED else starts_at,
+            ends_at=window[1] if ends_at is UNCHANGED else ends_at,
+            preferred_code_length=None if preferred_code_length is UNCHANGED else preferred_code_length,
+            is_offline_access_code=current.is_offline_access_code,
+            is_one_time_use=current.is_one_time_use,
+            use_backup_access_code_pool=(
+                current.use_backup_access_code_pool
+                if use_backup_access_code_pool is UNCHANGED
+                else use_backup_access_code_pool
+            ),
+            allow_external_modification=(
+                current.is_external_modification_allowed
+                if allow_external_modification is UNCHANGED
+                else allow_external_modification
+            ),
+        )
+        checked = access_code_check(
+            device=current.device, request=request, existing=current, now=now, rng=rng
+        )
+        new_values = {
+            "name": checked.name,
+            "appearance": checked.appearance,
+            "code": checked.code if not current.is_offline_access_code else current.code,
+            "type": checked.type,
+            "starts_at": request.starts_at,
+            "ends_at": request.ends_at,
+            "use_backup_access_code_pool": request.use_backup_access_code_pool,
+            "is_external_modification_allowed": request.allow_external_modification,
+        }
+        changed = sorted(f for f, v in new_values.items() if getattr(current, f) != v)
+        if not changed:
+            return current
+        for field, value in new_values.items():
+            setattr(current, field, value)
+        current.updated_at = now
+        current.next_attempt_at = now
+        current.attempt_count = 0
+        current.save(update_fields=[*new_values, "updated_at", "next_attempt_at", "attempt_count"])
+        event_record(EventType.CHANGED, access_code=current, occurred_at=now, payload={"changed": changed})
+        return current
+
+
+def access_code_delete(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:
+    """Delete a code: gone from the API at once; if its PIN is (or may be) on the lock, it stays
+    ``removing`` until the scheduler has taken it off. Deleting twice is harmless."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = AccessCode.objects.get(pk=access_code.pk)
+        if current.deleted_at is not None:
+            return current
+        on_lock = (
+            current.status in (AccessCodeStatus.SET, AccessCodeStatus.SETTING)
+            or current.is_scheduled_on_device
+        )
+        current.deleted_at = now
+        current.updated_at = now
+        if on_lock and not current.is_offline_access_code:
+            current.status = AccessCodeStatus.REMOVING
+            current.next_attempt_at = now
+        else:
+            current.next_attempt_at = None
+        current.save(update_fields=["deleted_at", "updated_at", "status", "next_attempt_at"])
+        event_record(EventType.DELETED, access_code=current, occurred_at=now)
+        return current
+
+
+def event_record(
+    event_type: EventType,
+    *,
+    access_code: AccessCode | None = None,
+    device: Device | None = None,
+    occurred_at: datetime | None = None,
+    payload: dict | None = None,
+) -> Event:
+    """Record what happened. Call it inside the transaction that made the change."""
+    if access_code is not None:
+        device = device or access_code.device
+    if device is None:
+        raise ValueError("an event needs an access code or a device")
+    body = {"device_id": str(device.pk)}
+    if access_code is not None:
+        body["access_code_id"] = str(access_code.pk)
+    body.update(payload or {})
+    return Event.objects.create(
+        event_type=event_type,
+        workspace_id=device.workspace_id,
+        device=device,
+        access_code=access_code,
+        connected_account_id=device.connected_account_id,
+        occurred_at=occurred_at or timezone.now(),
+        payload=body,
+    )
+
+
+def access_code_issue_raise(
+    *,
+    access_code: AccessCode,
+    kind: IssueKind,
+    code: str,
+    message: str | None = None,
+    now: datetime | None = None,
+) -> AccessCodeIssue:
+    """Put an error or warning on a code. Raising one that is already active keeps the first
+    (and its created_at), so repeated failures do not pile up rows."""
+    entry = catalog.lookup(kind, code)
+    issue, _ = AccessCodeIssue.objects.get_or_create(
+        access_code=access_code,
+        kind=kind,
+        code=code,
+        cleared_at=None,
+        defaults={"message": message or entry.message, "created_at": now or timezone.now(), **_flags(entry)},
+    )
+    return issue
+
+
+def access_code_issue_clear(
+    *, access_code: AccessCode, kind: IssueKind, code: str, now: datetime | None = None
+) -> int:
+    return AccessCodeIssue.objects.filter(
+        access_code=access_code, kind=kind, code=code, cleared_at__isnull=True
+    ).update(cleared_at=now or timezone.now())
+
+
+def device_issue_raise(
+    *, device: Device, kind: IssueKind, code: str, message: str | None = None, now: datetime | None = None
+) -> DeviceIssue:
+    """Put an error or warning on a lock, or on its connected account when the catalog says the
+    problem is the account's; either way it shows on every code of the lock."""
+    entry = catalog.lookup(kind, code)
+    on_account = entry.scope in (catalog.Scope.CONNECTED_ACCOUNT, catalog.Scope.BRIDGE)
+    subject = (
+        {"device": None, "connected_account_id": device.connected_account_id}
+        if on_account
+        else {"device": device}
+    )
+    issue, _ = DeviceIssue.objects.get_or_create(
+        kind=kind,
+        code=code,
+        cleared_at=None,
+        **subject,
+        defaults={"message": message or entry.message, "created_at": now or timezone.now(), **_flags(entry)},
+    )
+    return issue
+
+
+def device_issue_clear(*, device: Device, kind: IssueKind, code: str, now: datetime | None = None) -> int:
+    active = DeviceIssue.objects.filter(kind=kind, code=code, cleared_at__isnull=True)
+    return active.filter(device=device).update(cleared_at=now or timezone.now()) + active.filter(
+        device__isnull=True, connected_account_id=device.connected_account_id
+    ).update(cleared_at=now or timezone.now())
+
+
+def _flags(entry: catalog.CatalogEntry) -> dict:
+    return {flag: True for flag in entry.flags}

@@ -1,0 +1,37 @@
+"""Every environment variable Latchkey reads, read once, here.
+
+Settings import these names; nothing else in the project touches ``os.environ``.
+An integration switches on because its variable is set (REDIS_URL, DATABASE_URL).
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A developer's .env file, if present; real deployments set the environment directly.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+SECRET_KEY: str = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Empty means the embedded default: SQLite in var/.
+DATABASE_URL: str = env.str("DATABASE_URL", default="")
+# Empty means django-q2 uses the ORM broker on the default database.
+REDIS_URL: str = env.str("REDIS_URL", default="")
+
+VAR_DIR: Path = Path(env.str("LATCHKEY_VAR_DIR", default=str(BASE_DIR / "var")))
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+
+# Worker processes django-q2 starts on this machine.
+Q_WORKERS: int = env.int("Q_WORKERS", default=2)
+
+# Production security settings (issue: production profile). Off by default for local runs.
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0)
+SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=False)

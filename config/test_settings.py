@@ -1,0 +1,17 @@
+"""Settings for the test suite: the real settings, with django-q2 running tasks inline.
+
+django-q2 reads Q_CLUSTER once when it is imported, so override_settings cannot switch sync
+mode on; it has to be set in the settings module the tests start with.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import Q_CLUSTER, STORAGES  # noqa: E402
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+# Tests render pages without running collectstatic first.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,198 @@
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+
+from devices.models import ApiKey, ConnectedAccount, Device, DeviceIssue, Property, Workspace
+from devices.services import api_key_create, api_key_revoke
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows that only services write (issues, events, attempts): visible, never hand-edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_sandbox", "property_count", "device_count", "created_at"]
+    list_filter = ["is_sandbox"]
+    search_fields = ["name", "=workspace_id"]
+    readonly_fields = ["workspace_id", "created_at"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                property_count=Count("properties", distinct=True),
+                device_count=Count("devices", distinct=True),
+            )
+        )
+
+    @admin.display(ordering="property_count", description="Properties")
+    def property_count(self, obj):
+        return obj.property_count
+
+    @admin.display(ordering="device_count", description="Locks")
+    def device_count(self, obj):
+        return obj.device_count
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["key_prefix", "workspace", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["workspace", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "key_prefix"]
+    fields = ["workspace", "name", "key_prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["key_prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "workspace"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw = api_key_create(workspace=obj.workspace, name=obj.name)
+        obj.pk = key.pk
+        obj.refresh_from_db()
+        messages.warning(request, f"New API key (shown once, copy it now): {raw}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(api_key=key)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(Property)
+class PropertyAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "time_zone", "default_check_in_time", "default_check_out_time"]
+    list_filter = ["workspace", "time_zone"]
+    search_fields = ["name", "address", "=property_id"]
+    readonly_fields = ["property_id", "created_at"]
+
+
+@admin.register(ConnectedAccount)
+class ConnectedAccountAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "workspace", "provider", "created_at"]
+    list_filter = ["provider", "workspace"]
+    search_fields = ["display_name", "=connected_account_id"]
+    readonly_fields = ["connected_account_id", "created_at"]
+
+
+class DeviceIssueInline(admin.TabularInline):
+    model = DeviceIssue
+    fields = ["kind", "code", "message", "created_at", "cleared_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_name",
+        "property",
+        "workspace",
+        "provider",
+        "is_online",
+        "battery",
+        "has_keypad",
+        "max_active_codes_supported",
+        "active_errors",
+    ]
+    list_filter = [
+        "property",
+        "is_online",
+        "connected_account__provider",
+        "has_native_scheduling",
+        "workspace",
+    ]
+    search_fields = ["display_name", "provider_device_id", "=device_id", "manufacturer", "model"]
+    list_select_related = ["property", "workspace", "connected_account"]
+    readonly_fields = ["device_id", "created_at"]
+    inlines = [DeviceIssueInline]
+    fieldsets = [
+        (None, {"fields": ["device_id", "display_name", "workspace", "property", "connected_account"]}),
+        (
+            "Lock",
+            {
+                "fields": [
+                    "provider_device_id",
+                    "device_type",
+                    "manufacturer",
+                    "model",
+                    "is_online",
+                    "battery_level",
+                ]
+            },
+        ),
+        (
+            "Capabilities",
+            {
+                "fields": [
+                    "can_program_online_access_codes",
+                    "can_program_offline_access_codes",
+                    "has_native_scheduling",
+                    "has_built_in_keypad",
+                    "accessory_keypad_connectable",
+                    "accessory_keypad_connected",
+                    "supported_code_lengths",
+                    "max_active_codes_supported",
+                    "supports_backup_access_code_pool",
+                ]
+            },
+        ),
+        (
+            "PIN rules",
+            {"fields": ["pin_forbids_zeros", "pin_forbids_sequences", "pin_requires_unique_first_four"]},
+        ),
+        ("Name rules", {"fields": ["name_max_length", "name_must_be_unique", "name_splits_first_last"]}),
+        ("History", {"fields": ["created_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_error_count=Count(
+                    "issues", filter=Q(issues__cleared_at__isnull=True, issues__kind="error"), distinct=True
+                )
+            )
+        )
+
+    @admin.display(ordering="connected_account__provider")
+    def provider(self, obj):
+        return obj.connected_account.get_provider_display()
+
+    @admin.display(description="Battery")
+    def battery(self, obj):
+        return "—" if obj.battery_level is None else f"{obj.battery_level:.0%}"
+
+    @admin.display(boolean=True, description="Keypad")
+    def has_keypad(self, obj):
+        return obj.has_keypad
+
+    @admin.display(ordering="active_error_count", description="Errors")
+    def active_errors(self, obj):
+        return obj.active_error_count
+
+
+@admin.register(DeviceIssue)
+class DeviceIssueAdmin(ReadOnlyAdmin):
+    list_display = ["code", "kind", "device", "connected_account", "created_at", "cleared_at"]
+    list_filter = ["kind", ("cleared_at", admin.EmptyFieldListFilter), "code"]
+    search_fields = ["code", "message", "device__display_name"]
+    list_select_related = ["device", "connected_account"]

@@ -1,0 +1,148 @@
+"""A lock's rules for PINs and names, as pure functions over a Device's rule fields.
+
+Pure so that services, pre-flight checks and providers ask the same questions the same way,
+and so that property tests can hammer them without a database.
+"""
+
+import random
+import re
+import secrets
+import unicodedata
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+# When a lock reports no lengths, accept what nearly every keypad takes.
+DEFAULT_CODE_LENGTHS = (4, 5, 6, 7, 8)
+SEQUENCE_RUN = 3  # digits in a row that count as a forbidden ascending or descending run
+DEFAULT_APPEARANCE_NAME = "Guest"
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class PinRules(Protocol):
+    supported_code_lengths: list[int]
+    pin_forbids_zeros: bool
+    pin_forbids_sequences: bool
+    pin_requires_unique_first_four: bool
+
+
+class NameRules(Protocol):
+    name_max_length: int | None
+    name_must_be_unique: bool
+    name_splits_first_last: bool
+
+
+def code_lengths(device: PinRules) -> tuple[int, ...]:
+    return tuple(sorted(device.supported_code_lengths)) or DEFAULT_CODE_LENGTHS
+
+
+def has_sequence(pin: str, run: int = SEQUENCE_RUN) -> bool:
+    """True if ``run`` consecutive digits step up or down by one (123, 876)."""
+    steps = [int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)]
+    for i in range(len(steps) - run + 2):
+        window = steps[i : i + run - 1]
+        if len(window) == run - 1 and (all(s == 1 for s in window) or all(s == -1 for s in window)):
+            return True
+    return False
+
+
+def pin_violations(device: PinRules, pin: str, *, taken_prefixes: Collection[str] = ()) -> list[str]:
+    """Every rule of the lock that ``pin`` breaks, each as a sentence naming the rule."""
+    if not _DIGITS.fullmatch(pin):
+        return ["must contain digits only (0-9)."]
+    problems = []
+    lengths = code_lengths(device)
+    if len(pin) not in lengths:
+        allowed = ", ".join(str(n) for n in lengths)
+        problems.append(f"is {len(pin)} digits long; this lock accepts {allowed} digits.")
+    if device.pin_forbids_zeros and "0" in pin:
+        problems.append("contains a 0; this lock does not accept zeros.")
+    if device.pin_forbids_sequences and has_sequence(pin):
+        problems.append(
+            f"contains a run of {SEQUENCE_RUN} ascending or descending digits; this lock forbids them."
+        )
+    if device.pin_requires_unique_first_four and pin[:4] in taken_prefixes:
+        problems.append("shares its first four digits with another code on this lock; they must differ.")
+    return problems
+
+
+def generate_pin(
+    devices: Iterable[PinRules],
+    *,
+    length: int | None = None,
+    taken: Collection[str] = (),
+    taken_prefixes: Collection[str] = (),
+    rng: random.Random | None = None,
+    attempts: int = 10_000,
+) -> str | None:
+    """A PIN every device accepts, not in ``taken``; None if none was found.
+
+    ``length`` must be one all devices accept; without it the shortest common length is used.
+    """
+    devices = list(devices)
+    rng = rng or secrets.SystemRandom()
+    if length is None:
+        common = common_code_lengths(devices)
+        if not common:
+            return None
+        length = common[0]
+    for _ in range(attempts):
+        pin = "".join(rng.choice("0123456789") for _ in range(length))
+        if pin in taken:
+            continue
+        if all(not pin_violations(d, pin, taken_prefixes=taken_prefixes) for d in devices):
+            return pin
+    return None
+
+
+def common_code_lengths(devices: Iterable[PinRules]) -> list[int]:
+    sets = [set(code_lengths(d)) for d in devices]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def clean_name(name: str) -> str:
+    """Collapse whitespace; control characters are refused by the caller, never stored."""
+    return " ".join(name.split())
+
+
+def has_control_characters(name: str) -> bool:
+    return any(unicodedata.category(ch).startswith("C") for ch in name)
+
+
+@dataclass(frozen=True)
+class Appearance:
+    name: str
+    first_name: str | None = None
+    last_name: str | None = None
+
+    def as_dict(self) -> dict:
+        if self.first_name is None:
+            return {"name": self.name}
+        return {"name": self.name, "first_name": self.first_name, "last_name": self.last_name}
+
+
+def fit_name(device: NameRules, name: str, *, taken: Collection[str] = ()) -> Appearance:
+    """The name as it will stand on the lock: cut to its length, made unique with a number
+    where the lock demands unique names, and split into first and last name where it does."""
+    base = clean_name(name) or DEFAULT_APPEARANCE_NAME
+    limit = device.name_max_length
+    fitted = _truncate(base, limit)
+    if device.name_must_be_unique:
+        taken_folded = {t.casefold() for t in taken}
+        counter = 2
+        while fitted.casefold() in taken_folded:
+            suffix = f" {counter}"
+            fitted = _truncate(base, None if limit is None else max(limit - len(suffix), 1)) + suffix
+            counter += 1
+    if not device.name_splits_first_last:
+        return Appearance(name=fitted)
+    first, _, last = fitted.rpartition(" ")
+    if not first:  # one word: it is the first name
+        first, last = last, ""
+    return Appearance(name=fitted, first_name=first, last_name=last)
+
+
+def _truncate(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip()
