@@ -344,6 +344,12 @@ class AccessCodeAdmin(admin.ModelAdmin):
         obj._state.adding = False
         obj.refresh_from_db()
 
+    def get_deleted_objects(self, objs, request):
+        # Deleting a code is soft (its errors and events stay as history), so the confirmation
+        # page lists only the codes themselves, not the rows Django would cascade to.
+        objs = list(objs)
+        return [str(o) for o in objs], {AccessCode._meta.verbose_name_plural: len(objs)}, set(), []
+
     def delete_model(self, request, obj):
         services.access_code_delete(access_code=obj)
 

@@ -24,7 +24,7 @@ DATABASE_URL: str = env.str("DATABASE_URL", default="")
 # Empty means django-q2 uses the ORM broker on the default database.
 REDIS_URL: str = env.str("REDIS_URL", default="")
 
-VAR_DIR: Path = Path(env.str("LATCHKEY_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR: Path = Path(env.str("LATCHKEY_VAR_DIR", default="") or BASE_DIR / "var")
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 
 # Worker processes django-q2 starts on this machine.

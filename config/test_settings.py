@@ -9,9 +9,10 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 
 from config.settings import *  # noqa: E402, F403
-from config.settings import Q_CLUSTER, STORAGES  # noqa: E402
+from config.settings import Q_CLUSTER, STATIC_ROOT, STORAGES  # noqa: E402
 
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 # Tests render pages without running collectstatic first.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -85,7 +85,9 @@ def test_non_digit_pin_is_refused(device, now, pin):
 def test_pin_of_unsupported_length_is_refused(device, now, pin):
     with refused(ValidationError) as excinfo:
         create(device, code=pin)
-    assert errors_of(excinfo)["code"] == [f"'{pin}' is {len(pin)} digits long; this lock accepts 4, 5, 6 digits."]
+    assert errors_of(excinfo)["code"] == [
+        f"'{pin}' is {len(pin)} digits long; this lock accepts 4, 5, 6 digits."
+    ]
 
 
 def test_pin_with_zero_is_refused_where_the_lock_forbids_zeros(strict_device, now):
@@ -231,7 +233,9 @@ def test_non_datetime_is_refused(device, now):
 def test_offline_code_on_a_lock_without_offline_support_is_refused(device, now):
     with refused(ValidationError) as excinfo:
         create(device, is_offline_access_code=True, starts_at=now + DAY, ends_at=now + 2 * DAY)
-    assert errors_of(excinfo) == {"is_offline_access_code": ["this lock cannot hold offline (algorithmic) codes."]}
+    assert errors_of(excinfo) == {
+        "is_offline_access_code": ["this lock cannot hold offline (algorithmic) codes."]
+    }
 
 
 def test_offline_code_must_be_time_bound_and_gets_no_chosen_pin(now):
@@ -265,15 +269,21 @@ def test_one_time_use_needs_an_offline_code(device, now):
 
 def test_backup_pool_on_a_lock_without_one_is_refused(device, now):
     with refused(ValidationError) as excinfo:
-        create(device, code="4821", use_backup_access_code_pool=True, starts_at=now + DAY, ends_at=now + 2 * DAY)
-    assert errors_of(excinfo) == {"use_backup_access_code_pool": ["this lock does not support a backup code pool."]}
+        create(
+            device, code="4821", use_backup_access_code_pool=True, starts_at=now + DAY, ends_at=now + 2 * DAY
+        )
+    assert errors_of(excinfo) == {
+        "use_backup_access_code_pool": ["this lock does not support a backup code pool."]
+    }
 
 
 def test_backup_pool_for_an_ongoing_code_is_refused(now):
     lock = DeviceFactory(supports_backup_access_code_pool=True)
     with refused(ValidationError) as excinfo:
         create(lock, code="4821", use_backup_access_code_pool=True)
-    assert errors_of(excinfo) == {"use_backup_access_code_pool": ["backup codes are only for time-bound codes."]}
+    assert errors_of(excinfo) == {
+        "use_backup_access_code_pool": ["backup codes are only for time-bound codes."]
+    }
 
 
 @pytest.mark.parametrize("length", [3, 9, "6"])

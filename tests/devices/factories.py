@@ -35,7 +35,9 @@ class DeviceFactory(factory.django.DjangoModelFactory):
 
     workspace = factory.SubFactory(WorkspaceFactory)
     property = factory.SubFactory(PropertyFactory, workspace=factory.SelfAttribute("..workspace"))
-    connected_account = factory.SubFactory(ConnectedAccountFactory, workspace=factory.SelfAttribute("..workspace"))
+    connected_account = factory.SubFactory(
+        ConnectedAccountFactory, workspace=factory.SelfAttribute("..workspace")
+    )
     provider_device_id = factory.Sequence(lambda n: f"lock-{n}")
     device_type = "schlage_lock"
     display_name = factory.Sequence(lambda n: f"Door {n}")

@@ -1,0 +1,46 @@
+# Latchkey's two commands: `make run` and `make test`. Both start from a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint test-sqlite test-postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Install, migrate, seed the demo workspace, then run the web server and the django-q2 worker
+# on the embedded defaults (SQLite in var/, ORM broker). Ctrl-C stops both.
+run: install
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py collectstatic --noinput --verbosity 0
+	DEBUG=1 $(PY) manage.py seed_demo
+	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."
+	@DEBUG=1 $(PY) manage.py qcluster & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(PY) manage.py check
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+test-sqlite: install
+	env -u DATABASE_URL $(VENV)/bin/pytest -q
+
+test-postgres: install
+	DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest -q
+
+# Everything CI runs: lint and checks, then the whole suite on SQLite and on PostgreSQL.
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

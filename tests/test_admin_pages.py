@@ -1,0 +1,197 @@
+"""Every admin list, add and change page renders; codes added in the admin go through the services."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from codes import catalog
+from codes.admin import local_time
+from codes.models import (
+    AccessCode,
+    AccessCodeIssue,
+    ActionAttempt,
+    ActionType,
+    BackupAccessCode,
+    BackupAccessCodePool,
+    Event,
+    EventType,
+)
+from codes.services import AccessCodeRequest, access_code_create, device_issue_raise
+from devices.models import ApiKey, DeviceIssue, IssueKind
+from devices.services import api_key_create
+from tests.codes.factories import AccessCodeFactory
+from tests.devices.factories import DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def populated(now):
+    """One row of every model, so change pages have something to show."""
+    device = DeviceFactory(supports_backup_access_code_pool=True)
+    code = access_code_create(device=device, request=AccessCodeRequest(code="4821", name="Ana"))
+    device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_offline")
+    AccessCodeIssue.objects.create(
+        access_code=code, kind=IssueKind.WARNING, code="delay_in_setting_on_device", message="m"
+    )
+    ActionAttempt.objects.create(
+        workspace=device.workspace, action_type=ActionType.CREATE_ACCESS_CODE, access_code=code
+    )
+    pool = BackupAccessCodePool.objects.create(device=device)
+    BackupAccessCode.objects.create(pool=pool, code="9182")
+    api_key_create(workspace=device.workspace, name="booking sync")
+    Group.objects.create(name="Reviewers")
+    return code
+
+
+def admin_url(model, view, *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+OUR_APPS = {"devices", "codes", "webhooks", "auth"}
+OUR_MODELS = [m for m in admin.site._registry if m._meta.app_label in OUR_APPS]
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m.__name__)
+def test_every_changelist_renders(admin_client, populated, model):
+    assert admin_client.get(admin_url(model, "changelist")).status_code == 200
+
+
+@pytest.mark.parametrize("model", OUR_MODELS, ids=lambda m: m.__name__)
+def test_every_change_and_add_page_renders(admin_client, admin_user, rf, populated, model):
+    obj = model.objects.first()
+    assert obj is not None, f"the fixture made no {model.__name__}"
+    assert admin_client.get(admin_url(model, "change", obj.pk)).status_code == 200
+    request = rf.get("/")
+    request.user = admin_user
+    expected_add = 200 if admin.site._registry[model].has_add_permission(request) else 403
+    assert admin_client.get(admin_url(model, "add")).status_code == expected_add
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=unset",
+        "type=ongoing",
+        "has_errors=yes",
+        "has_errors=no",
+        "needs_review__exact=1",
+        "state=all",
+        "q=Ana",
+        "q=4821",
+    ],
+)
+def test_access_code_list_filters_and_searches(admin_client, populated, query):
+    response = admin_client.get(admin_url(AccessCode, "changelist") + "?" + query)
+    assert response.status_code == 200
+
+
+def test_access_code_search_by_id_finds_it(admin_client, populated):
+    other = AccessCodeFactory(name="Somebody else")
+    response = admin_client.get(admin_url(AccessCode, "changelist") + f"?q={populated.pk}")
+    assert response.context["cl"].result_count == 1
+    assert list(response.context["cl"].result_list) == [populated]
+    assert other.pk != populated.pk
+
+
+def test_has_errors_filter_counts_inherited_device_errors(admin_client, populated):
+    clean = AccessCodeFactory()
+    response = admin_client.get(admin_url(AccessCode, "changelist") + "?has_errors=yes")
+    assert list(response.context["cl"].result_list) == [populated]
+    response = admin_client.get(admin_url(AccessCode, "changelist") + "?has_errors=no")
+    assert list(response.context["cl"].result_list) == [clean]
+
+
+def test_change_page_shows_each_issue_with_its_remedy(admin_client, populated):
+    page = admin_client.get(admin_url(AccessCode, "change", populated.pk)).content.decode()
+    assert "device_offline" in page
+    assert catalog.error("device_offline").remedy.split(".")[0] in page.replace("&#x27;", "'")
+
+
+def test_adding_a_code_in_the_admin_goes_through_the_service(admin_client, now):
+    device = DeviceFactory()
+    response = admin_client.post(
+        admin_url(AccessCode, "add"),
+        {
+            "device": device.pk,
+            "name": "Ben",
+            "code": "",
+            "starts_at_0": "2026-12-01",
+            "starts_at_1": "15:00:00",
+            "ends_at_0": "2026-12-04",
+            "ends_at_1": "10:00:00",
+            **_empty_inlines(),
+        },
+    )
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors if response.context else response
+    )
+    code = AccessCode.objects.get()
+    assert len(code.code) == 4  # generated for the lock
+    assert code.starts_at == datetime(2026, 12, 1, 15, tzinfo=UTC)
+    assert Event.objects.filter(access_code=code, event_type=EventType.CREATED).exists()
+
+
+def test_admin_shows_a_rule_violation_beside_its_field_and_writes_nothing(admin_client, now):
+    device = DeviceFactory()
+    response = admin_client.post(
+        admin_url(AccessCode, "add"),
+        {"device": device.pk, "name": "Ben", "code": "12ab", **_empty_inlines()},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"code": ["'12ab' must contain digits only (0-9)."]}
+    assert not AccessCode.objects.exists()
+
+
+def test_deleting_in_the_admin_keeps_history(admin_client, populated):
+    response = admin_client.post(admin_url(AccessCode, "delete", populated.pk), {"post": "yes"})
+    assert response.status_code == 302
+    populated.refresh_from_db()
+    assert populated.deleted_at is not None
+    assert Event.objects.filter(access_code=populated, event_type=EventType.DELETED).exists()
+
+
+def test_adding_an_api_key_in_the_admin_shows_it_once_and_stores_its_hash(admin_client, populated):
+    response = admin_client.post(
+        admin_url(ApiKey, "add"), {"workspace": populated.workspace_id, "name": "new"}, follow=True
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    raw = shown[0].rsplit(" ", 1)[-1]
+    assert raw.startswith("seam_")
+    key = ApiKey.objects.get(name="new")
+    assert key.key_hash == ApiKey.digest(raw)
+    assert raw not in {key.key_hash, key.key_prefix}
+
+
+def test_device_errors_are_listed(admin_client, populated):
+    response = admin_client.get(admin_url(DeviceIssue, "changelist"))
+    assert response.context["cl"].result_count == 1
+
+
+def test_local_time_is_shown_in_the_property_zone_across_a_dst_change(now):
+    # Lisbon leaves summer time on 2026-10-25: +01:00 before, +00:00 after.
+    code = AccessCodeFactory(
+        time_bound=True,
+        starts_at=datetime(2026, 10, 24, 15, tzinfo=UTC),
+        ends_at=datetime(2026, 10, 26, 11, tzinfo=UTC),
+    )
+    assert code.device.property.time_zone == "Europe/Lisbon"
+    assert (
+        local_time(code.starts_at, code) == '<span title="2026-10-24 15:00 UTC">2026-10-24 16:00 WEST</span>'
+    )
+    assert local_time(code.ends_at, code) == '<span title="2026-10-26 11:00 UTC">2026-10-26 11:00 WET</span>'
+
+
+def _empty_inlines():
+    prefixes = ["issues", "events"]
+    data = {}
+    for prefix in prefixes:
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    return data
+
+
+def test_local_time_of_no_value_is_a_dash():
+    assert local_time(None, None) == "—"

@@ -1,0 +1,63 @@
+import io
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from codes.models import AccessCode, Event
+from devices.fleet import SANDBOX_LOCK_MODELS
+from devices.models import ApiKey, Device, Workspace
+from devices.services import api_key_authenticate, api_key_revoke
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_create_api_key_prints_the_key_alone_on_the_last_line_and_stores_only_its_hash():
+    output = run("create_api_key", "--workspace", "Seaside Stays")
+    raw = output.strip().splitlines()[-1]
+    assert raw.startswith("seam_") and " " not in raw and len(raw) > 40
+    workspace = Workspace.objects.get(name="Seaside Stays")
+    key = ApiKey.objects.get(workspace=workspace)
+    assert key.key_hash == ApiKey.digest(raw) and raw not in key.key_hash
+    assert api_key_authenticate(raw) == key
+
+
+def test_create_api_key_reuses_an_existing_workspace_and_makes_distinct_keys():
+    first = run("create_api_key", "--workspace", "Seaside Stays").strip()
+    second = run("create_api_key", "--workspace", "Seaside Stays").strip()
+    assert first != second
+    assert Workspace.objects.count() == 1
+    assert ApiKey.objects.count() == 2
+
+
+def test_create_api_key_refuses_a_blank_workspace_name():
+    with pytest.raises(CommandError, match="--workspace"):
+        run("create_api_key", "--workspace", "   ")
+    assert not Workspace.objects.exists()
+
+
+def test_a_revoked_or_wrong_key_does_not_authenticate():
+    raw = run("create_api_key", "--workspace", "W").strip()
+    assert api_key_authenticate(raw + "x") is None
+    api_key_revoke(api_key=ApiKey.objects.get())
+    assert api_key_authenticate(raw) is None
+
+
+def test_seed_demo_creates_the_fleet_codes_and_a_login_and_can_run_twice(settings, tmp_path, now):
+    settings.VAR_DIR = tmp_path
+    first = run("seed_demo")
+    run("seed_demo")
+    assert Device.objects.count() == len(SANDBOX_LOCK_MODELS) == 6
+    assert AccessCode.objects.count() == 4
+    assert Event.objects.count() == 4
+    password = (tmp_path / "demo-admin-password").read_text()
+    assert f"Admin login: admin / {password}" in first
+    assert authenticate(username="admin", password=password) is not None
+    offline = Device.objects.get(provider_device_id="sandbox-offline-lock")
+    assert len(offline.offline_code_secret) == 64
