@@ -195,3 +195,9 @@ def _empty_inlines():
 
 def test_local_time_of_no_value_is_a_dash():
     assert local_time(None, None) == "—"
+
+
+def test_admin_is_branded_latchkey(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "<title>Site administration | Latchkey</title>" in page
+    assert '<div id="site-name"><a href="/admin/">Latchkey</a></div>' in page
