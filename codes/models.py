@@ -50,6 +50,9 @@ class AccessCode(models.Model):
     appearance = models.JSONField(
         default=dict, blank=True, help_text="The name as it stands on the lock: name, and first/last name."
     )
+    provider_code_id = models.CharField(
+        max_length=200, blank=True, default="", help_text="The provider's id for this code on the lock."
+    )
     common_code_key = models.CharField(max_length=200, null=True, blank=True, db_index=True)  # noqa: DJ001
 
     status = models.CharField(max_length=10, choices=AccessCodeStatus.choices, default=AccessCodeStatus.UNSET)

@@ -8,7 +8,8 @@ Field names in validation errors are the API's (Seam's) parameter names, so an i
 import random
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -27,6 +28,7 @@ from codes.models import (
 from codes.selectors import codes_holding_device
 from devices import rules
 from devices.models import Device, DeviceIssue, IssueKind
+from devices.providers.base import Outcome, Result
 
 NAME_MAX_LENGTH = 200
 
@@ -519,3 +521,168 @@ def device_issue_clear(*, device: Device, kind: IssueKind, code: str, now: datet
 
 def _flags(entry: catalog.CatalogEntry) -> dict:
     return {flag: True for flag in entry.flags}
+
+
+# --- Programming outcomes: the one place a code's status on the lock changes -------------------
+
+# How soon to ask a lock again about a code it has not confirmed yet.
+PENDING_POLL_INTERVAL = timedelta(minutes=2)
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(minutes=30)
+
+# Lock-level errors that a successful command to the lock proves are over.
+_REACHABILITY_ERRORS = ("device_offline", "hub_disconnected", "device_disconnected", "bridge_disconnected")
+
+
+class LockAction(StrEnum):
+    SET = "set"
+    REMOVE = "remove"
+
+
+def retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with jitter, capped: 30 s, 1 min, 2 min ... 30 min. The jitter (half
+    to all of the step) keeps a fleet of codes that failed together from retrying together."""
+    step = min(RETRY_CAP, RETRY_BASE * (2 ** min(attempt, 16)))
+    return step * (rng or _jitter_rng).uniform(0.5, 1.0)
+
+
+_jitter_rng = random.SystemRandom()
+
+
+def access_code_record_outcome(
+    *,
+    access_code: AccessCode,
+    action: LockAction,
+    outcome: Outcome,
+    now: datetime | None = None,
+    assigned_code: str | None = None,
+    rng: random.Random | None = None,
+) -> AccessCode:
+    """Apply what a lock's provider answered to the code: status, errors and warnings with their
+    remedies, events, and when to look again. The code is never lost: a failure leaves it in
+    place, flagged, for the scheduler to retry.
+
+    ``access_code`` is the row as it was read before the provider was called. If the code was
+    changed meanwhile (its ``updated_at`` moved), the answer is about the old version: the
+    provider's id is kept, but the code stays due so the new version is programmed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
+        stale = current.updated_at != access_code.updated_at
+        if outcome.provider_code_id and action is LockAction.SET:
+            current.provider_code_id = outcome.provider_code_id
+        if assigned_code is not None:
+            current.code = assigned_code
+            current.is_waiting_for_code_assignment = False
+        for problem in outcome.warnings:
+            access_code_issue_raise(
+                access_code=current,
+                kind=IssueKind.WARNING,
+                code=problem.code,
+                message=problem.message or None,
+                now=now,
+            )
+
+        if outcome.result == Result.FAILED:
+            _record_failure(current, action, outcome, now=now, rng=rng)
+        elif action is LockAction.REMOVE:
+            _record_removed(current, now=now)
+        elif outcome.result == Result.PENDING:
+            current.status = AccessCodeStatus.SETTING
+            current.next_attempt_at = now + PENDING_POLL_INTERVAL
+        else:
+            _record_set(current, now=now)
+        if outcome.result != Result.FAILED:
+            _clear_reachability_errors(current.device, now=now)
+        if stale:
+            current.next_attempt_at = now
+        current.save()
+        return current
+
+
+def _record_set(code: AccessCode, *, now: datetime) -> None:
+    for issue_code in ("delay_in_setting_on_device", "august_device_programming_delay"):
+        access_code_issue_clear(access_code=code, kind=IssueKind.WARNING, code=issue_code, now=now)
+    AccessCodeIssue.objects.filter(access_code=code, kind=IssueKind.ERROR, cleared_at__isnull=True).update(
+        cleared_at=now
+    )
+    code.attempt_count = 0
+    # Natively scheduling locks keep the window themselves; an offline PIN carries its window.
+    scheduled = code.type == AccessCodeType.TIME_BOUND and (
+        code.device.has_native_scheduling or code.is_offline_access_code
+    )
+    if scheduled and code.starts_at > now:
+        # The lock keeps the window itself: loaded now, active from starts_at.
+        if not code.is_scheduled_on_device:
+            event_record(EventType.SCHEDULED_ON_DEVICE, access_code=code, occurred_at=now)
+        code.is_scheduled_on_device = True
+        code.status = AccessCodeStatus.UNSET
+        code.next_attempt_at = code.starts_at
+        return
+    if code.status != AccessCodeStatus.SET:
+        event_record(EventType.SET_ON_DEVICE, access_code=code, occurred_at=now)
+    code.is_scheduled_on_device = scheduled
+    code.status = AccessCodeStatus.SET
+    code.next_attempt_at = code.ends_at  # None for ongoing codes: nothing more to do
+
+
+def _record_removed(code: AccessCode, *, now: datetime) -> None:
+    event_record(EventType.REMOVED_FROM_DEVICE, access_code=code, occurred_at=now)
+    access_code_issue_clear(
+        access_code=code, kind=IssueKind.ERROR, code="failed_to_remove_from_device", now=now
+    )
+    access_code_issue_clear(
+        access_code=code, kind=IssueKind.WARNING, code="delay_in_removing_from_device", now=now
+    )
+    code.status = AccessCodeStatus.UNSET
+    code.is_scheduled_on_device = False
+    code.provider_code_id = ""
+    code.next_attempt_at = None
+    code.attempt_count = 0
+    if code.deleted_at is None:  # a finished time-bound code leaves the API once it is off the lock
+        code.deleted_at = now
+
+
+def _record_failure(code: AccessCode, action: LockAction, outcome: Outcome, *, now: datetime, rng) -> None:
+    for problem in outcome.errors:
+        entry = catalog.error(problem.code)
+        if entry.scope is catalog.Scope.ACCESS_CODE:
+            access_code_issue_raise(
+                access_code=code,
+                kind=IssueKind.ERROR,
+                code=problem.code,
+                message=problem.message or None,
+                now=now,
+            )
+        else:
+            device_issue_raise(
+                device=code.device,
+                kind=IssueKind.ERROR,
+                code=problem.code,
+                message=problem.message or None,
+                now=now,
+            )
+    if code.attempt_count == 0:  # one event per run of failures, not one per retry
+        event_type = (
+            EventType.FAILED_TO_SET_ON_DEVICE
+            if action is LockAction.SET
+            else EventType.FAILED_TO_REMOVE_FROM_DEVICE
+        )
+        event_record(
+            event_type,
+            access_code=code,
+            occurred_at=now,
+            payload={"errors": [p.code for p in outcome.errors]},
+        )
+    if action is LockAction.SET and code.status == AccessCodeStatus.SETTING:
+        code.status = AccessCodeStatus.UNSET
+    code.attempt_count += 1
+    # Transient trouble is retried; a permanent refusal waits until the code or the lock changes.
+    code.next_attempt_at = now + retry_delay(code.attempt_count - 1, rng=rng) if outcome.transient else None
+
+
+def _clear_reachability_errors(device: Device, *, now: datetime) -> None:
+    for issue_code in _REACHABILITY_ERRORS:
+        device_issue_clear(device=device, kind=IssueKind.ERROR, code=issue_code, now=now)

@@ -1,7 +1,18 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 
-from devices.models import ApiKey, ConnectedAccount, Device, DeviceIssue, Property, Workspace
+from devices.models import (
+    ApiKey,
+    ConnectedAccount,
+    Device,
+    DeviceIssue,
+    Property,
+    ProviderKind,
+    SandboxLock,
+    Workspace,
+)
+from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
+from devices.providers.sandbox.provider import SandboxProvider
 from devices.services import api_key_create, api_key_revoke
 
 
@@ -99,6 +110,32 @@ class DeviceIssueInline(admin.TabularInline):
         return False
 
 
+class SandboxLockInline(admin.StackedInline):
+    """Fault switches for a simulated lock: turn one on to watch Latchkey flag and retry."""
+
+    model = SandboxLock
+    can_delete = False
+    verbose_name_plural = "Sandbox failure switches"
+    fields = [
+        ("is_offline", "hub_disconnected", "bridge_disconnected"),
+        ("slots_full", "rejects_pin_format", "reports_duplicate_pin"),
+        ("delays_programming", "fails_removal", "is_removed"),
+        ("confirmation_delay_seconds", "seed"),
+    ]
+
+
+class SandboxHeldCodeInline(admin.TabularInline):
+    model = SandboxHeldCode
+    verbose_name_plural = "Codes in the simulated lock's memory"
+    fields = ["provider_code_id", "code", "name", "starts_at", "ends_at", "origin", "confirmed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = [
@@ -123,6 +160,7 @@ class DeviceAdmin(admin.ModelAdmin):
     list_select_related = ["property", "workspace", "connected_account"]
     readonly_fields = ["device_id", "created_at"]
     inlines = [DeviceIssueInline]
+    actions = ["simulate_unmanaged_code", "simulate_external_changes", "simulate_external_deletes"]
     fieldsets = [
         (None, {"fields": ["device_id", "display_name", "workspace", "property", "connected_account"]}),
         (
@@ -162,6 +200,40 @@ class DeviceAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at"]}),
     ]
 
+    def get_inlines(self, request, obj):
+        if obj is not None and obj.connected_account.provider == ProviderKind.SANDBOX:
+            return [*self.inlines, SandboxLockInline, SandboxHeldCodeInline]
+        return self.inlines
+
+    def _sandbox_devices(self, request, queryset):
+        devices = list(queryset.filter(connected_account__provider=ProviderKind.SANDBOX))
+        if len(devices) < queryset.count():
+            messages.warning(request, "Only sandbox locks can be simulated; real locks were skipped.")
+        return devices
+
+    @admin.action(description="Sandbox: add a code set outside Latchkey (unmanaged)")
+    def simulate_unmanaged_code(self, request, queryset):
+        for device in self._sandbox_devices(request, queryset):
+            SandboxProvider(device.connected_account).simulate_unmanaged_code(device.provider_device_id)
+
+    @admin.action(description="Sandbox: change every Latchkey code's PIN outside Latchkey")
+    def simulate_external_changes(self, request, queryset):
+        for device in self._sandbox_devices(request, queryset):
+            provider = SandboxProvider(device.connected_account)
+            for held in provider.list_codes(device.provider_device_id):
+                if held.code:
+                    changed = held.code[:-1] + str((int(held.code[-1]) + 1) % 10)
+                    provider.simulate_external_change(
+                        device.provider_device_id, held.provider_code_id, new_code=changed
+                    )
+
+    @admin.action(description="Sandbox: delete every code from the lock outside Latchkey")
+    def simulate_external_deletes(self, request, queryset):
+        for device in self._sandbox_devices(request, queryset):
+            provider = SandboxProvider(device.connected_account)
+            for held in provider.list_codes(device.provider_device_id):
+                provider.simulate_external_delete(device.provider_device_id, held.provider_code_id)
+
     def get_queryset(self, request):
         return (
             super()
@@ -196,3 +268,10 @@ class DeviceIssueAdmin(ReadOnlyAdmin):
     list_filter = ["kind", ("cleared_at", admin.EmptyFieldListFilter), "code"]
     search_fields = ["code", "message", "device__display_name"]
     list_select_related = ["device", "connected_account"]
+
+
+@admin.register(SandboxCommand)
+class SandboxCommandAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "lock", "action", "provider_code_id", "result", "errors"]
+    list_filter = ["action", "result"]
+    list_select_related = ["lock__device"]

@@ -268,3 +268,11 @@ class DeviceIssue(IssueRecord):
             ),
         ]
         indexes = [models.Index(fields=["device", "cleared_at"], name="device_issue_active_idx")]
+
+
+# The sandbox fleet's tables belong to this app; their module sits with the sandbox provider.
+from devices.providers.sandbox.models import (  # noqa: E402, F401
+    SandboxCommand,
+    SandboxHeldCode,
+    SandboxLock,
+)

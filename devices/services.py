@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from devices.fleet import SANDBOX_LOCK_MODELS
-from devices.models import ApiKey, ConnectedAccount, Device, Property, ProviderKind, Workspace
+from devices.models import ApiKey, ConnectedAccount, Device, Property, ProviderKind, SandboxLock, Workspace
 
 
 def workspace_get_or_create(*, name: str, is_sandbox: bool = False) -> Workspace:
@@ -62,5 +62,6 @@ def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = No
         if created and device.can_program_offline_access_codes:
             device.offline_code_secret = secrets.token_hex(32)
             device.save(update_fields=["offline_code_secret"])
+        SandboxLock.objects.get_or_create(device=device)
         devices.append(device)
     return devices

@@ -61,3 +61,27 @@ def test_seed_demo_creates_the_fleet_codes_and_a_login_and_can_run_twice(setting
     assert authenticate(username="admin", password=password) is not None
     offline = Device.objects.get(provider_device_id="sandbox-offline-lock")
     assert len(offline.offline_code_secret) == 64
+
+
+def test_seed_sandbox_creates_the_fleet_in_a_property_and_prints_the_account_id():
+    from devices.models import ConnectedAccount, SandboxLock
+
+    account_id = (
+        run("seed_sandbox", "--workspace", "Test Fleet", "--property", "Beach House").strip().splitlines()[-1]
+    )
+    account = ConnectedAccount.objects.get(pk=account_id)
+    devices = list(account.devices.all())
+    assert len(devices) == 6
+    assert {d.property.name for d in devices} == {"Beach House"}
+    assert SandboxLock.objects.filter(device__in=devices).count() == 6
+    traits = {d.provider_device_id: d for d in devices}
+    assert traits["sandbox-keypad-deadbolt"].has_native_scheduling
+    assert traits["sandbox-small-memory"].max_active_codes_supported == 3
+    assert traits["sandbox-no-keypad"].has_keypad is False
+    assert traits["sandbox-strict-pins"].pin_requires_unique_first_four
+    assert run("seed_sandbox", "--workspace", "Test Fleet").strip().splitlines()[-1] == account_id
+
+
+def test_seed_sandbox_refuses_a_blank_property_name():
+    with pytest.raises(CommandError, match="--property"):
+        run("seed_sandbox", "--workspace", "W", "--property", " ")

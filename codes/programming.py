@@ -1,0 +1,68 @@
+"""Bring one lock in line with one code's declared state, now.
+
+The provider is called outside any database transaction (a slow lock must not hold the
+database's write lock); its answer is then applied by ``services.access_code_record_outcome``.
+When to call this is the scheduler's business.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from codes import services
+from codes.models import AccessCode, AccessCodeStatus
+from devices.providers import provider_for
+from devices.providers.base import CodeSpec, Outcome
+
+
+def needed_action(access_code: AccessCode, *, now: datetime) -> services.LockAction | None:
+    """What the lock must do for this code now, judged from stored state and the clock."""
+    finished = access_code.ends_at is not None and access_code.ends_at <= now
+    if access_code.deleted_at is not None or finished:
+        might_be_on_lock = bool(access_code.provider_code_id) or access_code.status != AccessCodeStatus.UNSET
+        return services.LockAction.REMOVE if might_be_on_lock else None
+    return services.LockAction.SET
+
+
+def access_code_push(access_code: AccessCode, *, now: datetime | None = None) -> Outcome | None:
+    now = now or timezone.now()
+    action = needed_action(access_code, now=now)
+    if action is None:
+        return None
+    device = access_code.device
+    provider = provider_for(device.connected_account)
+    if action is services.LockAction.REMOVE:
+        outcome = provider.remove_code(device.provider_device_id, access_code.provider_code_id)
+        services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
+        return outcome
+    if access_code.is_offline_access_code:
+        return _assign_offline_code(access_code, provider, now=now)
+    appearance = access_code.appearance or {}
+    spec = CodeSpec(
+        code=access_code.code,
+        name=appearance.get("name") or access_code.name,
+        first_name=appearance.get("first_name"),
+        last_name=appearance.get("last_name"),
+        starts_at=access_code.starts_at,
+        ends_at=access_code.ends_at,
+        use_native_schedule=device.has_native_scheduling and access_code.starts_at is not None,
+    )
+    if access_code.provider_code_id:
+        outcome = provider.update_code(device.provider_device_id, access_code.provider_code_id, spec)
+    else:
+        outcome = provider.set_code(device.provider_device_id, spec)
+    services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
+    return outcome
+
+
+def _assign_offline_code(access_code: AccessCode, provider, *, now: datetime) -> Outcome:
+    outcome, pin = provider.create_offline_code(
+        access_code.device.provider_device_id,
+        starts_at=access_code.starts_at,
+        ends_at=access_code.ends_at,
+        is_one_time_use=access_code.is_one_time_use,
+    )
+    services.access_code_record_outcome(
+        access_code=access_code, action=services.LockAction.SET, outcome=outcome, now=now, assigned_code=pin
+    )
+    return outcome

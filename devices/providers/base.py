@@ -1,0 +1,103 @@
+"""What Latchkey needs of any lock provider, in plain data.
+
+Providers take and return these dataclasses and never see ``codes`` models: the scheduler turns
+an access code into a ``CodeSpec`` and an ``Outcome`` back into statuses, errors and events.
+A provider never raises for a lock's trouble; it reports it as a failed ``Outcome`` carrying
+catalog codes, so a failure becomes an error with a remedy, never a crash.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Result(StrEnum):
+    CONFIRMED = "confirmed"  # the lock has it (or has dropped it) now
+    PENDING = "pending"  # accepted; confirmation comes later by callback or poll
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A catalog code (error or warning) reported by the provider, with its own words."""
+
+    code: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: Result
+    provider_code_id: str | None = None
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    # For FAILED: True if trying again later may work by itself (offline, busy); False if
+    # something must change first (bad format, no keypad, no space).
+    transient: bool = False
+
+    @classmethod
+    def confirmed(cls, provider_code_id: str | None = None, warnings=()) -> "Outcome":
+        return cls(Result.CONFIRMED, provider_code_id, warnings=tuple(warnings))
+
+    @classmethod
+    def pending(cls, provider_code_id: str | None = None, warnings=()) -> "Outcome":
+        return cls(Result.PENDING, provider_code_id, warnings=tuple(warnings))
+
+    @classmethod
+    def failed(cls, *errors: Problem, transient: bool, warnings=()) -> "Outcome":
+        return cls(Result.FAILED, errors=errors, warnings=tuple(warnings), transient=transient)
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """A code as the lock should hold it."""
+
+    code: str
+    name: str
+    first_name: str | None = None
+    last_name: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    # Ask the lock to keep the window itself; only where the device has native scheduling.
+    use_native_schedule: bool = False
+
+
+@dataclass(frozen=True)
+class HeldCode:
+    """A code as found on the lock, for drift detection and unmanaged codes."""
+
+    provider_code_id: str
+    code: str | None
+    name: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    is_set: bool = True
+
+
+@dataclass(frozen=True)
+class DeviceSnapshot:
+    """A lock as its provider reports it; keys match ``devices.models.Device`` fields."""
+
+    provider_device_id: str
+    fields: dict = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """One connected account's provider. ``provider_device_id`` names the lock throughout."""
+
+    def sync_devices(self) -> list[DeviceSnapshot]: ...
+
+    def set_code(self, provider_device_id: str, spec: CodeSpec) -> Outcome: ...
+
+    def update_code(self, provider_device_id: str, provider_code_id: str, spec: CodeSpec) -> Outcome: ...
+
+    def remove_code(self, provider_device_id: str, provider_code_id: str) -> Outcome: ...
+
+    def list_codes(self, provider_device_id: str) -> list[HeldCode]: ...
+
+    def create_offline_code(
+        self, provider_device_id: str, *, starts_at: datetime, ends_at: datetime, is_one_time_use: bool
+    ) -> tuple[Outcome, str | None]:
+        """An offline (algorithmic) PIN for the window, and the outcome of asking for it."""
+        ...
