@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils.html import format_html, format_html_join
 
 from devices.models import (
     ApiKey,
@@ -115,25 +116,13 @@ class SandboxLockInline(admin.StackedInline):
 
     model = SandboxLock
     can_delete = False
-    verbose_name_plural = "Sandbox failure switches"
+    verbose_name = verbose_name_plural = "Sandbox failure switches"
     fields = [
         ("is_offline", "hub_disconnected", "bridge_disconnected"),
         ("slots_full", "rejects_pin_format", "reports_duplicate_pin"),
         ("delays_programming", "fails_removal", "is_removed"),
         ("confirmation_delay_seconds", "seed"),
     ]
-
-
-class SandboxHeldCodeInline(admin.TabularInline):
-    model = SandboxHeldCode
-    verbose_name_plural = "Codes in the simulated lock's memory"
-    fields = ["provider_code_id", "code", "name", "starts_at", "ends_at", "origin", "confirmed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Device)
@@ -158,7 +147,7 @@ class DeviceAdmin(admin.ModelAdmin):
     ]
     search_fields = ["display_name", "provider_device_id", "=device_id", "manufacturer", "model"]
     list_select_related = ["property", "workspace", "connected_account"]
-    readonly_fields = ["device_id", "created_at"]
+    readonly_fields = ["device_id", "created_at", "sandbox_memory"]
     inlines = [DeviceIssueInline]
     actions = ["simulate_unmanaged_code", "simulate_external_changes", "simulate_external_deletes"]
     fieldsets = [
@@ -202,8 +191,31 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         if obj is not None and obj.connected_account.provider == ProviderKind.SANDBOX:
-            return [*self.inlines, SandboxLockInline, SandboxHeldCodeInline]
+            return [*self.inlines, SandboxLockInline]
         return self.inlines
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.connected_account.provider == ProviderKind.SANDBOX:
+            return [*fieldsets, ("Sandbox lock memory", {"fields": ["sandbox_memory"]})]
+        return fieldsets
+
+    @admin.display(description="Codes held by the simulated lock")
+    def sandbox_memory(self, obj):
+        held = SandboxHeldCode.objects.filter(lock__device=obj)
+        if not held:
+            return "Empty."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} “{}” ({}), {}</li>",
+                (
+                    (h.code, h.name, h.get_origin_display(), "confirmed" if h.confirmed_at else "pending")
+                    for h in held
+                ),
+            ),
+        )
 
     def _sandbox_devices(self, request, queryset):
         devices = list(queryset.filter(connected_account__provider=ProviderKind.SANDBOX))
