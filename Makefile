@@ -14,11 +14,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# Seam's fake server, which the Seam driver's tests run against.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
 
 # Install, migrate, seed the demo workspace, then run the web server and the django-q2 worker
 # on the embedded defaults (SQLite in var/, ORM broker). Ctrl-C stops both.
-run: install
+run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=1 $(PY) manage.py seed_demo

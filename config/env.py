@@ -27,6 +27,10 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 VAR_DIR: Path = Path(env.str("LATCHKEY_VAR_DIR", default="") or BASE_DIR / "var")
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 
+# Encrypts lock-provider credentials at rest. Empty: derived from SECRET_KEY, so changing
+# SECRET_KEY then makes stored credentials unreadable; set this to keep them independent.
+CREDENTIALS_KEY: str = env.str("CREDENTIALS_KEY", default="")
+
 # Worker processes django-q2 starts on this machine.
 Q_WORKERS: int = env.int("Q_WORKERS", default=2)
 

@@ -19,6 +19,8 @@ else:
         "SECRET_KEY must be set when DEBUG is off (set DEBUG=1 for local development)."
     )
 
+CREDENTIALS_KEY = env.CREDENTIALS_KEY or SECRET_KEY
+
 ALLOWED_HOSTS = env.ALLOWED_HOSTS
 CSRF_TRUSTED_ORIGINS = env.CSRF_TRUSTED_ORIGINS
 

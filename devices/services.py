@@ -2,11 +2,23 @@
 
 import secrets
 
+import httpx
 from django.db import transaction
 from django.utils import timezone
 
+from devices import credentials
 from devices.fleet import SANDBOX_LOCK_MODELS
-from devices.models import ApiKey, ConnectedAccount, Device, Property, ProviderKind, SandboxLock, Workspace
+from devices.models import (
+    API_KEY_PREFIX,
+    ApiKey,
+    ConnectedAccount,
+    Device,
+    Property,
+    ProviderKind,
+    SandboxLock,
+    Workspace,
+)
+from devices.providers.base import DeviceSnapshot
 
 
 def workspace_get_or_create(*, name: str, is_sandbox: bool = False) -> Workspace:
@@ -65,3 +77,73 @@ def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = No
         SandboxLock.objects.get_or_create(device=device)
         devices.append(device)
     return devices
+
+
+class ConnectError(Exception):
+    """Connecting a provider account failed; the message names the option at fault."""
+
+
+def devices_sync(*, account: ConnectedAccount, snapshots: list[DeviceSnapshot] | None = None) -> list[Device]:
+    """Create or update the account's locks from what the provider reports. Latchkey's own
+    choices (the property, a renamed display name) are kept on locks it already knows."""
+    if snapshots is None:
+        from devices.providers import provider_for
+
+        snapshots = provider_for(account).sync_devices()
+    synced = []
+    with transaction.atomic():
+        for snapshot in snapshots:
+            device = Device.objects.filter(
+                connected_account=account, provider_device_id=snapshot.provider_device_id
+            ).first()
+            if device is None:
+                device = Device.objects.create(
+                    connected_account=account,
+                    workspace_id=account.workspace_id,
+                    provider_device_id=snapshot.provider_device_id,
+                    **snapshot.fields,
+                )
+            else:
+                for field, value in snapshot.fields.items():
+                    if field != "display_name":
+                        setattr(device, field, value)
+                device.save()
+            synced.append(device)
+    return synced
+
+
+def seam_account_connect(
+    *, workspace_name: str, api_key: str, endpoint: str | None = None, webhook_secret: str | None = None
+) -> tuple[ConnectedAccount, list[Device]]:
+    """Connect a Seam workspace: check the key by listing its locks, then store the workspace
+    (if new), the account (credentials encrypted) and the locks in one transaction. Nothing is
+    stored on failure, and no database lock is held while Seam is being asked."""
+    from seam.exceptions import SeamHttpApiError, SeamHttpUnauthorizedError
+
+    from devices.providers.seam.provider import SeamProvider, seam_client
+
+    if not api_key.startswith(API_KEY_PREFIX):
+        raise ConnectError(f"--api-key: a Seam API key starts with '{API_KEY_PREFIX}'.")
+    if webhook_secret is not None and not webhook_secret.startswith("whsec_"):
+        raise ConnectError("--webhook-secret: a Seam webhook secret starts with 'whsec_'.")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise ConnectError("--endpoint: give an http:// or https:// URL.")
+    if not " ".join(workspace_name.split()):
+        raise ConnectError("--workspace: a workspace needs a name.")
+    values = {"api_key": api_key, "endpoint": endpoint or "", "webhook_secret": webhook_secret or ""}
+    account = ConnectedAccount(provider=ProviderKind.SEAM)
+    try:
+        snapshots = SeamProvider(account, seam=seam_client(values)).sync_devices()
+    except SeamHttpUnauthorizedError as exc:
+        raise ConnectError("--api-key: Seam refused this API key.") from exc
+    except SeamHttpApiError as exc:
+        raise ConnectError(f"Seam answered with an error: {exc.code}.") from exc
+    except httpx.HTTPError as exc:
+        raise ConnectError(f"--endpoint: could not reach Seam ({type(exc).__name__}).") from exc
+    with transaction.atomic():
+        account.workspace = workspace_get_or_create(name=workspace_name)
+        account.display_name = f"Seam ({credentials.masked(api_key)})"
+        account.encrypted_credentials = credentials.encrypt(values)
+        account.save()
+        devices = devices_sync(account=account, snapshots=snapshots)
+    return account, devices

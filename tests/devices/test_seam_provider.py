@@ -1,0 +1,142 @@
+"""The Seam driver against Seam's own fake server: import locks, then set, list, update and
+remove a code there, through the official SDK."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from codes.models import AccessCodeStatus
+from codes.programming import access_code_push
+from codes.selectors import access_code_issues
+from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from devices import credentials
+from devices.models import ConnectedAccount, Device, ProviderKind, Workspace
+from devices.providers.base import CodeSpec, Result
+from devices.providers.seam.provider import SeamProvider
+from tests.devices.seam_fake import API_KEY, SEEDED_LOCKS, FakeSeam
+
+pytestmark = pytest.mark.django_db
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def fake_seam():
+    server = FakeSeam()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def account(fake_seam, capsys) -> ConnectedAccount:
+    call_command(
+        "connect_seam", "--workspace", "Real Locks", "--api-key", API_KEY, "--endpoint", fake_seam.url
+    )
+    account_id = capsys.readouterr().out.strip().splitlines()[-1]
+    return ConnectedAccount.objects.get(pk=account_id)
+
+
+def test_connect_seam_imports_the_locks_and_nothing_else(account):
+    devices = {d.provider_device_id: d for d in Device.objects.filter(connected_account=account)}
+    assert set(devices) == SEEDED_LOCKS  # the thermostat and the noise sensor stay out
+    front = devices["august_device_1"]
+    assert front.display_name == "Front Door"
+    assert front.can_program_online_access_codes and front.has_native_scheduling
+    assert front.workspace.name == "Real Locks"
+    assert account.provider == ProviderKind.SEAM
+
+
+def test_credentials_are_encrypted_at_rest_and_masked_in_the_name(account):
+    assert API_KEY not in account.encrypted_credentials
+    assert credentials.decrypt(account.encrypted_credentials)["api_key"] == API_KEY
+    assert API_KEY not in account.display_name
+
+
+def test_the_driver_sets_lists_updates_and_removes_a_code(account):
+    provider = SeamProvider(account)
+    set_outcome = provider.set_code("august_device_1", CodeSpec(code="4821", name="Ana"))
+    assert set_outcome.result in (Result.CONFIRMED, Result.PENDING)
+    code_id = set_outcome.provider_code_id
+    assert [(h.provider_code_id, h.code) for h in provider.list_codes("august_device_1")] == [
+        (code_id, "4821")
+    ]
+
+    updated = provider.update_code("august_device_1", code_id, CodeSpec(code="7391", name="Ana"))
+    assert updated.result != Result.FAILED
+    assert [h.code for h in provider.list_codes("august_device_1")] == ["7391"]
+
+    assert provider.remove_code("august_device_1", code_id).result == Result.CONFIRMED
+    assert provider.list_codes("august_device_1") == []
+    assert provider.remove_code("august_device_1", code_id).result == Result.CONFIRMED  # already gone
+
+
+def test_a_duplicate_pin_is_a_refusal_with_the_catalog_code(account):
+    provider = SeamProvider(account)
+    provider.set_code("august_device_1", CodeSpec(code="4821", name="Ana"))
+    outcome = provider.set_code("august_device_1", CodeSpec(code="4821", name="Ben"))
+    assert outcome.result == Result.FAILED and not outcome.transient
+    assert [p.code for p in outcome.errors] == ["duplicate_code_on_device", "failed_to_set_on_device"]
+
+
+def test_a_code_flows_from_latchkey_to_seam_and_off_again(account, now):
+    lock = Device.objects.get(connected_account=account, provider_device_id="august_device_2")
+    code = access_code_create(
+        device=lock,
+        request=AccessCodeRequest(code="5173", name="Chen", starts_at=now + DAY, ends_at=now + 3 * DAY),
+    )
+    access_code_push(code, now=now)
+    code.refresh_from_db()
+    assert code.provider_code_id
+    assert code.status in (AccessCodeStatus.SETTING, AccessCodeStatus.UNSET)
+    provider = SeamProvider(account)
+    [held] = provider.list_codes("august_device_2")
+    assert (held.code, held.starts_at, held.ends_at) == ("5173", now + DAY, now + 3 * DAY)
+
+    access_code_update(access_code=code, code="5174", now=now)
+    code.refresh_from_db()
+    access_code_push(code, now=now)
+    assert [h.code for h in provider.list_codes("august_device_2")] == ["5174"]
+
+    access_code_delete(access_code=code, now=now)
+    code.refresh_from_db()
+    access_code_push(code, now=now)
+    assert provider.list_codes("august_device_2") == []
+
+
+def test_an_unreachable_seam_is_a_transient_failure_on_the_code(account, fake_seam, now):
+    lock = Device.objects.get(connected_account=account, provider_device_id="august_device_1")
+    code = access_code_create(device=lock, request=AccessCodeRequest(code="4821"))
+    fake_seam.stop()
+    access_code_push(code, now=now)
+    code.refresh_from_db()
+    assert [i.code for i in access_code_issues(code)] == ["failed_to_set_on_device"]
+    assert code.next_attempt_at is not None  # retried later
+    assert code.status == AccessCodeStatus.UNSET
+
+
+def test_connect_seam_refuses_a_bad_key_and_writes_nothing(fake_seam):
+    with pytest.raises(CommandError, match="--api-key: Seam refused"):
+        call_command(
+            "connect_seam", "--workspace", "W", "--api-key", "seam_wrong", "--endpoint", fake_seam.url
+        )
+    with pytest.raises(CommandError, match="--api-key: a Seam API key starts with 'seam_'"):
+        call_command(
+            "connect_seam", "--workspace", "W", "--api-key", "sk_live_123", "--endpoint", fake_seam.url
+        )
+    assert not Workspace.objects.exists() and not ConnectedAccount.objects.exists()
+
+
+def test_connect_seam_refuses_an_unreachable_endpoint():
+    from tests.devices.seam_fake import free_port
+
+    with pytest.raises(CommandError, match="--endpoint: could not reach Seam"):
+        call_command(
+            "connect_seam",
+            "--workspace",
+            "W",
+            "--api-key",
+            API_KEY,
+            "--endpoint",
+            f"http://127.0.0.1:{free_port()}",
+        )
+    assert not Workspace.objects.exists()
