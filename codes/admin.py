@@ -20,7 +20,7 @@ from codes.models import (
     BackupAccessCodePool,
     Event,
 )
-from codes.selectors import access_code_issues
+from codes.selectors import access_code_issues, with_issue_counts
 from devices.admin import ReadOnlyAdmin
 
 # Service field names (the API's) that the admin form calls differently.
@@ -73,6 +73,8 @@ class LiveFilter(admin.SimpleListFilter):
 
 
 class HasErrorsFilter(admin.SimpleListFilter):
+    """Counts what the code shows: its own errors and those of its lock and account."""
+
     title = "errors"
     parameter_name = "has_errors"
 
@@ -80,12 +82,10 @@ class HasErrorsFilter(admin.SimpleListFilter):
         return [("yes", "Has errors"), ("no", "No errors")]
 
     def queryset(self, request, queryset):
-        active_error = Q(issues__kind="error", issues__cleared_at__isnull=True)
-        device_error = Q(device__issues__kind="error", device__issues__cleared_at__isnull=True)
         if self.value() == "yes":
-            return queryset.filter(active_error | device_error).distinct()
+            return queryset.filter(error_count__gt=0)
         if self.value() == "no":
-            return queryset.exclude(pk__in=queryset.filter(active_error | device_error).values("pk"))
+            return queryset.filter(error_count=0)
         return queryset
 
 
@@ -113,6 +113,7 @@ class AccessCodeForm(forms.ModelForm):
         }
 
     def service_request(self) -> services.AccessCodeRequest:
+        """A new code, as the service takes it."""
         data = self.cleaned_data
         return services.AccessCodeRequest(
             name=data.get("name") or "",
@@ -125,17 +126,36 @@ class AccessCodeForm(forms.ModelForm):
             allow_external_modification=data.get("is_external_modification_allowed", False),
         )
 
+    def service_changes(self) -> dict:
+        """An edit, as access_code_update takes it: only the fields the person changed, so an
+        untouched field (a window with microseconds the widget cannot show, an expired end)
+        is never rewritten or judged again."""
+        data, changed = self.cleaned_data, set(self.changed_data)
+        changes = {}
+        if "name" in changed:
+            changes["name"] = data.get("name") or ""
+        if "code" in changed:
+            changes["code"] = data.get("code") or None  # emptied: generate a new PIN
+        if changed & {"starts_at", "ends_at"}:
+            if data.get("starts_at") is None and data.get("ends_at") is None:
+                changes["make_ongoing"] = True
+            else:
+                changes.update(starts_at=data.get("starts_at"), ends_at=data.get("ends_at"))
+        if "use_backup_access_code_pool" in changed:
+            changes["use_backup_access_code_pool"] = data["use_backup_access_code_pool"]
+        if "is_external_modification_allowed" in changed:
+            changes["allow_external_modification"] = data["is_external_modification_allowed"]
+        return changes
+
     def clean(self):
         data = super().clean()
-        device = data.get("device") or (self.instance.device if self.instance.pk else None)
-        if device is None or self.errors:
+        if self.errors:
             return data
         try:
-            services.access_code_check(
-                device=device,
-                request=self.service_request(),
-                existing=self.instance if self.instance.pk else None,
-            )
+            if not self.instance._state.adding:  # (a new code already has its UUID as pk)
+                services.access_code_update_check(access_code=self.instance, **self.service_changes())
+            elif data.get("device") is not None:
+                services.access_code_check(device=data["device"], request=self.service_request())
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 field = _FORM_FIELD_FOR.get(field, field)
@@ -259,22 +279,13 @@ class AccessCodeAdmin(admin.ModelAdmin):
         ]
 
     def get_queryset(self, request):
-        own = Q(issues__cleared_at__isnull=True)
-        device = Q(device__issues__cleared_at__isnull=True)
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                own_errors=Count("issues", filter=own & Q(issues__kind="error"), distinct=True),
-                own_warnings=Count("issues", filter=own & Q(issues__kind="warning"), distinct=True),
-                device_errors=Count(
-                    "device__issues", filter=device & Q(device__issues__kind="error"), distinct=True
-                ),
-                device_warnings=Count(
-                    "device__issues", filter=device & Q(device__issues__kind="warning"), distinct=True
-                ),
-            )
-        )
+        return with_issue_counts(super().get_queryset(request))
+
+    def has_change_permission(self, request, obj=None):
+        # Deleted codes are history and unmanaged ones belong to the lock: view only.
+        if obj is not None and (obj.deleted_at is not None or not obj.is_managed):
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -300,13 +311,13 @@ class AccessCodeAdmin(admin.ModelAdmin):
             return "Ongoing: no start or end."
         return format_html("{} → {}", local_time(obj.starts_at, obj), local_time(obj.ends_at, obj))
 
-    @admin.display(description="Errors")
+    @admin.display(ordering="error_count", description="Errors")
     def error_count(self, obj):
-        return obj.own_errors + obj.device_errors
+        return obj.error_count
 
-    @admin.display(description="Warnings")
+    @admin.display(ordering="warning_count", description="Warnings")
     def warning_count(self, obj):
-        return obj.own_warnings + obj.device_warnings
+        return obj.warning_count
 
     @admin.display(description="Current errors and warnings")
     def current_issues(self, obj):
@@ -324,17 +335,7 @@ class AccessCodeAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            data = form.cleaned_data
-            saved = services.access_code_update(
-                access_code=obj,
-                name=data.get("name") or "",
-                code=data.get("code") or None if "code" in form.changed_data else services.UNCHANGED,
-                starts_at=data.get("starts_at"),
-                ends_at=data.get("ends_at"),
-                make_ongoing=data.get("starts_at") is None and data.get("ends_at") is None,
-                use_backup_access_code_pool=data.get("use_backup_access_code_pool", False),
-                allow_external_modification=data.get("is_external_modification_allowed", False),
-            )
+            saved = services.access_code_update(access_code=obj, **form.service_changes())
         else:
             saved = services.access_code_create(
                 device=form.cleaned_data["device"], request=form.service_request()

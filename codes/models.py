@@ -123,6 +123,19 @@ class AccessCode(models.Model):
     def __str__(self) -> str:
         return self.name or f"Access code {str(self.access_code_id)[:8]}"
 
+    @property
+    def is_backup_access_code_available(self) -> bool:
+        """Seam's flag, derived rather than stored: the code may draw on its lock's pool, and
+        the pool holds a backup code that is on the lock and not yet handed out."""
+        if not self.use_backup_access_code_pool:
+            return False
+        return BackupAccessCode.objects.filter(
+            pool__device_id=self.device_id,
+            pool__is_enabled=True,
+            status=AccessCodeStatus.SET,
+            pulled_for__isnull=True,
+        ).exists()
+
 
 class AccessCodeIssue(IssueRecord):
     """An error or warning raised on one access code."""
@@ -145,7 +158,12 @@ class AccessCodeIssue(IssueRecord):
 
 
 class BackupAccessCodePool(models.Model):
-    """Codes kept on a lock in reserve, handed out when a guest's own code cannot be set."""
+    """Codes kept on a lock in reserve, handed out when a guest's own code cannot be set.
+
+    Pool members are ``BackupAccessCode`` rows: the lock's reserve, invisible to the API. When
+    one is pulled for a guest's code, it is also given an ``AccessCode`` with ``is_backup`` set,
+    linked from the original's ``pulled_backup_access_code``, so the API shows it as Seam does.
+    """
 
     device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="backup_pool")
     is_enabled = models.BooleanField(default=True)

@@ -3,30 +3,75 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from codes import catalog
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus
-from devices.models import Device, DeviceIssue
+from devices.models import Device, DeviceIssue, IssueKind
+
+# Statuses in which a code's PIN is (or may be) physically on the lock right now.
+ON_LOCK_STATUSES = (
+    AccessCodeStatus.SET,
+    AccessCodeStatus.SETTING,
+    AccessCodeStatus.REMOVING,
+    AccessCodeStatus.UNKNOWN,
+)
 
 
-def codes_holding_device(
-    device: Device, *, starts_at: datetime | None, ends_at: datetime | None, exclude_id=None
-) -> QuerySet[AccessCode]:
-    """Codes that hold a PIN on ``device`` at some moment of the window (None, None = forever):
-    live codes, managed or not, whose window overlaps, plus deleted codes still being removed,
-    since their PIN is still on the lock."""
-    qs = AccessCode.objects.filter(device=device).filter(
-        Q(deleted_at__isnull=True) | Q(status=AccessCodeStatus.REMOVING)
+@dataclass(frozen=True)
+class HeldPins:
+    pins: set[str]
+    prefixes: set[str]  # first four digits, for locks that want them unique
+
+
+def pins_held_on_device(
+    device: Device, *, starts_at: datetime | None, ends_at: datetime | None, now: datetime, exclude_id=None
+) -> HeldPins:
+    """The PINs other codes hold on ``device`` at some moment of the window asked for.
+
+    An ongoing request asks for [now, forever). A code holds its PIN during its own window
+    (ongoing codes: forever); a code that is on the lock now holds it whatever its window says
+    (it may be overdue for removal). An offline code is never on the lock, so it holds its PIN
+    by window alone, deleted or not: the lock accepts an algorithmic PIN until its end.
+    """
+    window_start = starts_at or now
+    overlaps = Q(ends_at__isnull=True) | Q(ends_at__gt=window_start)
+    if ends_at is not None:
+        overlaps &= Q(starts_at__isnull=True) | Q(starts_at__lt=ends_at)
+    counted = Q(deleted_at__isnull=True) | Q(is_offline_access_code=True, ends_at__gt=now)
+    qs = AccessCode.objects.filter(device=device, code__isnull=False).filter(
+        (counted & overlaps) | Q(status__in=ON_LOCK_STATUSES, is_offline_access_code=False)
     )
-    if starts_at is not None and ends_at is not None:
-        # Ongoing codes (no window) overlap everything; windows are half-open [starts_at, ends_at).
-        qs = qs.filter(
-            Q(starts_at__isnull=True) | Q(starts_at__lt=ends_at, ends_at__gt=starts_at),
-        )
     if exclude_id is not None:
         qs = qs.exclude(pk=exclude_id)
-    return qs
+    pins = set(qs.values_list("code", flat=True))
+    return HeldPins(pins=pins, prefixes={pin[:4] for pin in pins})
+
+
+def _active_device_issues(device_ref, account_ref) -> QuerySet[DeviceIssue]:
+    """A lock's active issues plus its account's: what each of its codes inherits."""
+    return DeviceIssue.objects.filter(cleared_at__isnull=True).filter(
+        Q(device=device_ref) | Q(device__isnull=True, connected_account=account_ref)
+    )
+
+
+def with_issue_counts(queryset: QuerySet[AccessCode]) -> QuerySet[AccessCode]:
+    """Annotate ``error_count`` and ``warning_count``: the code's own active issues plus those
+    it inherits from its lock and its lock's account (the same set access_code_issues shows)."""
+
+    def count(kind: str):
+        own = AccessCodeIssue.objects.filter(access_code=OuterRef("pk"), cleared_at__isnull=True, kind=kind)
+        inherited = _active_device_issues(OuterRef("device"), OuterRef("device__connected_account")).filter(
+            kind=kind
+        )
+        return Coalesce(_count_of(own), 0) + Coalesce(_count_of(inherited), 0)
+
+    return queryset.annotate(error_count=count(IssueKind.ERROR), warning_count=count(IssueKind.WARNING))
+
+
+def _count_of(queryset: QuerySet) -> Subquery:
+    return Subquery(queryset.order_by().values("kind").annotate(n=Count("pk")).values("n")[:1])
 
 
 @dataclass(frozen=True)
@@ -49,10 +94,7 @@ def access_code_issues(access_code: AccessCode) -> list[ShownIssue]:
     """The code's own active errors and warnings, then its device's and its connected account's,
     as the seeds describe: a lock's or account's error shows on each of its codes."""
     own = AccessCodeIssue.objects.filter(access_code=access_code, cleared_at__isnull=True)
-    inherited = DeviceIssue.objects.filter(cleared_at__isnull=True).filter(
-        Q(device_id=access_code.device_id)
-        | Q(device__isnull=True, connected_account_id=access_code.device.connected_account_id)
-    )
+    inherited = _active_device_issues(access_code.device_id, access_code.device.connected_account_id)
     shown = [_shown(row) for row in [*own.order_by("created_at"), *inherited.order_by("created_at")]]
     return shown
 

@@ -8,7 +8,7 @@ Field names in validation errors are the API's (Seam's) parameter names, so an i
 import random
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from django.core.exceptions import ValidationError
@@ -25,12 +25,21 @@ from codes.models import (
     Event,
     EventType,
 )
-from codes.selectors import codes_holding_device
+from codes.selectors import pins_held_on_device
 from devices import rules
 from devices.models import Device, DeviceIssue, IssueKind
 from devices.providers.base import Outcome, Result
 
-NAME_MAX_LENGTH = 200
+NAME_MAX_LENGTH = AccessCode._meta.get_field("name").max_length
+CODE_MAX_LENGTH = AccessCode._meta.get_field("code").max_length
+# Far enough to hold any real booking, near enough that date arithmetic never overflows.
+EARLIEST, LATEST = 2000, 2100
+_FLAGS = (
+    "is_offline_access_code",
+    "is_one_time_use",
+    "use_backup_access_code_pool",
+    "allow_external_modification",
+)
 
 
 class CodeConflict(ValidationError):
@@ -94,41 +103,45 @@ def access_code_check(
     rng: random.Random | None = None,
 ) -> CheckedAccessCode:
     """Check ``request`` against every rule of ``device``; raise ValidationError naming each
-    field and rule it breaks (CodeConflict for a PIN already held), or return what will be
-    stored. Writes nothing."""
+    field and rule it breaks (CodeConflict for a PIN another code holds), or return what will
+    be stored. Writes nothing.
+
+    With ``existing`` (an update), a PIN that stays the same is not judged again by the lock's
+    rules, and conflicts are only looked for when the PIN or the window changes: a code must
+    stay editable when a rule tightens or a duplicate appears, which is when staff need to act.
+    """
     now = now or timezone.now()
     errors = _Errors()
     r = request
 
-    if not isinstance(r.name, str):
-        errors.add("name", "must be a string.")
-    elif len(r.name) > NAME_MAX_LENGTH:
-        errors.add("name", f"is {len(r.name)} characters long; at most {NAME_MAX_LENGTH} are allowed.")
-    elif rules.has_control_characters(r.name):
-        errors.add("name", "contains control characters (such as line breaks or tabs); use plain text.")
-
+    if not _check_shapes(r, errors):  # wrong types: any further rule would only add noise
+        errors.raise_if_any()
     _check_window(r, errors, now=now, existing=existing)
     _check_capabilities(device, r, errors)
+
+    pin_changed = existing is None or r.code != existing.code
+    window_changed = existing is None or (r.starts_at, r.ends_at) != (existing.starts_at, existing.ends_at)
+    chosen_pin = None if r.is_offline_access_code else r.code
+    if chosen_pin is not None and pin_changed:
+        for problem in rules.pin_violations(device, chosen_pin):
+            errors.add("code", f"'{chosen_pin}' {problem}")  # at most 16 characters, checked above
     errors.raise_if_any()
 
-    holders = codes_holding_device(
-        device, starts_at=r.starts_at, ends_at=r.ends_at, exclude_id=existing.pk if existing else None
-    )
-    held_pins = set(holders.exclude(code__isnull=True).values_list("code", flat=True))
-    taken_prefixes = {pin[:4] for pin in held_pins} if device.pin_requires_unique_first_four else set()
-
-    code = r.code
-    if r.is_offline_access_code:
-        code = None  # the lock's algorithm assigns it (providers issue)
-    elif code is not None:
-        if not isinstance(code, str):
-            errors.add("code", "must be a string of digits.")
-        else:
-            # The lock's own rules first; clashes with other codes are conflicts (409), below.
-            for problem in rules.pin_violations(device, code):
-                errors.add("code", f"'{code}' {problem}")
-            errors.raise_if_any()
-            if code in held_pins:
+    if chosen_pin is not None and not (pin_changed or window_changed):
+        code = chosen_pin
+    else:
+        held = pins_held_on_device(
+            device,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            now=now,
+            exclude_id=existing.pk if existing else None,
+        )
+        prefixes = held.prefixes if device.pin_requires_unique_first_four else set()
+        if r.is_offline_access_code:
+            code = None  # the lock's algorithm assigns it
+        elif chosen_pin is not None:
+            if chosen_pin in held.pins:
                 raise CodeConflict(
                     {
                         "code": [
@@ -136,23 +149,21 @@ def access_code_check(
                         ]
                     }
                 )
-            if device.pin_requires_unique_first_four and code[:4] in taken_prefixes:
-                raise CodeConflict(
+            if rules.shares_prefix(chosen_pin, prefixes):
+                raise CodeConflict({"code": [rules.PREFIX_CONFLICT]})
+            code = chosen_pin
+        else:
+            code = rules.generate_pin(
+                [device], length=r.preferred_code_length, taken=held.pins, taken_prefixes=prefixes, rng=rng
+            )
+            if code is None:
+                raise ValidationError(
                     {
                         "code": [
-                            "shares its first four digits with another code on this lock; they must differ."
+                            "no free PIN satisfies this lock's rules; free a code on the lock or choose one."
                         ]
                     }
                 )
-    else:
-        code = rules.generate_pin(
-            [device], length=r.preferred_code_length, taken=held_pins, taken_prefixes=taken_prefixes, rng=rng
-        )
-        if code is None:
-            errors.add(
-                "code", "no PIN could be generated that satisfies this lock's rules; choose one yourself."
-            )
-    errors.raise_if_any()
 
     live_names = (
         AccessCode.objects.live()
@@ -170,22 +181,51 @@ def access_code_check(
     )
 
 
-def _check_window(
-    r: AccessCodeRequest, errors: _Errors, *, now: datetime, existing: AccessCode | None
-) -> None:
-    malformed = False
+def _check_shapes(r: AccessCodeRequest, errors: _Errors) -> bool:
+    """Types and sizes, before any rule: a careless or hostile caller gets a named error, never
+    a crash or a half-understood value (the string "false" is not false). Returns whether the
+    values are well-formed enough for the lock's rules to judge."""
+    before = {field: len(messages) for field, messages in errors.by_field.items()}
+    if not isinstance(r.name, str):
+        errors.add("name", "must be a string.")
+    elif len(r.name) > NAME_MAX_LENGTH:
+        errors.add("name", f"is {len(r.name)} characters long; at most {NAME_MAX_LENGTH} are allowed.")
+    elif rules.has_control_characters(r.name):
+        errors.add("name", "contains control characters (such as line breaks or tabs); use plain text.")
+    if r.code is not None:
+        if not isinstance(r.code, str):
+            errors.add("code", "must be a string of digits.")
+        elif len(r.code) > CODE_MAX_LENGTH:
+            errors.add(
+                "code", f"is {len(r.code)} characters long; no lock takes more than {CODE_MAX_LENGTH}."
+            )
+    for flag in _FLAGS:
+        if not isinstance(getattr(r, flag), bool):
+            errors.add(flag, "must be true or false.")
+    length = r.preferred_code_length
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int)):
+        errors.add("preferred_code_length", "must be a whole number.")
     for field in ("starts_at", "ends_at"):
         value = getattr(r, field)
         if value is None:
             continue
         if not isinstance(value, datetime):
             errors.add(field, "must be a date and time (ISO 8601).")
-            malformed = True
         elif timezone.is_naive(value):
             errors.add(field, "must include a time zone offset (for example 2026-12-01T15:00:00Z).")
-            malformed = True
-    if malformed:  # comparing the two would only add confusing errors
-        return
+        elif not EARLIEST <= value.astimezone(UTC).year < LATEST:
+            errors.add(field, f"must fall between the years {EARLIEST} and {LATEST}.")
+    # A bad name is a rule broken, not a malformed request: the other rules still get judged.
+    return all(
+        len(messages) == before.get(field, 0)
+        for field, messages in errors.by_field.items()
+        if field != "name"
+    )
+
+
+def _check_window(
+    r: AccessCodeRequest, errors: _Errors, *, now: datetime, existing: AccessCode | None
+) -> None:
     if r.starts_at is None and r.ends_at is not None:
         errors.add("starts_at", "is required when ends_at is given (leave both empty for an ongoing code).")
     elif r.starts_at is not None and r.ends_at is None:
@@ -218,7 +258,7 @@ def _check_capabilities(device: Device, r: AccessCodeRequest, errors: _Errors) -
             errors.add("use_backup_access_code_pool", "backup codes are only for time-bound codes.")
     if r.preferred_code_length is not None:
         lengths = rules.code_lengths(device)
-        if not isinstance(r.preferred_code_length, int) or r.preferred_code_length not in lengths:
+        if r.preferred_code_length not in lengths:
             allowed = ", ".join(str(n) for n in lengths)
             errors.add("preferred_code_length", f"must be one of the lengths this lock accepts: {allowed}.")
 
@@ -251,15 +291,18 @@ def access_codes_create_multiple(
     rng: random.Random | None = None,
 ) -> list[AccessCode]:
     """One code per device sharing a single PIN and a ``common_code_key``; all or nothing."""
+    devices = list({d.pk: d for d in devices}.values())  # the same lock twice is one lock
     if not devices:
         raise ValidationError({"device_ids": ["give at least one device."]})
+    if len({d.workspace_id for d in devices}) > 1:
+        raise ValidationError({"device_ids": ["all devices must belong to the same workspace."]})
     now = now or timezone.now()
     common_code_key = f"auto_set_by_create_multiple_{uuid.uuid4()}"
     with transaction.atomic():
         locked = lock_devices(d.pk for d in devices)
         ordered = [locked[d.pk] for d in devices]
         if request.code is None and not request.is_offline_access_code:
-            request = replace(request, code=_shared_pin(ordered, request, rng=rng))
+            request = replace(request, code=_shared_pin(ordered, request, now=now, rng=rng))
         created = []
         for device in ordered:
             try:
@@ -270,22 +313,17 @@ def access_codes_create_multiple(
         return created
 
 
-def _shared_pin(devices: list[Device], request: AccessCodeRequest, *, rng) -> str:
-    held = set()
-    prefixes = set()
+def _shared_pin(devices: list[Device], request: AccessCodeRequest, *, now: datetime, rng) -> str:
+    pins, prefixes = set(), set()
     for device in devices:
-        pins = set(
-            codes_holding_device(device, starts_at=request.starts_at, ends_at=request.ends_at)
-            .exclude(code__isnull=True)
-            .values_list("code", flat=True)
-        )
-        held |= pins
+        held = pins_held_on_device(device, starts_at=request.starts_at, ends_at=request.ends_at, now=now)
+        pins |= held.pins
         if device.pin_requires_unique_first_four:
-            prefixes |= {p[:4] for p in pins}
+            prefixes |= held.prefixes
     length = request.preferred_code_length
     if length is not None and length not in rules.common_code_lengths(devices):
         raise ValidationError({"preferred_code_length": ["is not a length every chosen lock accepts."]})
-    pin = rules.generate_pin(devices, length=length, taken=held, taken_prefixes=prefixes, rng=rng)
+    pin = rules.generate_pin(devices, length=length, taken=pins, taken_prefixes=prefixes, rng=rng)
     if pin is None:
         raise ValidationError(
             {"code": ["no single PIN satisfies the rules of every chosen lock; choose one."]}
@@ -327,9 +365,9 @@ def _insert(
     return access_code
 
 
-def access_code_update(
+def _update_request(
+    current: AccessCode,
     *,
-    access_code: AccessCode,
     name=UNCHANGED,
     code=UNCHANGED,
     starts_at=UNCHANGED,
@@ -338,63 +376,78 @@ def access_code_update(
     preferred_code_length=UNCHANGED,
     use_backup_access_code_pool=UNCHANGED,
     allow_external_modification=UNCHANGED,
-    now: datetime | None = None,
-    rng: random.Random | None = None,
+) -> AccessCodeRequest:
+    """The full request an update amounts to: the current code with the changes applied."""
+    if current.deleted_at is not None:
+        raise ValidationError({"access_code_id": ["this access code has been deleted."]})
+    if not current.is_managed:
+        raise ValidationError({"access_code_id": ["this code is unmanaged; convert it to managed first."]})
+    if make_ongoing and (starts_at not in (UNCHANGED, None) or ends_at not in (UNCHANGED, None)):
+        raise ValidationError({"type": ["an ongoing code has no starts_at or ends_at; drop them."]})
+    if current.is_offline_access_code and code is not UNCHANGED and code != current.code:
+        raise ValidationError({"code": ["offline codes are assigned by the lock's algorithm."]})
+
+    def pick(value, current_value):
+        return current_value if value is UNCHANGED else value
+
+    window = (None, None) if make_ongoing else (current.starts_at, current.ends_at)
+    return AccessCodeRequest(
+        name=pick(name, current.name),
+        # An offline code's PIN is never the caller's: it is derived from the window.
+        code=None if current.is_offline_access_code else pick(code, current.code),
+        starts_at=pick(starts_at, window[0]),
+        ends_at=pick(ends_at, window[1]),
+        preferred_code_length=pick(preferred_code_length, None),
+        is_offline_access_code=current.is_offline_access_code,
+        is_one_time_use=current.is_one_time_use,
+        use_backup_access_code_pool=pick(use_backup_access_code_pool, current.use_backup_access_code_pool),
+        allow_external_modification=pick(
+            allow_external_modification, current.is_external_modification_allowed
+        ),
+    )
+
+
+def access_code_update_check(
+    *, access_code: AccessCode, now: datetime | None = None, **changes
+) -> CheckedAccessCode:
+    """What ``access_code_update`` would check, without writing: for forms that show each
+    problem beside its field before saving."""
+    request = _update_request(access_code, **changes)
+    return access_code_check(device=access_code.device, request=request, existing=access_code, now=now)
+
+
+def access_code_update(
+    *, access_code: AccessCode, now: datetime | None = None, rng: random.Random | None = None, **changes
 ) -> AccessCode:
     """Change a managed code; what changed is reprogrammed by the scheduler.
 
-    ``make_ongoing`` turns a time-bound code into an ongoing one (Seam's ``type: "ongoing"``).
-    Offline codes keep their PIN: the lock's algorithm owns it.
+    ``changes`` are those of ``_update_request``: ``name``, ``code`` (None asks for a new
+    generated PIN), ``starts_at``, ``ends_at``, ``make_ongoing`` (Seam's ``type: "ongoing"``),
+    ``preferred_code_length``, ``use_backup_access_code_pool``, ``allow_external_modification``.
+    A field left out stays as it is.
     """
     now = now or timezone.now()
     with transaction.atomic():
         lock_devices([access_code.device_id])
         current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
-        if current.deleted_at is not None:
-            raise ValidationError({"access_code_id": ["this access code has been deleted."]})
-        if not current.is_managed:
-            raise ValidationError(
-                {"access_code_id": ["this code is unmanaged; convert it to managed first."]}
-            )
-        if make_ongoing and (starts_at not in (UNCHANGED, None) or ends_at not in (UNCHANGED, None)):
-            raise ValidationError({"type": ["an ongoing code has no starts_at or ends_at; drop them."]})
-        if current.is_offline_access_code and code is not UNCHANGED and code is not None:
-            raise ValidationError({"code": ["offline codes are assigned by the lock's algorithm."]})
-
-        window = (None, None) if make_ongoing else (current.starts_at, current.ends_at)
-        request = AccessCodeRequest(
-            name=current.name if name is UNCHANGED else name,
-            # No code given on an update keeps the current one; None asks for a new one.
-            code=current.code if code is UNCHANGED else code,
-            starts_at=window[0] if starts_at is UNCHANGED else starts_at,
-            ends_at=window[1] if ends_at is UNCHANGED else ends_at,
-            preferred_code_length=None if preferred_code_length is UNCHANGED else preferred_code_length,
-            is_offline_access_code=current.is_offline_access_code,
-            is_one_time_use=current.is_one_time_use,
-            use_backup_access_code_pool=(
-                current.use_backup_access_code_pool
-                if use_backup_access_code_pool is UNCHANGED
-                else use_backup_access_code_pool
-            ),
-            allow_external_modification=(
-                current.is_external_modification_allowed
-                if allow_external_modification is UNCHANGED
-                else allow_external_modification
-            ),
-        )
+        request = _update_request(current, **changes)
         checked = access_code_check(
             device=current.device, request=request, existing=current, now=now, rng=rng
         )
         new_values = {
             "name": checked.name,
             "appearance": checked.appearance,
-            "code": checked.code if not current.is_offline_access_code else current.code,
             "type": checked.type,
             "starts_at": request.starts_at,
             "ends_at": request.ends_at,
             "use_backup_access_code_pool": request.use_backup_access_code_pool,
             "is_external_modification_allowed": request.allow_external_modification,
         }
+        if not current.is_offline_access_code:
+            new_values["code"] = checked.code
+        elif (request.starts_at, request.ends_at) != (current.starts_at, current.ends_at):
+            # An offline PIN is derived from its window: a new window needs a new PIN.
+            new_values.update(code=None, is_waiting_for_code_assignment=True)
         changed = sorted(f for f, v in new_values.items() if getattr(current, f) != v)
         if not changed:
             return current
@@ -410,20 +463,22 @@ def access_code_update(
 
 def access_code_delete(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:
     """Delete a code: gone from the API at once; if its PIN is (or may be) on the lock, it stays
-    ``removing`` until the scheduler has taken it off. Deleting twice is harmless."""
+    ``removing`` until the scheduler has taken it off. Deleting twice is harmless.
+
+    An offline code cannot be taken off its lock (the lock never heard of it); its PIN keeps
+    opening the door until ``ends_at``, and keeps holding that PIN until then.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         lock_devices([access_code.device_id])
         current = AccessCode.objects.get(pk=access_code.pk)
         if current.deleted_at is not None:
             return current
-        on_lock = (
-            current.status in (AccessCodeStatus.SET, AccessCodeStatus.SETTING)
-            or current.is_scheduled_on_device
-        )
+        # Anything but a plain "unset" may be on the lock: unknown included.
+        may_be_on_lock = current.status != AccessCodeStatus.UNSET or current.is_scheduled_on_device
         current.deleted_at = now
         current.updated_at = now
-        if on_lock and not current.is_offline_access_code:
+        if may_be_on_lock and not current.is_offline_access_code:
             current.status = AccessCodeStatus.REMOVING
             current.next_attempt_at = now
         else:

@@ -13,9 +13,12 @@ import zoneinfo
 from datetime import time
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from devices.rules import MIN_NAME_LENGTH
 
 API_KEY_PREFIX = "seam_"  # Seam's SDKs refuse keys that do not start with this.
 
@@ -27,6 +30,19 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(
             f"'{value}' is not an IANA time zone name (for example Europe/Lisbon)."
         ) from exc
+
+
+def validate_code_lengths(value) -> None:
+    """A lock's PIN lengths: distinct whole numbers that fit the code column (1-16)."""
+    if not isinstance(value, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        raise ValidationError("Give a list of whole numbers, for example [4, 5, 6].")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each length may appear only once.")
+    if any(not 1 <= n <= MAX_CODE_LENGTH for n in value):
+        raise ValidationError(f"Each length must be between 1 and {MAX_CODE_LENGTH} digits.")
+
+
+MAX_CODE_LENGTH = 16  # the widest PIN any lock takes; the access code column's width
 
 
 class Workspace(models.Model):
@@ -160,7 +176,9 @@ class Device(models.Model):
     has_built_in_keypad = models.BooleanField(default=True)
     accessory_keypad_connectable = models.BooleanField(default=False)
     accessory_keypad_connected = models.BooleanField(default=False)
-    supported_code_lengths = models.JSONField(default=list, blank=True, help_text="e.g. [4, 5, 6]")
+    supported_code_lengths = models.JSONField(
+        default=list, blank=True, validators=[validate_code_lengths], help_text="e.g. [4, 5, 6]"
+    )
     max_active_codes_supported = models.PositiveIntegerField(
         null=True, blank=True, help_text="Code slots on the lock; empty when unknown."
     )
@@ -178,7 +196,9 @@ class Device(models.Model):
     )
 
     # Name rules.
-    name_max_length = models.PositiveIntegerField(null=True, blank=True)
+    name_max_length = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(MIN_NAME_LENGTH)]
+    )
     name_must_be_unique = models.BooleanField(default=False)
     name_splits_first_last = models.BooleanField(default=False)
 
@@ -193,6 +213,10 @@ class Device(models.Model):
             models.CheckConstraint(
                 condition=Q(battery_level__isnull=True) | Q(battery_level__gte=0, battery_level__lte=1),
                 name="device_battery_level_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(name_max_length__isnull=True) | Q(name_max_length__gte=MIN_NAME_LENGTH),
+                name="device_name_max_length_min",
             ),
         ]
 

@@ -61,9 +61,21 @@ def pin_violations(device: PinRules, pin: str, *, taken_prefixes: Collection[str
         problems.append(
             f"contains a run of {SEQUENCE_RUN} ascending or descending digits; this lock forbids them."
         )
-    if device.pin_requires_unique_first_four and pin[:4] in taken_prefixes:
-        problems.append("shares its first four digits with another code on this lock; they must differ.")
+    if device.pin_requires_unique_first_four and shares_prefix(pin, taken_prefixes):
+        problems.append(PREFIX_CONFLICT)
     return problems
+
+
+PREFIX_CONFLICT = "shares its first four digits with another code on this lock; they must differ."
+
+
+def shares_prefix(pin: str, taken_prefixes: Collection[str]) -> bool:
+    return pin[:4] in taken_prefixes
+
+
+# Exhaustive search is the fallback when random draws keep hitting taken PINs; above this
+# length the space is too large to scan, and too large to be nearly full anyway.
+EXHAUSTIVE_MAX_LENGTH = 6
 
 
 def generate_pin(
@@ -73,25 +85,36 @@ def generate_pin(
     taken: Collection[str] = (),
     taken_prefixes: Collection[str] = (),
     rng: random.Random | None = None,
-    attempts: int = 10_000,
+    attempts: int = 2_000,
 ) -> str | None:
-    """A PIN every device accepts, not in ``taken``; None if none was found.
+    """A PIN every device accepts and that is not in ``taken``; None only if there is none.
 
-    ``length`` must be one all devices accept; without it the shortest common length is used.
+    With ``length`` only that length is tried; without, each length all devices accept, the
+    shortest first. Random draws come first (a guessable PIN is a weaker PIN); when they keep
+    missing, the remaining space is scanned from a random point, so a nearly full lock still
+    gets its last free PIN.
     """
     devices = list(devices)
     rng = rng or secrets.SystemRandom()
-    if length is None:
-        common = common_code_lengths(devices)
-        if not common:
-            return None
-        length = common[0]
-    for _ in range(attempts):
-        pin = "".join(rng.choice("0123456789") for _ in range(length))
-        if pin in taken:
-            continue
-        if all(not pin_violations(d, pin, taken_prefixes=taken_prefixes) for d in devices):
-            return pin
+    lengths = [length] if length is not None else common_code_lengths(devices)
+
+    def fits(pin: str) -> bool:
+        return pin not in taken and all(
+            not pin_violations(d, pin, taken_prefixes=taken_prefixes) for d in devices
+        )
+
+    for size in lengths:
+        for _ in range(attempts):
+            pin = "".join(rng.choice("0123456789") for _ in range(size))
+            if fits(pin):
+                return pin
+        if size <= EXHAUSTIVE_MAX_LENGTH:
+            space = 10**size
+            start = rng.randrange(space)
+            for offset in range(space):
+                pin = str((start + offset) % space).zfill(size)
+                if fits(pin):
+                    return pin
     return None
 
 
@@ -121,25 +144,37 @@ class Appearance:
         return {"name": self.name, "first_name": self.first_name, "last_name": self.last_name}
 
 
+MIN_NAME_LENGTH = 4  # the shortest name limit a lock may declare; room for "G 99"
+_MAX_NUMBERING = 1000
+
+
 def fit_name(device: NameRules, name: str, *, taken: Collection[str] = ()) -> Appearance:
     """The name as it will stand on the lock: cut to its length, made unique with a number
-    where the lock demands unique names, and split into first and last name where it does."""
+    where the lock demands unique names, and split into first and last name where it does.
+
+    The number goes last, so on a splitting lock it joins the last name ("Ana Souza 2" is
+    Ana / Souza 2), and the name is cut further so that the number always fits the limit.
+    """
     base = clean_name(name) or DEFAULT_APPEARANCE_NAME
     limit = device.name_max_length
-    fitted = _truncate(base, limit)
+    stem, suffix = _truncate(base, limit), ""
+    fitted = stem
     if device.name_must_be_unique:
         taken_folded = {t.casefold() for t in taken}
         counter = 2
-        while fitted.casefold() in taken_folded:
+        while fitted.casefold() in taken_folded and counter < _MAX_NUMBERING:
             suffix = f" {counter}"
-            fitted = _truncate(base, None if limit is None else max(limit - len(suffix), 1)) + suffix
+            # With no room left the number stands alone ("100"): numbering stops below 1000
+            # and no limit is under MIN_NAME_LENGTH, so " 999" always fits.
+            stem = _truncate(base, None if limit is None else max(limit - len(suffix), 0))
+            fitted = (stem + suffix).strip()
             counter += 1
     if not device.name_splits_first_last:
         return Appearance(name=fitted)
-    first, _, last = fitted.rpartition(" ")
+    first, _, last = stem.rpartition(" ")
     if not first:  # one word: it is the first name
         first, last = last, ""
-    return Appearance(name=fitted, first_name=first, last_name=last)
+    return Appearance(name=fitted, first_name=first, last_name=(last + suffix).strip())
 
 
 def _truncate(text: str, limit: int | None) -> str:

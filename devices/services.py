@@ -25,6 +25,9 @@ def workspace_get_or_create(*, name: str, is_sandbox: bool = False) -> Workspace
     name = " ".join(name.split())
     if not name:
         raise ValueError("a workspace needs a name")
+    limit = Workspace._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ValueError(f"a workspace name has at most {limit} characters")
     workspace, _ = Workspace.objects.get_or_create(name=name, defaults={"is_sandbox": is_sandbox})
     return workspace
 
@@ -141,7 +144,10 @@ def seam_account_connect(
     except httpx.HTTPError as exc:
         raise ConnectError(f"--endpoint: could not reach Seam ({type(exc).__name__}).") from exc
     with transaction.atomic():
-        account.workspace = workspace_get_or_create(name=workspace_name)
+        try:
+            account.workspace = workspace_get_or_create(name=workspace_name)
+        except ValueError as exc:
+            raise ConnectError(f"--workspace: {exc}.") from exc
         account.display_name = f"Seam ({credentials.masked(api_key)})"
         account.encrypted_credentials = credentials.encrypt(values)
         account.save()

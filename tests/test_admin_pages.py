@@ -1,6 +1,6 @@
 """Every admin list, add and change page renders; codes added in the admin go through the services."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib import admin
@@ -20,7 +20,7 @@ from codes.models import (
     EventType,
 )
 from codes.programming import access_code_push
-from codes.services import AccessCodeRequest, access_code_create, device_issue_raise
+from codes.services import AccessCodeRequest, access_code_create, access_code_delete, device_issue_raise
 from devices.models import ApiKey, Device, DeviceIssue, IssueKind
 from devices.services import api_key_create, sandbox_fleet_create
 from tests.codes.factories import AccessCodeFactory
@@ -75,30 +75,30 @@ def test_every_change_and_add_page_renders(admin_client, admin_user, rf, populat
     assert admin_client.get(admin_url(model, "add")).status_code == expected_add
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "status=unset",
-        "type=ongoing",
-        "has_errors=yes",
-        "has_errors=no",
-        "needs_review__exact=1",
-        "state=all",
-        "q=Ana",
-        "q=4821",
-    ],
-)
-def test_access_code_list_filters_and_searches(admin_client, populated, query):
+def listed(admin_client, query: str) -> set:
     response = admin_client.get(admin_url(AccessCode, "changelist") + "?" + query)
     assert response.status_code == 200
+    return set(response.context["cl"].result_list)
+
+
+def test_access_code_list_filters_and_searches(admin_client, populated, now):
+    sandbox_code = AccessCode.objects.exclude(pk=populated.pk).get()
+    gone = access_code_create(device=populated.device, request=AccessCodeRequest(code="7777", name="Gone"))
+    access_code_delete(access_code=gone)
+    flagged = AccessCodeFactory(device=populated.device, code="5555", needs_review=True, time_bound=True)
+    assert listed(admin_client, "status=set") == {sandbox_code}
+    assert listed(admin_client, "type=time_bound") == {flagged}
+    assert listed(admin_client, "needs_review__exact=1") == {flagged}
+    assert listed(admin_client, "state=deleted") == {gone}
+    assert gone not in listed(admin_client, "")
+    assert listed(admin_client, "state=all") == {populated, sandbox_code, gone, flagged}
+    assert listed(admin_client, "q=Ana") == {populated}
+    assert listed(admin_client, "q=4821") == {populated, sandbox_code}
 
 
 def test_access_code_search_by_id_finds_it(admin_client, populated):
-    other = AccessCodeFactory(name="Somebody else")
-    response = admin_client.get(admin_url(AccessCode, "changelist") + f"?q={populated.pk}")
-    assert response.context["cl"].result_count == 1
-    assert list(response.context["cl"].result_list) == [populated]
-    assert other.pk != populated.pk
+    AccessCodeFactory(name="Somebody else")
+    assert listed(admin_client, f"q={populated.pk}") == {populated}
 
 
 def test_has_errors_filter_counts_inherited_device_errors(admin_client, populated):
@@ -149,6 +149,44 @@ def test_admin_shows_a_rule_violation_beside_its_field_and_writes_nothing(admin_
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"code": ["'12ab' must contain digits only (0-9)."]}
     assert not AccessCode.objects.exists()
+
+
+def test_an_account_error_counts_on_every_code_of_the_account(admin_client, populated):
+    device_issue_raise(device=populated.device, kind=IssueKind.ERROR, code="account_disconnected")
+    response = admin_client.get(admin_url(AccessCode, "changelist") + "?has_errors=yes")
+    row = next(c for c in response.context["cl"].result_list if c.pk == populated.pk)
+    assert row.error_count == 2  # device_offline on the lock, account_disconnected on the account
+    assert row.warning_count == 1
+
+
+def test_renaming_in_the_admin_changes_only_the_name(admin_client, now):
+    device = DeviceFactory()
+    starts = now + timedelta(days=1, microseconds=946049)  # finer than the admin's widget shows
+    code = access_code_create(
+        device=device,
+        request=AccessCodeRequest(code="4821", starts_at=starts, ends_at=starts + timedelta(days=2)),
+    )
+    form = admin_client.get(admin_url(AccessCode, "change", code.pk)).context["adminform"].form
+    data = {
+        **{k: v for k, v in form.initial.items() if v is not None},
+        **_split_datetimes(form),
+        "name": "Ana",
+    }
+    response = admin_client.post(admin_url(AccessCode, "change", code.pk), {**data, **_empty_inlines()})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    code.refresh_from_db()
+    assert (code.name, code.starts_at) == ("Ana", starts)
+    changed = Event.objects.get(access_code=code, event_type=EventType.CHANGED)
+    assert changed.payload["changed"] == ["appearance", "name"]
+
+
+def test_deleted_and_unmanaged_codes_are_view_only_in_the_admin(admin_client, populated):
+    access_code_delete(access_code=populated)
+    unmanaged = AccessCodeFactory(is_managed=False)
+    for code in (populated, unmanaged):
+        page = admin_client.get(admin_url(AccessCode, "change", code.pk))
+        assert page.status_code == 200 and not page.context["has_change_permission"]
+        assert admin_client.post(admin_url(AccessCode, "change", code.pk), {"name": "x"}).status_code == 403
 
 
 def test_deleting_in_the_admin_keeps_history(admin_client, populated):
@@ -213,3 +251,14 @@ def test_a_sandbox_lock_page_shows_its_switches_and_memory(admin_client, populat
     page = admin_client.get(admin_url(Device, "change", device.pk)).content.decode()
     assert "Sandbox failure switches" in page
     assert "<li>4821 “Guest” (Set by Latchkey), confirmed</li>" in page
+
+
+def _split_datetimes(form) -> dict:
+    """The admin's split date and time inputs, as a browser posts them."""
+    data = {}
+    for field in ("starts_at", "ends_at"):
+        value = form.initial.get(field)
+        if value is not None:
+            data.update({f"{field}_0": value.strftime("%Y-%m-%d"), f"{field}_1": value.strftime("%H:%M:%S")})
+    data.pop("starts_at", None)
+    return data

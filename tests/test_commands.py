@@ -85,3 +85,9 @@ def test_seed_sandbox_creates_the_fleet_in_a_property_and_prints_the_account_id(
 def test_seed_sandbox_refuses_a_blank_property_name():
     with pytest.raises(CommandError, match="--property"):
         run("seed_sandbox", "--workspace", "W", "--property", " ")
+
+
+def test_create_api_key_refuses_an_overlong_workspace_name():
+    with pytest.raises(CommandError, match="--workspace: a workspace name has at most 200 characters"):
+        run("create_api_key", "--workspace", "W" * 201)
+    assert not Workspace.objects.exists()

@@ -21,7 +21,7 @@ def probe(**env) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [sys.executable, "-c", PROBE],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", "LATCHKEY_READ_DOTENV": "0", **env},
         capture_output=True,
         text=True,
         cwd=settings.BASE_DIR,

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, Event, EventType
 from codes.services import AccessCodeRequest, CodeConflict, access_code_create, access_code_delete
@@ -170,16 +171,49 @@ def test_deleted_code_never_set_frees_its_pin(device, now):
     assert create(device, code="4821").code == "4821"
 
 
-def test_generated_pin_avoids_pins_on_the_lock(device, now):
-    device.supported_code_lengths = [4]
-    device.pin_forbids_zeros = True  # 9**4 = 6561 candidates, so collisions would show
-    device.save()
-    taken = {f"{n:04d}" for n in range(1111, 9999) if "0" not in f"{n:04d}"}
-    keep = sorted(taken)[:40]
-    for pin in keep:
-        AccessCodeFactory(device=device, code=pin)
-    for _ in range(20):
-        assert create(device).code not in keep
+def test_the_last_free_pin_on_a_full_lock_is_found(now):
+    lock = DeviceFactory(supported_code_lengths=[4], pin_forbids_zeros=True)  # 9**4 = 6561 PINs
+    space = [pin for pin in (f"{n:04d}" for n in range(10_000)) if "0" not in pin]
+    free = space.pop(4321)
+    AccessCode.objects.bulk_create(
+        AccessCode(device=lock, workspace=lock.workspace, code=pin, type=AccessCodeType.ONGOING)
+        for pin in space
+    )
+    assert create(lock).code == free
+    with refused(ValidationError) as excinfo:  # and then the lock is truly full
+        create(lock)
+    assert "no free PIN" in errors_of(excinfo)["code"][0]
+
+
+def test_a_pin_on_the_lock_past_its_window_still_holds_it(device, now):
+    # Set for a window that has ended, but not yet taken off: the PIN is physically there.
+    AccessCodeFactory(
+        device=device, code="4821", time_bound=True, starts_at=now - 3 * DAY, ends_at=now - DAY, status="set"
+    )
+    with refused(CodeConflict):
+        create(device, code="4821")
+
+
+def test_an_ongoing_code_may_reuse_the_pin_of_a_finished_code_never_set(device, now):
+    AccessCodeFactory(device=device, code="4821", time_bound=True, starts_at=now - 3 * DAY, ends_at=now - DAY)
+    assert create(device, code="4821").code == "4821"
+
+
+def test_a_deleted_offline_code_holds_its_pin_until_it_ends(now):
+    lock = DeviceFactory(can_program_offline_access_codes=True, supported_code_lengths=[4, 6, 9])
+    offline = AccessCodeFactory(
+        device=lock,
+        code="918273645",
+        time_bound=True,
+        starts_at=now,
+        ends_at=now + 2 * DAY,
+        is_offline_access_code=True,
+        status="set",
+    )
+    access_code_delete(access_code=offline)
+    with refused(CodeConflict):
+        create(lock, code="918273645", starts_at=now + DAY, ends_at=now + 3 * DAY)
+    assert create(lock, code="918273645", starts_at=now + 2 * DAY, ends_at=now + 3 * DAY).code == "918273645"
 
 
 # --- The window --------------------------------------------------------------------------------
@@ -286,7 +320,7 @@ def test_backup_pool_for_an_ongoing_code_is_refused(now):
     }
 
 
-@pytest.mark.parametrize("length", [3, 9, "6"])
+@pytest.mark.parametrize("length", [3, 9])
 def test_preferred_length_the_lock_does_not_take_is_refused(device, now, length):
     with refused(ValidationError) as excinfo:
         create(device, preferred_code_length=length)
@@ -323,6 +357,55 @@ def test_names_are_made_unique_where_the_lock_demands_it(now):
     first = create(lock, code="4821", name="Guest")
     second = create(lock, code="4822", name="guest")
     assert (first.appearance["name"], second.appearance["name"]) == ("Guest", "guest 2")
+
+
+def test_oversized_pin_is_refused_without_being_echoed(device, now):
+    with refused(ValidationError) as excinfo:
+        create(device, code="1" * 100_000)
+    assert errors_of(excinfo) == {"code": ["is 100000 characters long; no lock takes more than 16."]}
+
+
+def test_a_bad_pin_is_quoted_back(device, now):
+    with refused(ValidationError) as excinfo:
+        create(device, code="12345678901234x")
+    assert errors_of(excinfo)["code"] == ["'12345678901234x' must contain digits only (0-9)."]
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "is_offline_access_code",
+        "is_one_time_use",
+        "use_backup_access_code_pool",
+        "allow_external_modification",
+    ],
+)
+@pytest.mark.parametrize("value", ["false", 0, None])
+def test_an_option_that_is_not_true_or_false_is_refused(device, now, flag, value):
+    with refused(ValidationError) as excinfo:
+        create(device, code="4821", **{flag: value})
+    assert errors_of(excinfo) == {flag: ["must be true or false."]}
+
+
+@pytest.mark.parametrize("length", ["6", 6.0, True])
+def test_a_preferred_length_that_is_not_a_whole_number_is_refused(device, now, length):
+    with refused(ValidationError) as excinfo:
+        create(device, preferred_code_length=length)
+    assert errors_of(excinfo) == {"preferred_code_length": ["must be a whole number."]}
+
+
+@pytest.mark.parametrize("year", [1, 1999, 2100, 9999])
+def test_dates_outside_the_supported_years_are_refused(device, now, year):
+    far = datetime(year, 6, 1, tzinfo=timezone.get_fixed_timezone(-300))
+    with refused(ValidationError) as excinfo:
+        create(device, code="4821", starts_at=now + DAY, ends_at=far)
+    assert errors_of(excinfo) == {"ends_at": ["must fall between the years 2000 and 2100."]}
+
+
+def test_pin_and_name_problems_are_reported_together(device, now):
+    with refused(ValidationError) as excinfo:
+        create(device, name="a\nb", code="12ab")
+    assert set(errors_of(excinfo)) == {"name", "code"}
 
 
 def test_many_problems_are_reported_together(device, now):

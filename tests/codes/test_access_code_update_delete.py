@@ -12,6 +12,7 @@ from codes.services import (
     access_code_update,
     access_codes_create_multiple,
 )
+from devices.models import Device
 from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory
 
@@ -136,4 +137,57 @@ def test_create_multiple_refuses_when_no_length_suits_every_lock(now):
     with pytest.raises(ValidationError) as excinfo:
         access_codes_create_multiple(devices=[first, second], request=AccessCodeRequest())
     assert "no single PIN" in excinfo.value.message_dict["code"][0]
+    assert not AccessCode.objects.exists()
+
+
+def test_renaming_a_code_whose_pin_breaks_a_newer_rule_is_allowed(device, now):
+    code = access_code_create(device=device, request=AccessCodeRequest(code="4801"))
+    Device.objects.filter(pk=device.pk).update(pin_forbids_zeros=True)
+    renamed = access_code_update(access_code=code, name="Ana")
+    assert (renamed.name, renamed.code) == ("Ana", "4801")
+
+
+def test_renaming_a_code_with_a_duplicate_on_the_lock_is_allowed(device, now):
+    code = access_code_create(device=device, request=AccessCodeRequest(code="4821"))
+    AccessCodeFactory(device=device, code="4821", is_managed=False, status=AccessCodeStatus.SET)
+    assert access_code_update(access_code=code, name="Ana").name == "Ana"
+    with pytest.raises(CodeConflict):  # but moving it into a new window is judged again
+        access_code_update(access_code=code, starts_at=now + DAY, ends_at=now + 2 * DAY)
+
+
+def test_an_offline_code_can_be_renamed_and_a_new_window_asks_for_a_new_pin(now):
+    lock = DeviceFactory(can_program_offline_access_codes=True, can_program_online_access_codes=False)
+    code = AccessCodeFactory(
+        device=lock,
+        code="918273645",
+        time_bound=True,
+        is_offline_access_code=True,
+        status=AccessCodeStatus.SET,
+    )
+    renamed = access_code_update(access_code=code, name="Ana")
+    assert (renamed.name, renamed.code) == ("Ana", "918273645")
+    moved = access_code_update(access_code=code, ends_at=code.ends_at + DAY)
+    assert moved.code is None and moved.is_waiting_for_code_assignment
+    with pytest.raises(ValidationError) as excinfo:
+        access_code_update(access_code=code, code="1234")
+    assert excinfo.value.message_dict == {"code": ["offline codes are assigned by the lock's algorithm."]}
+
+
+def test_deleting_a_code_in_unknown_state_takes_it_off_the_lock(device, now):
+    code = AccessCodeFactory(device=device, code="4821", status=AccessCodeStatus.UNKNOWN)
+    deleted = access_code_delete(access_code=code)
+    assert deleted.status == AccessCodeStatus.REMOVING and deleted.next_attempt_at == now
+    with pytest.raises(CodeConflict):
+        access_code_create(device=device, request=AccessCodeRequest(code="4821"))
+
+
+def test_create_multiple_with_the_same_lock_twice_makes_one_code(device, now):
+    codes = access_codes_create_multiple(devices=[device, device], request=AccessCodeRequest(code="4821"))
+    assert len(codes) == 1
+
+
+def test_create_multiple_across_workspaces_is_refused(now):
+    with pytest.raises(ValidationError) as excinfo:
+        access_codes_create_multiple(devices=[DeviceFactory(), DeviceFactory()], request=AccessCodeRequest())
+    assert excinfo.value.message_dict == {"device_ids": ["all devices must belong to the same workspace."]}
     assert not AccessCode.objects.exists()

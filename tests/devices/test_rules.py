@@ -111,15 +111,50 @@ def test_fit_name_gives_a_blank_name_a_default():
     assert rules.fit_name(Lock(), "   ").name == rules.DEFAULT_APPEARANCE_NAME
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     name=st.text(st.characters(blacklist_categories=["C"]), max_size=60),
-    limit=st.none() | st.integers(3, 20),
-    taken=st.lists(st.text("ab ", min_size=1, max_size=8), max_size=5),
+    limit=st.none() | st.integers(rules.MIN_NAME_LENGTH, 20),
+    copies=st.integers(0, 120),
+    split=st.booleans(),
 )
-def test_a_fitted_name_respects_length_and_uniqueness(name, limit, taken):
-    lock = Lock(name_max_length=limit, name_must_be_unique=True)
-    fitted = rules.fit_name(lock, name, taken=taken).name
-    assert fitted
-    assert limit is None or len(fitted) <= limit
-    assert fitted.casefold() not in {t.casefold() for t in taken}
+def test_a_fitted_name_respects_length_and_uniqueness(name, limit, copies, split):
+    """Fit the same name again and again, as a lock filling with same-named guests does."""
+    lock = Lock(name_max_length=limit, name_must_be_unique=True, name_splits_first_last=split)
+    taken: list[str] = []
+    for _ in range(copies):
+        taken.append(rules.fit_name(lock, name, taken=taken).name)
+    fitted = rules.fit_name(lock, name, taken=taken)
+    assert fitted.name
+    assert limit is None or len(fitted.name) <= limit
+    assert fitted.name.casefold() not in {t.casefold() for t in taken}
+    if split:
+        assert " ".join(p for p in (fitted.first_name, fitted.last_name) if p) == fitted.name
+
+
+def test_a_numbered_name_on_a_splitting_lock_puts_the_number_on_the_last_name():
+    lock = Lock(name_must_be_unique=True, name_splits_first_last=True)
+    assert rules.fit_name(lock, "Ana Souza", taken=["Ana Souza"]).as_dict() == {
+        "name": "Ana Souza 2",
+        "first_name": "Ana",
+        "last_name": "Souza 2",
+    }
+
+
+def test_numbering_never_outgrows_a_short_limit():
+    lock = Lock(name_max_length=4, name_must_be_unique=True)
+    taken = ["Gues", "Gu 2", "Gu 3", "Gu 4", "Gu 5", "Gu 6", "Gu 7", "Gu 8", "Gu 9"]
+    assert rules.fit_name(lock, "Guest", taken=taken).name == "G 10"
+
+
+def test_the_last_free_pin_is_found_by_scanning():
+    lock = Lock(supported_code_lengths=[4])
+    taken = {f"{n:04d}" for n in range(10_000)} - {"7391"}
+    for seed in range(5):
+        assert rules.generate_pin([lock], taken=taken, rng=random.Random(seed)) == "7391"
+
+
+def test_a_longer_length_is_used_when_the_shortest_is_full():
+    lock = Lock(supported_code_lengths=[4, 5])
+    taken = {f"{n:04d}" for n in range(10_000)}
+    assert len(rules.generate_pin([lock], taken=taken, rng=random.Random(1))) == 5
