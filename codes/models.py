@@ -80,6 +80,11 @@ class AccessCode(models.Model):
     # nothing is due until something changes.
     next_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
     attempt_count = models.PositiveIntegerField(default=0, editable=False)
+    # Counts the code's changes. The lock was last sent ``sent_version``: a newer version must be
+    # sent again, while an unconfirmed current one is only asked about, never sent twice.
+    # (A counter, not a timestamp: two changes can share an instant.)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    sent_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     claimed_until = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="A worker's lease on this code; expires by itself."
     )

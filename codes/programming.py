@@ -5,6 +5,7 @@ database's write lock); its answer is then applied by ``services.access_code_rec
 When to call this is the scheduler's business.
 """
 
+import logging
 from datetime import datetime
 
 from django.utils import timezone
@@ -12,7 +13,9 @@ from django.utils import timezone
 from codes import services
 from codes.models import AccessCode, AccessCodeStatus
 from devices.providers import provider_for
-from devices.providers.base import CodeSpec, Outcome
+from devices.providers.base import CodeSpec, Outcome, Problem
+
+logger = logging.getLogger(__name__)
 
 
 def needed_action(access_code: AccessCode, *, now: datetime) -> services.LockAction | None:
@@ -24,13 +27,45 @@ def needed_action(access_code: AccessCode, *, now: datetime) -> services.LockAct
     return services.LockAction.SET
 
 
+def awaits_confirmation(access_code: AccessCode) -> bool:
+    """The lock was sent the current version and has not confirmed it yet: ask, don't resend."""
+    return (
+        access_code.status == AccessCodeStatus.SETTING
+        and bool(access_code.provider_code_id)
+        and access_code.sent_version == access_code.version
+    )
+
+
 def access_code_push(access_code: AccessCode, *, now: datetime | None = None) -> Outcome | None:
+    """Do what the lock needs for this code now. Whatever goes wrong in the provider ends up
+    as an error on the code for the scheduler to retry, never as an exception to the caller."""
     now = now or timezone.now()
     action = needed_action(access_code, now=now)
     if action is None:
         return None
+    try:
+        return _push(access_code, action, now=now)
+    except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
+        logger.exception("provider call for access code %s failed", access_code.pk)
+        generic = (
+            "failed_to_set_on_device" if action is services.LockAction.SET else "failed_to_remove_from_device"
+        )
+        outcome = Outcome.failed(
+            Problem(generic, f"The lock's provider failed ({type(exc).__name__})."), transient=True
+        )
+        services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
+        return outcome
+
+
+def _push(access_code: AccessCode, action: services.LockAction, *, now: datetime) -> Outcome:
     device = access_code.device
-    provider = provider_for(device.connected_account)
+    provider = provider_for(device.connected_account, now=now)
+    lost = False
+    if action is services.LockAction.SET and awaits_confirmation(access_code):
+        polled = _poll(access_code, provider, now=now)
+        if polled is not None:
+            return polled
+        lost = True  # the lock dropped it: send it again below, as a new code
     if action is services.LockAction.REMOVE:
         outcome = provider.remove_code(device.provider_device_id, access_code.provider_code_id)
         services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
@@ -47,11 +82,27 @@ def access_code_push(access_code: AccessCode, *, now: datetime | None = None) ->
         ends_at=access_code.ends_at,
         use_native_schedule=device.has_native_scheduling and access_code.starts_at is not None,
     )
-    if access_code.provider_code_id:
+    if access_code.provider_code_id and not lost:
         outcome = provider.update_code(device.provider_device_id, access_code.provider_code_id, spec)
     else:
         outcome = provider.set_code(device.provider_device_id, spec)
     services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
+    return outcome
+
+
+def _poll(access_code: AccessCode, provider, *, now: datetime) -> Outcome | None:
+    """The confirmation fallback when no callback came: look at what the lock holds. None if
+    the lock no longer holds the code at all, so it must be sent again."""
+    held = {h.provider_code_id: h for h in provider.list_codes(access_code.device.provider_device_id)}
+    found = held.get(access_code.provider_code_id)
+    if found is None:
+        return None
+    outcome = (
+        Outcome.confirmed(found.provider_code_id) if found.is_set else Outcome.pending(found.provider_code_id)
+    )
+    services.access_code_record_outcome(
+        access_code=access_code, action=services.LockAction.SET, outcome=outcome, now=now
+    )
     return outcome
 
 

@@ -454,9 +454,10 @@ def access_code_update(
         for field, value in new_values.items():
             setattr(current, field, value)
         current.updated_at = now
+        current.version += 1
         current.next_attempt_at = now
         current.attempt_count = 0
-        current.save(update_fields=[*new_values, "updated_at", "next_attempt_at", "attempt_count"])
+        current.save(update_fields=[*new_values, "updated_at", "version", "next_attempt_at", "attempt_count"])
         event_record(EventType.CHANGED, access_code=current, occurred_at=now, payload={"changed": changed})
         return current
 
@@ -618,16 +619,18 @@ def access_code_record_outcome(
     place, flagged, for the scheduler to retry.
 
     ``access_code`` is the row as it was read before the provider was called. If the code was
-    changed meanwhile (its ``updated_at`` moved), the answer is about the old version: the
+    changed meanwhile (its ``version`` moved), the answer is about the old version: the
     provider's id is kept, but the code stays due so the new version is programmed.
     """
     now = now or timezone.now()
     with transaction.atomic():
         lock_devices([access_code.device_id])
         current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
-        stale = current.updated_at != access_code.updated_at
+        stale = current.version != access_code.version
         if outcome.provider_code_id and action is LockAction.SET:
             current.provider_code_id = outcome.provider_code_id
+        if action is LockAction.SET and outcome.result != Result.FAILED:
+            current.sent_version = access_code.version  # the version that was read and sent
         if assigned_code is not None:
             current.code = assigned_code
             current.is_waiting_for_code_assignment = False

@@ -281,3 +281,61 @@ def test_the_fleet_records_every_command_it_receives(cloud_lock, now):
         ("set", "failed", ["device_offline", "failed_to_set_on_device"]),
         ("set", "confirmed", []),
     ]
+
+
+# --- Confirmation by polling -------------------------------------------------------------------
+
+
+def test_an_unconfirmed_code_is_asked_about_not_sent_twice(cloud_lock, now):
+    switch(cloud_lock, confirmation_delay_seconds=90)
+    code = access_code_create(device=cloud_lock, request=AccessCodeRequest(code="4821"))
+    push(code, now)
+    assert code.status == AccessCodeStatus.SETTING
+    push(code, now + timedelta(seconds=30))  # not confirmed yet
+    assert code.status == AccessCodeStatus.SETTING
+    push(code, now + timedelta(minutes=2))
+    assert code.status == AccessCodeStatus.SET
+    sent = SandboxCommand.objects.filter(lock__device=cloud_lock).values_list("action", flat=True)
+    assert list(sent) == ["set"]
+
+
+def test_a_code_changed_while_unconfirmed_is_sent_again(cloud_lock, now):
+    switch(cloud_lock, confirmation_delay_seconds=90)
+    code = access_code_create(device=cloud_lock, request=AccessCodeRequest(code="4821"))
+    push(code, now)
+    code = access_code_update(access_code=code, code="4822", now=now)
+    push(code, now)
+    assert list(SandboxCommand.objects.filter(lock__device=cloud_lock).values_list("action", "code")) == [
+        ("set", "4821"),
+        ("update", "4822"),
+    ]
+    assert held(cloud_lock) == ["4822"]
+
+
+def test_a_code_the_lock_lost_before_confirming_is_set_again(cloud_lock, now):
+    switch(cloud_lock, confirmation_delay_seconds=90)
+    code = access_code_create(device=cloud_lock, request=AccessCodeRequest(code="4821"))
+    push(code, now)
+    SandboxProvider(cloud_lock.connected_account).simulate_external_delete(
+        cloud_lock.provider_device_id, code.provider_code_id
+    )
+    push(code, now + timedelta(minutes=2))
+    assert held(cloud_lock) == ["4821"]
+    assert [a for (a,) in SandboxCommand.objects.filter(lock__device=cloud_lock).values_list("action")] == [
+        "set",
+        "set",
+    ]
+
+
+def test_a_provider_crash_becomes_a_retryable_error_on_the_code(cloud_lock, now, monkeypatch):
+    code = access_code_create(device=cloud_lock, request=AccessCodeRequest(code="4821"))
+
+    def broken(self, provider_device_id, spec):
+        raise ConnectionResetError("peer went away")
+
+    monkeypatch.setattr(SandboxProvider, "set_code", broken)
+    outcome = push(code, now)
+    assert outcome.transient
+    assert set(issue_codes(code)) == {"failed_to_set_on_device"}
+    assert code.next_attempt_at is not None
+    assert AccessCode.objects.live().filter(pk=code.pk).exists()

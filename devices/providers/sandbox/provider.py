@@ -96,6 +96,9 @@ class SandboxProvider:
         device = self._device(provider_device_id)
         lock = _lock(device)
         now = self.now
+        if not lock.delays_programming:
+            # The delay is over: the lock finishes what it had accepted, as real locks do.
+            lock.held_codes.filter(confirmed_at__isnull=True).update(confirmed_at=now)
         return [
             HeldCode(
                 provider_code_id=held.provider_code_id,
