@@ -25,6 +25,7 @@ install: $(VENV)/.installed node_modules/.installed
 # on the embedded defaults (SQLite in var/, ORM broker). Ctrl-C stops both.
 run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py setup_schedules
 	DEBUG=1 $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."

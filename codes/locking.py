@@ -6,7 +6,10 @@ transaction mode (config.settings) takes the database's write lock when the tran
 which serializes writers just as well.
 """
 
-from django.db import transaction
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
 
 from devices.models import Device
 
@@ -18,3 +21,37 @@ def lock_devices(device_ids) -> dict:
         raise RuntimeError("lock_devices must run inside transaction.atomic()")
     devices = Device.objects.select_for_update().filter(pk__in=list(device_ids)).order_by("pk")
     return {d.pk: d for d in devices}
+
+
+def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> list:
+    """Claim up to ``limit`` codes that are due (``next_attempt_at <= now``) and not leased by
+    another worker; return their ids. The claim is a lease: a worker that dies holding it
+    leaves nothing stuck, since the lease lapses and the next sweep claims the code again.
+
+    Each claim is a compare-and-set update (django-q2's own trick on its ORM broker), so two
+    workers can never both hold a code; on PostgreSQL the candidates are picked with
+    SKIP LOCKED first, so concurrent sweeps spread over different rows instead of colliding.
+    """
+    from codes.models import AccessCode
+
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+    due = AccessCode.objects.filter(free, next_attempt_at__lte=now).order_by("next_attempt_at")
+    if exclude:
+        due = due.exclude(pk__in=list(exclude))
+    until = now + lease
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            AccessCode.objects.filter(pk__in=ids).update(claimed_until=until)
+        return ids
+    claimed = []
+    for pk in due.values_list("pk", flat=True)[:limit]:
+        if AccessCode.objects.filter(free, pk=pk).update(claimed_until=until) == 1:
+            claimed.append(pk)
+    return claimed
+
+
+def release_code(pk) -> None:
+    from codes.models import AccessCode
+
+    AccessCode.objects.filter(pk=pk).update(claimed_until=None)

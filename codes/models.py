@@ -88,6 +88,9 @@ class AccessCode(models.Model):
     claimed_until = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="A worker's lease on this code; expires by itself."
     )
+    preflight_passed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last clean pre-flight check (just-in-time locks)."
+    )
     needs_review = models.BooleanField(default=False)
     review_reason = models.TextField(blank=True)
 

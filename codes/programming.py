@@ -28,9 +28,12 @@ def needed_action(access_code: AccessCode, *, now: datetime) -> services.LockAct
 
 
 def awaits_confirmation(access_code: AccessCode) -> bool:
-    """The lock was sent the current version and has not confirmed it yet: ask, don't resend."""
+    """The lock has the current version but has not confirmed it working yet (programming
+    pending, or a scheduled code not yet live): ask the lock, never send it twice."""
+    in_flight = access_code.status == AccessCodeStatus.SETTING
+    scheduled = access_code.is_scheduled_on_device and access_code.status != AccessCodeStatus.SET
     return (
-        access_code.status == AccessCodeStatus.SETTING
+        (in_flight or scheduled)
         and bool(access_code.provider_code_id)
         and access_code.sent_version == access_code.version
     )

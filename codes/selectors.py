@@ -49,6 +49,17 @@ def pins_held_on_device(
     return HeldPins(pins=pins, prefixes={pin[:4] for pin in pins})
 
 
+def codes_at_instant(device: Device, at: datetime) -> QuerySet[AccessCode]:
+    """Codes taking a slot on the lock at ``at``: live ones whose window contains it (ongoing
+    ones always) and deleted ones not yet taken off. Offline codes take no slot."""
+    in_window = (Q(starts_at__isnull=True) | Q(starts_at__lte=at)) & (
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+    )
+    return AccessCode.objects.filter(device=device, is_offline_access_code=False).filter(
+        (Q(deleted_at__isnull=True) & in_window) | Q(status=AccessCodeStatus.REMOVING)
+    )
+
+
 def _active_device_issues(device_ref, account_ref) -> QuerySet[DeviceIssue]:
     """A lock's active issues plus its account's: what each of its codes inherits."""
     return DeviceIssue.objects.filter(cleared_at__isnull=True).filter(

@@ -744,3 +744,64 @@ def _record_failure(code: AccessCode, action: LockAction, outcome: Outcome, *, n
 def _clear_reachability_errors(device: Device, *, now: datetime) -> None:
     for issue_code in _REACHABILITY_ERRORS:
         device_issue_clear(device=device, kind=IssueKind.ERROR, code=issue_code, now=now)
+
+
+def access_code_finish(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:
+    """A time-bound code whose window is over and that never reached its lock: it leaves the API
+    as a removed one would (its history stays)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = AccessCode.objects.get(pk=access_code.pk)
+        if current.deleted_at is None:
+            current.deleted_at = now
+        current.next_attempt_at = None
+        current.save(update_fields=["deleted_at", "next_attempt_at"])
+        return current
+
+
+def access_code_record_preflight(
+    *,
+    access_code: AccessCode,
+    problems: list[tuple[str, str]],
+    transient: bool,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> AccessCode:
+    """Record a pre-flight check's result: each problem as an error with its remedy (on the
+    code, or on the lock or account where the catalog puts it), or a clean bill that clears
+    earlier ones. Nothing was programmed, so the status does not change."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
+        if problems:
+            for code, message in problems:
+                _raise_error(current, code, message, now=now)
+            current.preflight_passed_at = None
+            current.attempt_count += 1
+            current.next_attempt_at = (
+                now + retry_delay(current.attempt_count - 1, rng=rng) if transient else None
+            )
+        else:
+            AccessCodeIssue.objects.filter(
+                access_code=current, kind=IssueKind.ERROR, cleared_at__isnull=True
+            ).update(cleared_at=now)
+            _clear_reachability_errors(current.device, now=now)
+            current.preflight_passed_at = now
+            current.attempt_count = 0
+            current.next_attempt_at = None
+        current.save(update_fields=["preflight_passed_at", "attempt_count", "next_attempt_at"])
+        return current
+
+
+def _raise_error(code: AccessCode, error_code: str, message: str, *, now: datetime) -> None:
+    """An error where the catalog says it belongs: on the code, or on its lock or account."""
+    if catalog.error(error_code).scope is catalog.Scope.ACCESS_CODE:
+        access_code_issue_raise(
+            access_code=code, kind=IssueKind.ERROR, code=error_code, message=message or None, now=now
+        )
+    else:
+        device_issue_raise(
+            device=code.device, kind=IssueKind.ERROR, code=error_code, message=message or None, now=now
+        )

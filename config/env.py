@@ -33,6 +33,14 @@ LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 # SECRET_KEY then makes stored credentials unreadable; set this to keep them independent.
 CREDENTIALS_KEY: str = env.str("CREDENTIALS_KEY", default="")
 
+# The scheduler's timing (see codes/scheduler.py).
+ADVANCE_PROGRAMMING_DAYS: int = env.int("ADVANCE_PROGRAMMING_DAYS", default=9)
+REVIEW_LEAD_HOURS: int = env.int("REVIEW_LEAD_HOURS", default=72)
+JUST_IN_TIME_MINUTES: int = env.int("JUST_IN_TIME_MINUTES", default=60)
+PREFLIGHT_INTERVAL_HOURS: int = env.int("PREFLIGHT_INTERVAL_HOURS", default=6)
+SCHEDULER_BATCH_SIZE: int = env.int("SCHEDULER_BATCH_SIZE", default=500)
+SCHEDULER_LEASE_SECONDS: int = env.int("SCHEDULER_LEASE_SECONDS", default=300)
+
 # Worker processes django-q2 starts on this machine.
 Q_WORKERS: int = env.int("Q_WORKERS", default=2)
 

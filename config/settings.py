@@ -109,6 +109,14 @@ if env.REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- Scheduler ------------------------------------------------------------------------------
+ADVANCE_PROGRAMMING_DAYS = env.ADVANCE_PROGRAMMING_DAYS
+REVIEW_LEAD_HOURS = env.REVIEW_LEAD_HOURS
+JUST_IN_TIME_MINUTES = env.JUST_IN_TIME_MINUTES
+PREFLIGHT_INTERVAL_HOURS = env.PREFLIGHT_INTERVAL_HOURS
+SCHEDULER_BATCH_SIZE = env.SCHEDULER_BATCH_SIZE
+SCHEDULER_LEASE_SECONDS = env.SCHEDULER_LEASE_SECONDS
+
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

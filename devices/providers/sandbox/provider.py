@@ -57,6 +57,16 @@ class SandboxProvider:
             snapshots.append(DeviceSnapshot(device.provider_device_id, fields))
         return snapshots
 
+    def probe(self, provider_device_id: str) -> Outcome:
+        device = self._device(provider_device_id)
+        lock = _lock(device)
+        refusal = self._unreachable(lock, action="probe")
+        if refusal is None and not device.has_keypad:
+            refusal = Outcome.failed(
+                Problem("august_lock_missing_keypad", "No keypad is connected."), transient=False
+            )
+        return refusal or Outcome.confirmed()
+
     # --- Codes --------------------------------------------------------------------------------
 
     def set_code(self, provider_device_id: str, spec: CodeSpec) -> Outcome:
@@ -197,17 +207,21 @@ class SandboxProvider:
         return None
 
     def _unreachable(self, lock: SandboxLock, *, action: str) -> Outcome | None:
-        generic = "failed_to_set_on_device" if action == "set" else "failed_to_remove_from_device"
+        """The lock cannot be reached: the lock-level code, plus the code-level failure of the
+        action tried (a probe tries none, so it reports the lock-level code alone)."""
+        generic = {"set": "failed_to_set_on_device", "remove": "failed_to_remove_from_device"}
+        also = (Problem(generic[action]),) if action in generic else ()
         if lock.is_removed:
             return Outcome.failed(
                 Problem("device_removed", "The lock was removed from the account."), transient=False
             )
-        if lock.bridge_disconnected:
-            return Outcome.failed(Problem("bridge_disconnected"), Problem(generic), transient=True)
-        if lock.hub_disconnected:
-            return Outcome.failed(Problem("hub_disconnected"), Problem(generic), transient=True)
-        if lock.is_offline:
-            return Outcome.failed(Problem("device_offline"), Problem(generic), transient=True)
+        for fault, code in (
+            ("bridge_disconnected", "bridge_disconnected"),
+            ("hub_disconnected", "hub_disconnected"),
+            ("is_offline", "device_offline"),
+        ):
+            if getattr(lock, fault):
+                return Outcome.failed(Problem(code), *also, transient=True)
         return None
 
     def _store(self, device: Device, lock: SandboxLock, spec: CodeSpec, *, existing) -> Outcome:

@@ -37,6 +37,23 @@ class SeamProvider:
         devices = self._post("/devices/list", {})["devices"]
         return [device_snapshot(raw) for raw in devices if takes_pin_codes(raw)]
 
+    def probe(self, provider_device_id: str) -> Outcome:
+        try:
+            raw = self._post("/devices/get", {"device_id": provider_device_id})["device"]
+        except (SeamHttpApiError, httpx.HTTPError) as exc:
+            outcome = failure(exc, setting=True)
+            return Outcome.failed(
+                *[p for p in outcome.errors if p.code != "failed_to_set_on_device"] or outcome.errors,
+                transient=outcome.transient,
+            )
+        problems = [
+            Problem(e.get("error_code", "device_disconnected"), e.get("message", ""))
+            for e in raw.get("errors") or []
+        ]
+        if not (raw.get("properties") or {}).get("online", True):
+            problems.append(Problem("device_offline", "Seam reports the lock offline."))
+        return Outcome.failed(*problems, transient=True) if problems else Outcome.confirmed()
+
     # --- Codes --------------------------------------------------------------------------------
 
     def set_code(self, provider_device_id: str, spec: CodeSpec) -> Outcome:

@@ -1,0 +1,26 @@
+"""Register Latchkey's periodic tasks with django-q2. Run after `migrate`; running it again
+changes nothing (schedules are keyed by name), so deploy scripts can always run it."""
+
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+SCHEDULES = [
+    {
+        "name": "latchkey: sweep due access codes",
+        "func": "codes.tasks.sweep_due_codes",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create or update Latchkey's django-q2 schedules (idempotent)."
+
+    def handle(self, *args, **options):
+        for spec in SCHEDULES:
+            fields = {k: v for k, v in spec.items() if k != "name"}
+            _, created = Schedule.objects.update_or_create(
+                name=spec["name"], defaults={**fields, "repeats": -1}
+            )
+            self.stdout.write(f"{'created' if created else 'up to date'}: {spec['name']}")

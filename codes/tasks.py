@@ -1,0 +1,10 @@
+"""django-q2 tasks: thin, so that the work they start is the same as a command's or a test's."""
+
+from django.utils import timezone
+
+from codes import scheduler
+
+
+def sweep_due_codes() -> dict:
+    report = scheduler.sweep(now=timezone.now())
+    return {"claimed": report.claimed, "steps": report.steps or {}}

@@ -1,0 +1,340 @@
+"""The scheduler's promise, lived through under a controlled clock, on each sandbox lock model."""
+
+import io
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+
+from codes import scheduler
+from codes.locking import claim_due_codes
+from codes.models import AccessCode, AccessCodeStatus, Event, EventType
+from codes.selectors import access_code_issues
+from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from devices.models import Device, SandboxLock
+from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
+from devices.services import sandbox_fleet_create, workspace_get_or_create
+
+pytestmark = pytest.mark.django_db
+DAY, HOUR = timedelta(days=1), timedelta(hours=1)
+
+
+@pytest.fixture
+def fleet(now):
+    workspace = workspace_get_or_create(name="Sandbox", is_sandbox=True)
+    return {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
+
+
+def run_until(target: datetime) -> None:
+    """Sweep at every instant a code is due, up to ``target``, as django-q2's minute schedule
+    would (it sweeps whatever is due, so sweeping exactly at due times is the same thing)."""
+    for _ in range(2000):
+        # A leased code comes due again when its lease lapses, as the minute schedule finds it.
+        candidates = [
+            max(c.next_attempt_at, c.claimed_until or c.next_attempt_at)
+            for c in AccessCode.objects.filter(next_attempt_at__lte=target).only(
+                "next_attempt_at", "claimed_until"
+            )
+        ]
+        due = min((t for t in candidates if t <= target), default=None)
+        if due is None:
+            break
+        with time_machine.travel(due, tick=False):
+            scheduler.sweep(now=due)
+    else:
+        raise AssertionError("the scheduler never settled")
+    with time_machine.travel(target, tick=False):
+        scheduler.sweep(now=target)
+
+
+def switch(device: Device, **faults) -> None:
+    SandboxLock.objects.filter(device=device).update(**faults)
+
+
+def on_lock(device: Device) -> list[str]:
+    return list(SandboxHeldCode.objects.filter(lock__device=device).values_list("code", flat=True))
+
+
+def events(code: AccessCode) -> list[str]:
+    return list(
+        Event.objects.filter(access_code=code)
+        .order_by("occurred_at", "created_at")
+        .values_list("event_type", flat=True)
+    )
+
+
+def issues(code: AccessCode) -> set[str]:
+    return {i.code for i in access_code_issues(code)}
+
+
+def fresh(code: AccessCode) -> AccessCode:
+    code.refresh_from_db()
+    return code
+
+
+def booking(device, now, *, arrive_in, stay=2 * DAY, pin="4821", **extra):
+    return access_code_create(
+        device=device,
+        request=AccessCodeRequest(
+            code=pin, name="Guest", starts_at=now + arrive_in, ends_at=now + arrive_in + stay, **extra
+        ),
+    )
+
+
+# --- Ongoing codes ----------------------------------------------------------------------------
+
+
+def test_an_ongoing_code_is_programmed_at_once(fleet, now):
+    code = access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
+    run_until(now)
+    assert fresh(code).status == AccessCodeStatus.SET
+    assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
+    assert code.next_attempt_at is None  # nothing more to do
+
+
+# --- Locks that keep schedules: loaded ahead, live at starts_at, removed at ends_at ---------
+
+
+def test_a_scheduled_code_is_loaded_nine_days_ahead_and_lives_its_window(fleet, now):
+    deadbolt = fleet["sandbox-keypad-deadbolt"]
+    code = booking(deadbolt, now, arrive_in=12 * DAY)
+    run_until(now + 3 * DAY - HOUR)
+    assert on_lock(deadbolt) == []  # not before the advance window
+    run_until(now + 3 * DAY)
+    code = fresh(code)
+    assert (code.status, code.is_scheduled_on_device) == (AccessCodeStatus.UNSET, True)
+    assert on_lock(deadbolt) == ["4821"]
+    run_until(now + 12 * DAY)
+    assert fresh(code).status == AccessCodeStatus.SET
+    run_until(now + 14 * DAY)
+    code = fresh(code)
+    assert on_lock(deadbolt) == [] and code.deleted_at == now + 14 * DAY
+    assert not AccessCode.objects.live().filter(pk=code.pk).exists()
+    assert events(code) == [
+        EventType.CREATED,
+        EventType.SCHEDULED_ON_DEVICE,
+        EventType.SET_ON_DEVICE,
+        EventType.REMOVED_FROM_DEVICE,
+    ]
+    assert not code.needs_review
+    sent = list(SandboxCommand.objects.filter(lock__device=deadbolt).values_list("action", flat=True))
+    assert sent == ["set", "remove"]  # programmed once, removed once
+
+
+def test_a_code_booked_inside_the_window_is_loaded_at_once(fleet, now):
+    deadbolt = fleet["sandbox-keypad-deadbolt"]
+    code = booking(deadbolt, now, arrive_in=2 * DAY)
+    run_until(now)
+    assert fresh(code).is_scheduled_on_device
+
+
+# --- Locks without schedules: pre-flight, just in time, removed at the end -----------------------
+
+
+def test_a_just_in_time_code_is_preflighted_then_set_an_hour_before_arrival(fleet, now):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = booking(cloud, now, arrive_in=5 * DAY)
+    run_until(now)
+    code = fresh(code)
+    assert code.preflight_passed_at == now and on_lock(cloud) == []
+    run_until(now + 5 * DAY - HOUR - timedelta(minutes=1))
+    assert on_lock(cloud) == []
+    run_until(now + 5 * DAY - HOUR)
+    assert fresh(code).status == AccessCodeStatus.SET and on_lock(cloud) == ["4821"]
+    run_until(now + 7 * DAY)
+    assert on_lock(cloud) == [] and fresh(code).deleted_at is not None
+    assert EventType.REMOVED_FROM_DEVICE in events(code)
+
+
+def test_an_offline_lock_is_flagged_three_days_before_arrival_with_its_remedy(fleet, now):
+    cloud = fleet["sandbox-cloud-lock"]
+    switch(cloud, is_offline=True)
+    code = booking(cloud, now, arrive_in=6 * DAY)
+    run_until(now + 3 * DAY - timedelta(minutes=1))
+    code = fresh(code)
+    assert "device_offline" in issues(code)  # known early...
+    assert not code.needs_review  # ...but not yet urgent
+    run_until(now + 3 * DAY)
+    code = fresh(code)
+    assert code.needs_review
+    assert code.review_reason.startswith("device_offline:") and "What to do:" in code.review_reason
+    switch(cloud, is_offline=False)  # the manager plugs the hub back in
+    run_until(now + 3 * DAY + HOUR)
+    code = fresh(code)
+    assert not code.needs_review and issues(code) == set()
+    run_until(now + 6 * DAY)
+    assert fresh(code).status == AccessCodeStatus.SET
+
+
+def test_a_small_lock_without_a_free_slot_at_arrival_is_flagged(fleet, now):
+    small = fleet["sandbox-small-memory"]
+    for n in range(3):
+        access_code_create(device=small, request=AccessCodeRequest(code=f"58219{n}", name=f"Staff {n}"))
+    code = booking(small, now, arrive_in=5 * DAY, pin="482193")
+    run_until(now + 2 * DAY)
+    code = fresh(code)
+    assert "no_space_for_access_code_on_device" in issues(code)
+    assert code.needs_review and "no_space_for_access_code_on_device" in code.review_reason
+
+
+def test_a_lock_without_keypad_is_flagged_and_recovers_once_one_is_connected(fleet, now):
+    gate = fleet["sandbox-no-keypad"]
+    code = booking(gate, now, arrive_in=4 * DAY)
+    run_until(now + DAY)
+    code = fresh(code)
+    assert "august_lock_missing_keypad" in issues(code) and code.needs_review
+    Device.objects.filter(pk=gate.pk).update(accessory_keypad_connected=True)
+    run_until(now + DAY + 6 * HOUR)  # noticed at the next periodic check
+    assert not fresh(code).needs_review
+    run_until(now + 4 * DAY)
+    assert on_lock(gate) == ["4821"]
+
+
+# --- Retries, delays ----------------------------------------------------------------------------
+
+
+def test_transient_trouble_is_retried_with_growing_gaps_until_it_clears(fleet, now):
+    cloud = fleet["sandbox-cloud-lock"]
+    switch(cloud, is_offline=True)
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821"))
+    looks = []
+    for _ in range(8):
+        due = fresh(code).next_attempt_at
+        looks.append(due)
+        run_until(due)
+    gaps = [b - a for a, b in zip(looks[1:], looks[2:], strict=False)]
+    assert all(later >= earlier * 0.9 for earlier, later in zip(gaps, gaps[1:], strict=False)) or max(
+        gaps
+    ) <= timedelta(minutes=30)
+    assert max(gaps) <= timedelta(minutes=30)
+    switch(cloud, is_offline=False)
+    run_until(fresh(code).next_attempt_at)
+    assert fresh(code).status == AccessCodeStatus.SET
+    assert Event.objects.filter(access_code=code, event_type=EventType.FAILED_TO_SET_ON_DEVICE).count() == 1
+
+
+def test_a_code_not_set_when_the_guest_arrives_warns_and_clears_once_set(fleet, now):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = booking(cloud, now, arrive_in=2 * HOUR)
+    switch(cloud, is_offline=True)
+    run_until(now + 2 * HOUR)
+    code = fresh(code)
+    assert "delay_in_setting_on_device" in issues(code)
+    assert events(code).count(EventType.DELAY_IN_SETTING_ON_DEVICE) == 1
+    switch(cloud, is_offline=False)
+    run_until(now + 3 * HOUR)
+    code = fresh(code)
+    assert code.status == AccessCodeStatus.SET and "delay_in_setting_on_device" not in issues(code)
+
+
+def test_a_code_stuck_on_the_lock_after_departure_warns_until_removed(fleet, now):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = booking(cloud, now, arrive_in=2 * HOUR, stay=DAY)
+    run_until(now + 2 * HOUR)
+    switch(cloud, fails_removal=True)
+    run_until(now + DAY + 2 * HOUR)
+    code = fresh(code)
+    assert {"delay_in_removing_from_device", "failed_to_remove_from_device"} <= issues(code)
+    assert on_lock(cloud) == ["4821"] and code.deleted_at is None
+    switch(cloud, fails_removal=False)
+    run_until(now + DAY + 3 * HOUR)
+    assert on_lock(cloud) == [] and issues(fresh(code)) == set()
+
+
+def test_the_window_follows_the_propertys_clock_across_a_dst_change(fleet):
+    # Lisbon springs forward on 2027-03-28: check-in 16:00 WET (UTC+0), check-out 11:00 WEST (UTC+1).
+    deadbolt = fleet["sandbox-keypad-deadbolt"]
+    lisbon = ZoneInfo("Europe/Lisbon")
+    starts = datetime(2027, 3, 27, 16, tzinfo=lisbon)
+    ends = datetime(2027, 3, 29, 11, tzinfo=lisbon)
+    assert ends.astimezone(UTC) == datetime(2027, 3, 29, 10, tzinfo=UTC)
+    booked = datetime(2027, 3, 20, 9, tzinfo=UTC)
+    with time_machine.travel(booked, tick=False):
+        code = access_code_create(
+            device=deadbolt, request=AccessCodeRequest(code="4821", starts_at=starts, ends_at=ends)
+        )
+    run_until(datetime(2027, 3, 29, 9, 59, tzinfo=UTC))
+    assert on_lock(deadbolt) == ["4821"]
+    run_until(datetime(2027, 3, 29, 10, 0, tzinfo=UTC))
+    assert on_lock(deadbolt) == [] and fresh(code).deleted_at == datetime(2027, 3, 29, 10, tzinfo=UTC)
+
+
+# --- Updates and deletes ------------------------------------------------------------------------
+
+
+def test_an_update_reprograms_and_a_delete_removes(fleet, now):
+    deadbolt = fleet["sandbox-keypad-deadbolt"]
+    code = booking(deadbolt, now, arrive_in=2 * DAY)
+    run_until(now)
+    with time_machine.travel(now + HOUR, tick=False):
+        access_code_update(access_code=code, code="7391")
+    run_until(now + HOUR)
+    assert on_lock(deadbolt) == ["7391"]
+    with time_machine.travel(now + 2 * HOUR, tick=False):
+        access_code_delete(access_code=code)
+    run_until(now + 2 * HOUR)
+    assert on_lock(deadbolt) == []
+    assert fresh(code).next_attempt_at is None
+
+
+# --- The engine ---------------------------------------------------------------------------------
+
+
+def test_a_claimed_code_is_not_claimed_again_until_its_lease_lapses(fleet, now):
+    access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
+    first = claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5))
+    assert len(first) == 1
+    assert claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5)) == []
+    # The worker died holding it: after the lease, the next sweep finishes the work.
+    run_until(now + timedelta(minutes=5))
+    assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
+
+
+def test_scheduler_tick_dry_run_shows_the_plan_and_changes_nothing(fleet, now):
+    code = access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
+    out = io.StringIO()
+    call_command("scheduler_tick", "--dry-run", "--at", now.isoformat(), stdout=out)
+    assert f"{code.access_code_id}  send" in out.getvalue()
+    assert "1 code(s) due" in out.getvalue()
+    assert on_lock(fleet["sandbox-cloud-lock"]) == [] and fresh(code).status == AccessCodeStatus.UNSET
+
+
+def test_scheduler_tick_runs_a_sweep_as_of_the_given_instant(fleet, now):
+    deadbolt = fleet["sandbox-keypad-deadbolt"]
+    code = booking(deadbolt, now, arrive_in=12 * DAY)
+    out = io.StringIO()
+    call_command("scheduler_tick", "--at", (now + 3 * DAY).isoformat(), stdout=out)
+    assert "Swept 1 code(s)" in out.getvalue()
+    assert fresh(code).is_scheduled_on_device
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("tomorrow", "not an ISO 8601"), ("2026-12-01T10:00:00", "time zone offset")]
+)
+def test_scheduler_tick_refuses_a_bad_instant(value, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("scheduler_tick", "--at", value)
+
+
+def test_setup_schedules_registers_the_sweep_once():
+    from django_q.models import Schedule
+
+    call_command("setup_schedules", stdout=io.StringIO())
+    call_command("setup_schedules", stdout=io.StringIO())
+    [schedule] = Schedule.objects.all()
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "codes.tasks.sweep_due_codes",
+        "I",
+        1,
+    )
+
+
+def test_the_sweep_task_runs_through_django_q(fleet, now):
+    from django_q.tasks import async_task, result
+
+    access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
+    task_id = async_task("codes.tasks.sweep_due_codes")  # sync mode in tests: runs inline
+    assert result(task_id) == {"claimed": 1, "steps": {"send": 1}}
+    assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
