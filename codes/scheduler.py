@@ -26,6 +26,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from codes import services
@@ -327,3 +328,49 @@ def _slots_short(code: AccessCode, *, extra: int) -> bool:
     pool = getattr(code.device, "backup_pool", None)
     reserved = pool.target_size if pool is not None and pool.is_enabled else 0
     return occupying + extra + reserved > slots
+
+
+# --- Drift ---------------------------------------------------------------------------------------
+
+
+def check_drift(*, now: datetime | None = None, devices=None) -> dict:
+    """Compare what each lock holds with what Latchkey declares, and act on the differences.
+
+    Only codes whose current version the lock confirmed are judged: a code still on its way
+    is not drift. A lock that cannot be asked is skipped; the next run asks again.
+    """
+    from devices.models import Device
+
+    now = now or timezone.now()
+    counts = {"devices": 0, "changed": 0, "removed": 0, "unmanaged": 0}
+    devices = (
+        devices
+        if devices is not None
+        else Device.objects.select_related("connected_account").filter(access_codes__isnull=False).distinct()
+    )
+    for device in devices:
+        provider = provider_for(device.connected_account, now=now)
+        try:
+            held = provider.list_codes(device.provider_device_id)
+        except Exception:  # unreachable now; drift can wait for the next run
+            logger.warning("could not list codes on %s for drift", device.pk, exc_info=True)
+            continue
+        counts["devices"] += 1
+        by_id = {h.provider_code_id: h for h in held}
+        settled = (
+            AccessCode.objects.filter(device=device, is_managed=True, deleted_at__isnull=True)
+            .exclude(provider_code_id="")
+            .filter(Q(status=AccessCodeStatus.SET) | Q(is_scheduled_on_device=True))
+        )
+        for code in settled:
+            if code.sent_version != code.version:
+                continue
+            found = by_id.get(code.provider_code_id)
+            if found is None:
+                services.access_code_record_drift(access_code=code, held_code=None, now=now)
+                counts["removed"] += 1
+            elif found.code != code.code:
+                services.access_code_record_drift(access_code=code, held_code=found.code, now=now)
+                counts["changed"] += 1
+        counts["unmanaged"] += len(services.unmanaged_codes_sync(device=device, held=held, now=now))
+    return counts

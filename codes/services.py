@@ -805,3 +805,114 @@ def _raise_error(code: AccessCode, error_code: str, message: str, *, now: dateti
         device_issue_raise(
             device=code.device, kind=IssueKind.ERROR, code=error_code, message=message or None, now=now
         )
+
+
+# --- Drift: what the lock holds against what Latchkey declares --------------------------------
+
+
+def access_code_record_drift(
+    *, access_code: AccessCode, held_code: str | None, now: datetime | None = None
+) -> AccessCode:
+    """The lock no longer holds this code as sent: changed (``held_code`` is what it holds now)
+    or gone (``held_code`` is None). Recorded with its event; unless the code allows outside
+    changes, it is an error and Latchkey sets the code again (until its window ends), else a
+    warning and the lock is left as it is."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
+        if current.version != access_code.version or current.deleted_at is not None:
+            return current  # changed meanwhile: the next comparison judges the new version
+        if (
+            current.is_external_modification_allowed
+            and current.issues.filter(
+                kind=IssueKind.WARNING, code="code_modified_external_to_seam", cleared_at__isnull=True
+            ).exists()
+        ):
+            return current  # already recorded; an allowed change is left alone
+        deleted = held_code is None
+        event_record(
+            EventType.DELETED_EXTERNAL_TO_SEAM if deleted else EventType.MODIFIED_EXTERNAL_TO_SEAM,
+            access_code=current,
+            occurred_at=now,
+            payload={} if deleted else {"code_on_lock": held_code},
+        )
+        message = (
+            "The code was removed from the lock outside Latchkey."
+            if deleted
+            else ("The code's PIN on the lock was changed outside Latchkey.")
+        )
+        if current.is_external_modification_allowed:
+            access_code_issue_raise(
+                access_code=current,
+                kind=IssueKind.WARNING,
+                code="code_modified_external_to_seam",
+                message=message,
+                now=now,
+            )
+            return current
+        access_code_issue_raise(
+            access_code=current,
+            kind=IssueKind.ERROR,
+            code="code_modified_external_to_seam",
+            message=message,
+            now=now,
+        )
+        if deleted:
+            current.provider_code_id = ""
+            current.is_scheduled_on_device = False
+        current.status = AccessCodeStatus.UNSET
+        current.sent_version = None  # send it again
+        current.next_attempt_at = now
+        current.save(
+            update_fields=[
+                "provider_code_id",
+                "is_scheduled_on_device",
+                "status",
+                "sent_version",
+                "next_attempt_at",
+            ]
+        )
+        return current
+
+
+def unmanaged_codes_sync(*, device: Device, held: list, now: datetime | None = None) -> list[AccessCode]:
+    """Codes on the lock that Latchkey did not create become unmanaged codes (Seam's term), so
+    they are visible, count against slots and PIN conflicts, and can be converted to managed.
+    Unmanaged codes no longer on the lock leave the API."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([device.pk])
+        known = dict(
+            AccessCode.objects.filter(device=device)
+            .exclude(provider_code_id="")
+            .values_list("provider_code_id", "is_managed")
+        )
+        created = []
+        for h in held:
+            if h.provider_code_id in known:
+                continue
+            time_bound = h.starts_at is not None and h.ends_at is not None and h.ends_at > h.starts_at
+            created.append(
+                AccessCode.objects.create(
+                    workspace_id=device.workspace_id,
+                    device=device,
+                    code=h.code,
+                    is_waiting_for_code_assignment=h.code is None,
+                    name=h.name,
+                    appearance={"name": h.name},
+                    provider_code_id=h.provider_code_id,
+                    is_managed=False,
+                    status=AccessCodeStatus.SET if h.is_set else AccessCodeStatus.SETTING,
+                    type=AccessCodeType.TIME_BOUND if time_bound else AccessCodeType.ONGOING,
+                    starts_at=h.starts_at if time_bound else None,
+                    ends_at=h.ends_at if time_bound else None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        on_lock = {h.provider_code_id for h in held}
+        AccessCode.objects.filter(device=device, is_managed=False, deleted_at__isnull=True).exclude(
+            provider_code_id__in=on_lock
+        ).update(deleted_at=now, status=AccessCodeStatus.UNSET)
+        return created

@@ -8,3 +8,7 @@ from codes import scheduler
 def sweep_due_codes() -> dict:
     report = scheduler.sweep(now=timezone.now())
     return {"claimed": report.claimed, "steps": report.steps or {}}
+
+
+def check_drift() -> dict:
+    return scheduler.check_drift(now=timezone.now())
