@@ -318,17 +318,15 @@ def test_scheduler_tick_refuses_a_bad_instant(value, message):
         call_command("scheduler_tick", "--at", value)
 
 
-def test_setup_schedules_registers_the_sweep_once():
+def test_setup_schedules_registers_each_schedule_once():
     from django_q.models import Schedule
 
     call_command("setup_schedules", stdout=io.StringIO())
     call_command("setup_schedules", stdout=io.StringIO())
-    [schedule] = Schedule.objects.all()
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
-        "codes.tasks.sweep_due_codes",
-        "I",
-        1,
-    )
+    assert sorted(Schedule.objects.values_list("func", "schedule_type", "minutes", "repeats")) == [
+        ("codes.tasks.check_drift", "I", 15, -1),
+        ("codes.tasks.sweep_due_codes", "I", 1, -1),
+    ]
 
 
 def test_the_sweep_task_runs_through_django_q(fleet, now):
