@@ -389,7 +389,8 @@ class ActionAttemptAdmin(ReadOnlyAdmin):
 
 class BackupAccessCodeInline(admin.TabularInline):
     model = BackupAccessCode
-    fields = ["code", "status", "pulled_for", "pulled_at", "ends_at"]
+    fk_name = "pool"
+    fields = ["access_code", "pulled_for", "pulled_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -400,7 +401,7 @@ class BackupAccessCodeInline(admin.TabularInline):
 
 @admin.register(BackupAccessCodePool)
 class BackupAccessCodePoolAdmin(admin.ModelAdmin):
-    list_display = ["device", "is_enabled", "target_size", "available"]
+    list_display = ["device", "is_enabled", "target_size", "auto_pull", "available"]
     list_filter = ["is_enabled"]
     list_select_related = ["device"]
     inlines = [BackupAccessCodeInline]
@@ -413,7 +414,9 @@ class BackupAccessCodePoolAdmin(admin.ModelAdmin):
                 available_count=Count(
                     "backup_codes",
                     filter=Q(
-                        backup_codes__status=AccessCodeStatus.SET, backup_codes__pulled_for__isnull=True
+                        backup_codes__access_code__status=AccessCodeStatus.SET,
+                        backup_codes__access_code__deleted_at__isnull=True,
+                        backup_codes__pulled_for__isnull=True,
                     ),
                 )
             )
@@ -426,6 +429,6 @@ class BackupAccessCodePoolAdmin(admin.ModelAdmin):
 
 @admin.register(BackupAccessCode)
 class BackupAccessCodeAdmin(ReadOnlyAdmin):
-    list_display = ["backup_access_code_id", "pool", "status", "pulled_for", "pulled_at", "ends_at"]
-    list_filter = ["status"]
-    list_select_related = ["pool__device", "pulled_for"]
+    list_display = ["backup_access_code_id", "pool", "access_code", "pulled_for", "pulled_at"]
+    list_filter = [("pulled_for", admin.EmptyFieldListFilter)]
+    list_select_related = ["pool__device", "access_code", "pulled_for"]

@@ -29,8 +29,12 @@ class AccessCodeType(models.TextChoices):
 
 class AccessCodeQuerySet(models.QuerySet):
     def live(self):
-        """Codes the API and pages show: a deleted code keeps its history but is gone, as in Seam."""
+        """Codes not deleted: a deleted code keeps its history but is gone, as in Seam."""
         return self.filter(deleted_at__isnull=True)
+
+    def shown(self):
+        """What the API and pages list: live codes, less backup codes still held in reserve."""
+        return self.live().filter(Q(is_backup=False) | Q(backup_slot__pulled_for__isnull=False))
 
 
 class AccessCode(models.Model):
@@ -140,7 +144,8 @@ class AccessCode(models.Model):
         return BackupAccessCode.objects.filter(
             pool__device_id=self.device_id,
             pool__is_enabled=True,
-            status=AccessCodeStatus.SET,
+            access_code__status=AccessCodeStatus.SET,
+            access_code__deleted_at__isnull=True,
             pulled_for__isnull=True,
         ).exists()
 
@@ -168,14 +173,19 @@ class AccessCodeIssue(IssueRecord):
 class BackupAccessCodePool(models.Model):
     """Codes kept on a lock in reserve, handed out when a guest's own code cannot be set.
 
-    Pool members are ``BackupAccessCode`` rows: the lock's reserve, invisible to the API. When
-    one is pulled for a guest's code, it is also given an ``AccessCode`` with ``is_backup`` set,
-    linked from the original's ``pulled_backup_access_code``, so the API shows it as Seam does.
+    Each backup is an ``AccessCode`` with ``is_backup`` set, so it is programmed, checked for
+    drift and removed like any other code; ``BackupAccessCode`` rows record pool membership.
+    Until pulled a backup is hidden from the API (Seam shows none); once pulled for a guest's
+    code it takes that code's ``ends_at`` and comes off the lock after it.
     """
 
     device = models.OneToOneField(Device, on_delete=models.CASCADE, related_name="backup_pool")
     is_enabled = models.BooleanField(default=True)
     target_size = models.PositiveSmallIntegerField(default=3, help_text="Backup codes to keep on the lock.")
+    auto_pull = models.BooleanField(
+        default=False,
+        help_text="Pull a backup by itself when a guest's code is still not set shortly before arrival.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:
@@ -185,8 +195,12 @@ class BackupAccessCodePool(models.Model):
 class BackupAccessCode(models.Model):
     backup_access_code_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     pool = models.ForeignKey(BackupAccessCodePool, on_delete=models.CASCADE, related_name="backup_codes")
-    code = models.CharField(max_length=16)
-    status = models.CharField(max_length=10, choices=AccessCodeStatus.choices, default=AccessCodeStatus.UNSET)
+    access_code = models.OneToOneField(
+        AccessCode,
+        on_delete=models.CASCADE,
+        related_name="backup_slot",
+        help_text="The backup code on the lock.",
+    )
     pulled_for = models.ForeignKey(
         AccessCode,
         on_delete=models.SET_NULL,
@@ -196,18 +210,10 @@ class BackupAccessCode(models.Model):
         help_text="The guest code this backup stands in for, once pulled.",
     )
     pulled_at = models.DateTimeField(null=True, blank=True)
-    ends_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="Once pulled, the original code's end; the backup comes off after it.",
-    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=AccessCodeStatus.values), name="backup_code_status_valid"
-            ),
             models.CheckConstraint(
                 condition=Q(pulled_for__isnull=True) | Q(pulled_at__isnull=False),
                 name="backup_code_pulled_has_time",

@@ -19,19 +19,21 @@ and tests drive it without tricks. After each step the code's next look is the e
 retry time and its next milestone, so the sweep's cost follows the due work, not the total.
 """
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from codes import services
+from codes import backup_pool, services
 from codes.locking import claim_due_codes, lock_devices, release_code
-from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, EventType
+from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
 from codes.programming import access_code_push
 from codes.selectors import access_code_issues, codes_at_instant
 from devices import rules
@@ -133,6 +135,8 @@ def milestones(code: AccessCode, now: datetime) -> list[datetime]:
     if code.type != AccessCodeType.TIME_BOUND or code.deleted_at is not None:
         return []
     points = [code.starts_at - advance(), code.starts_at - review_lead(), code.starts_at, code.ends_at]
+    if code.use_backup_access_code_pool:
+        points.append(code.starts_at - backup_pool.AUTO_PULL_LEAD)
     if not uses_lock_schedule(code):
         points.append(code.starts_at - just_in_time())
         if code.preflight_passed_at is not None:
@@ -204,7 +208,12 @@ def process(pk, *, now: datetime) -> Step:
 
 
 def _after_step(code: AccessCode, *, now: datetime) -> None:
-    """Warnings that depend on the clock, the review flag, and the next look."""
+    """After a step: a backup pulled where the pool pulls by itself, warnings that depend on the
+    clock, the review flag, and the code's next look."""
+    if _should_auto_pull(code, now=now):
+        # An empty pool raises; the lock then carries empty_backup_access_code_pool.
+        with contextlib.suppress(ValidationError):
+            backup_pool.backup_code_pull(access_code=code, now=now)
     with transaction.atomic():
         lock_devices([code.device_id])
         code = AccessCode.objects.select_related("device").get(pk=code.pk)
@@ -246,6 +255,18 @@ def _warn_once(code: AccessCode, warning: str, event_type: EventType, *, now: da
     services.event_record(event_type, access_code=code, occurred_at=now)
 
 
+def _should_auto_pull(code: AccessCode, *, now: datetime) -> bool:
+    if not code.use_backup_access_code_pool or code.pulled_backup_access_code_id or code.deleted_at:
+        return False
+    if code.status == AccessCodeStatus.SET or not (
+        code.starts_at - backup_pool.AUTO_PULL_LEAD <= now < code.ends_at
+    ):
+        return False
+    return BackupAccessCodePool.objects.filter(
+        device_id=code.device_id, is_enabled=True, auto_pull=True
+    ).exists()
+
+
 def readiness_problem(code: AccessCode) -> str | None:
     """Why the code would not work if the guest arrived, or None if it is ready."""
     errors = [i for i in access_code_issues(code) if i.kind == IssueKind.ERROR]
@@ -268,8 +289,8 @@ def readiness_problem(code: AccessCode) -> str | None:
 
 
 def _flag_if_not_ready(code: AccessCode, *, now: datetime) -> None:
-    if code.deleted_at is not None or code.is_backup:
-        return
+    if code.deleted_at is not None or code.is_backup or code.pulled_backup_access_code_id:
+        return  # a code with a pulled backup stays flagged for that until staff resolve it
     deadline = code.starts_at - review_lead() if code.starts_at else code.created_at
     problem = readiness_problem(code)
     if problem and now >= deadline:
@@ -325,8 +346,9 @@ def _slots_short(code: AccessCode, *, extra: int) -> bool:
     if slots is None:
         return False
     occupying = codes_at_instant(code.device, code.starts_at).exclude(pk=code.pk).count() + 1
-    pool = getattr(code.device, "backup_pool", None)
-    reserved = pool.target_size if pool is not None and pool.is_enabled else 0
+    pool = BackupAccessCodePool.objects.filter(device=code.device, is_enabled=True).first()
+    # Backups already created are codes on the lock, counted above; the rest are still to come.
+    reserved = max(pool.target_size - backup_pool.reserve(pool).count(), 0) if pool else 0
     return occupying + extra + reserved > slots
 
 

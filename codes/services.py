@@ -268,10 +268,12 @@ def access_code_create(
     device: Device,
     request: AccessCodeRequest,
     common_code_key: str | None = None,
+    is_backup: bool = False,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> AccessCode:
-    """Create a managed code on ``device`` and leave it due for the scheduler.
+    """Create a managed code on ``device`` and leave it due for the scheduler (``is_backup``:
+    a spare for the lock's backup pool, see codes.backup_pool).
 
     Runs in one transaction with the device locked, so the PIN checks and the insert see the
     same codes: two concurrent requests for the same PIN cannot both succeed.
@@ -280,7 +282,7 @@ def access_code_create(
     with transaction.atomic():
         device = lock_devices([device.pk])[device.pk]
         checked = access_code_check(device=device, request=request, now=now, rng=rng)
-        return _insert(device, checked, common_code_key=common_code_key, now=now)
+        return _insert(device, checked, common_code_key=common_code_key, now=now, is_backup=is_backup)
 
 
 def access_codes_create_multiple(
@@ -339,10 +341,16 @@ def _prefix_device(exc: ValidationError, device: Device) -> dict:
 
 
 def _insert(
-    device: Device, checked: CheckedAccessCode, *, common_code_key: str | None, now: datetime
+    device: Device,
+    checked: CheckedAccessCode,
+    *,
+    common_code_key: str | None,
+    now: datetime,
+    is_backup: bool = False,
 ) -> AccessCode:
     r = checked.request
     access_code = AccessCode.objects.create(
+        is_backup=is_backup,
         workspace_id=device.workspace_id,
         device=device,
         code=checked.code,

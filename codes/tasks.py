@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from codes import scheduler
+from codes import backup_pool, scheduler
 
 
 def sweep_due_codes() -> dict:
@@ -12,3 +12,7 @@ def sweep_due_codes() -> dict:
 
 def check_drift() -> dict:
     return scheduler.check_drift(now=timezone.now())
+
+
+def maintain_backup_pools() -> int:
+    return backup_pool.maintain_pools(now=timezone.now())

@@ -57,6 +57,9 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     )
 
 
+SANDBOX_ACCOUNT_NAME = "Sandbox locks"
+
+
 @transaction.atomic
 def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = None) -> list[Device]:
     """A sandbox connected account holding one lock of each model in the fleet.
@@ -64,8 +67,9 @@ def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = No
     Running it again for the same workspace adds nothing: the locks are keyed by their
     provider ids within the account.
     """
+    # Keyed by name too: a workspace may hold other sandbox accounts (tests, experiments).
     account, _ = ConnectedAccount.objects.get_or_create(
-        workspace=workspace, provider=ProviderKind.SANDBOX, defaults={"display_name": "Sandbox locks"}
+        workspace=workspace, provider=ProviderKind.SANDBOX, display_name=SANDBOX_ACCOUNT_NAME
     )
     devices = []
     for traits in SANDBOX_LOCK_MODELS:

@@ -41,8 +41,11 @@ def populated(now):
     ActionAttempt.objects.create(
         workspace=device.workspace, action_type=ActionType.CREATE_ACCESS_CODE, access_code=code
     )
-    pool = BackupAccessCodePool.objects.create(device=device)
-    BackupAccessCode.objects.create(pool=pool, code="9182")
+    spare_lock = DeviceFactory(workspace=device.workspace, supports_backup_access_code_pool=True)
+    pool = BackupAccessCodePool.objects.create(device=spare_lock)
+    BackupAccessCode.objects.create(
+        pool=pool, access_code=AccessCodeFactory(device=spare_lock, code="9182", is_backup=True)
+    )
     api_key_create(workspace=device.workspace, name="booking sync")
     Group.objects.create(name="Reviewers")
     sandbox_device = sandbox_fleet_create(workspace=device.workspace)[1]
@@ -82,7 +85,8 @@ def listed(admin_client, query: str) -> set:
 
 
 def test_access_code_list_filters_and_searches(admin_client, populated, now):
-    sandbox_code = AccessCode.objects.exclude(pk=populated.pk).get()
+    sandbox_code = AccessCode.objects.get(device__provider_device_id="sandbox-cloud-lock")
+    backup = AccessCode.objects.get(is_backup=True)
     gone = access_code_create(device=populated.device, request=AccessCodeRequest(code="7777", name="Gone"))
     access_code_delete(access_code=gone)
     flagged = AccessCodeFactory(device=populated.device, code="5555", needs_review=True, time_bound=True)
@@ -91,7 +95,7 @@ def test_access_code_list_filters_and_searches(admin_client, populated, now):
     assert listed(admin_client, "needs_review__exact=1") == {flagged}
     assert listed(admin_client, "state=deleted") == {gone}
     assert gone not in listed(admin_client, "")
-    assert listed(admin_client, "state=all") == {populated, sandbox_code, gone, flagged}
+    assert listed(admin_client, "state=all") == {populated, sandbox_code, gone, flagged, backup}
     assert listed(admin_client, "q=Ana") == {populated}
     assert listed(admin_client, "q=4821") == {populated, sandbox_code}
 

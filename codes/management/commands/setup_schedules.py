@@ -17,6 +17,12 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 15,
     },
+    {
+        "name": "latchkey: refill backup code pools",
+        "func": "codes.tasks.maintain_backup_pools",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+    },
 ]
 
 
