@@ -49,9 +49,3 @@ def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> list:
         if AccessCode.objects.filter(free, pk=pk).update(claimed_until=until) == 1:
             claimed.append(pk)
     return claimed
-
-
-def release_code(pk) -> None:
-    from codes.models import AccessCode
-
-    AccessCode.objects.filter(pk=pk).update(claimed_until=None)

@@ -32,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from codes import backup_pool, services
-from codes.locking import claim_due_codes, lock_devices, release_code
+from codes.locking import claim_due_codes, lock_devices
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
 from codes.programming import access_code_push
 from codes.selectors import access_code_issues, codes_at_instant
@@ -174,11 +174,9 @@ def sweep(*, now: datetime | None = None, limit: int | None = None) -> SweepRepo
         report.claimed += len(ids)
         for pk in ids:
             try:
-                report.count(process(pk, now=now))
+                report.count(process(pk, now=now))  # releases the code's lease when done
             except Exception:  # one broken code must not stop the sweep; its lease lapses and it is retried
                 logger.exception("scheduler failed on access code %s", pk)
-            else:
-                release_code(pk)
     return report
 
 
@@ -202,7 +200,6 @@ def process(pk, *, now: datetime) -> Step:
         preflight(code, now=now)
     elif decided.step is Step.FINISH:
         services.access_code_finish(access_code=code, now=now)
-    code.refresh_from_db()
     _after_step(code, now=now)
     return decided.step
 
@@ -217,9 +214,10 @@ def _after_step(code: AccessCode, *, now: datetime) -> None:
     with transaction.atomic():
         lock_devices([code.device_id])
         code = AccessCode.objects.select_related("device").get(pk=code.pk)
+        code.claimed_until = None  # this step is done: release the lease with the same write
         if code.deleted_at is not None and not may_be_on_lock(code):
             code.next_attempt_at = None
-            code.save(update_fields=["next_attempt_at"])
+            code.save(update_fields=["next_attempt_at", "claimed_until"])
             return
         _warn_about_delays(code, now=now)
         _flag_if_not_ready(code, now=now)
@@ -233,7 +231,7 @@ def _after_step(code: AccessCode, *, now: datetime) -> None:
             # keypad connected, codes deleted in the maker's app) is noticed.
             looks.append(now + preflight_interval())
         code.next_attempt_at = min(looks) if looks else None
-        code.save(update_fields=["next_attempt_at", "needs_review", "review_reason"])
+        code.save(update_fields=["next_attempt_at", "needs_review", "review_reason", "claimed_until"])
 
 
 def _warn_about_delays(code: AccessCode, *, now: datetime) -> None:
@@ -292,6 +290,8 @@ def _flag_if_not_ready(code: AccessCode, *, now: datetime) -> None:
     if code.deleted_at is not None or code.is_backup or code.pulled_backup_access_code_id:
         return  # a code with a pulled backup stays flagged for that until staff resolve it
     deadline = code.starts_at - review_lead() if code.starts_at else code.created_at
+    if now < deadline and not code.needs_review:
+        return  # not urgent yet: problems are on the code, the flag comes at the deadline
     problem = readiness_problem(code)
     if problem and now >= deadline:
         code.needs_review = True

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from codes import catalog
@@ -594,6 +595,7 @@ PENDING_POLL_INTERVAL = timedelta(minutes=2)
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(minutes=30)
 
+_SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay")
 # Lock-level errors that a successful command to the lock proves are over.
 _REACHABILITY_ERRORS = ("device_offline", "hub_disconnected", "device_disconnected", "bridge_disconnected")
 
@@ -669,11 +671,10 @@ def access_code_record_outcome(
 
 
 def _record_set(code: AccessCode, *, now: datetime) -> None:
-    for issue_code in ("delay_in_setting_on_device", "august_device_programming_delay"):
-        access_code_issue_clear(access_code=code, kind=IssueKind.WARNING, code=issue_code, now=now)
-    AccessCodeIssue.objects.filter(access_code=code, kind=IssueKind.ERROR, cleared_at__isnull=True).update(
-        cleared_at=now
-    )
+    # Set means every earlier failure is over, and so are the warnings about waiting for it.
+    AccessCodeIssue.objects.filter(access_code=code, cleared_at__isnull=True).filter(
+        Q(kind=IssueKind.ERROR) | Q(kind=IssueKind.WARNING, code__in=_SETTING_WARNINGS)
+    ).update(cleared_at=now)
     code.attempt_count = 0
     # Natively scheduling locks keep the window themselves; an offline PIN carries its window.
     scheduled = code.type == AccessCodeType.TIME_BOUND and (
@@ -750,8 +751,11 @@ def _record_failure(code: AccessCode, action: LockAction, outcome: Outcome, *, n
 
 
 def _clear_reachability_errors(device: Device, *, now: datetime) -> None:
-    for issue_code in _REACHABILITY_ERRORS:
-        device_issue_clear(device=device, kind=IssueKind.ERROR, code=issue_code, now=now)
+    DeviceIssue.objects.filter(
+        kind=IssueKind.ERROR, code__in=_REACHABILITY_ERRORS, cleared_at__isnull=True
+    ).filter(
+        Q(device=device) | Q(device__isnull=True, connected_account_id=device.connected_account_id)
+    ).update(cleared_at=now)
 
 
 def access_code_finish(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:

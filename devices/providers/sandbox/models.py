@@ -28,6 +28,8 @@ class SandboxLock(models.Model):
         default=0, help_text="How long the lock takes to confirm a code (0: at once)."
     )
     seed = models.IntegerField(default=0, help_text="Makes the lock's invented codes repeatable.")
+    # Numbers the codes this lock stores, so their ids repeat from run to run.
+    code_serial = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = "sandbox lock"

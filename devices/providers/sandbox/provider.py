@@ -9,7 +9,6 @@ import random
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from devices import rules
@@ -160,11 +159,14 @@ class SandboxProvider:
     ) -> HeldCode:
         device = self._device(provider_device_id)
         lock = _lock(device)
-        rng = random.Random(f"{lock.seed}:{lock.held_codes.count()}:{device.provider_device_id}")
+        rng = random.Random(f"{lock.seed}:{lock.code_serial}:{device.provider_device_id}")
         pin = code or rules.generate_pin([device], rng=rng) or "0000"
+        with transaction.atomic():
+            device, lock = self._locked(provider_device_id)
+            code_id = self._next_code_id(device, lock)
         held = SandboxHeldCode.objects.create(
             lock=lock,
-            provider_code_id=self._next_code_id(device, lock),
+            provider_code_id=code_id,
             code=pin,
             name=name or "Owner's code",
             origin=HeldCodeOrigin.EXTERNAL,
@@ -194,13 +196,20 @@ class SandboxProvider:
             return _set_failed(
                 "august_lock_bad_access_code_format", "The lock rejected the PIN's format.", transient=False
             )
-        others = lock.held_codes.exclude(pk=replacing.pk if replacing else None)
-        if lock.reports_duplicate_pin or others.filter(code=spec.code).filter(_overlapping(spec)).exists():
+        # The lock's memory, read once: duplicates and free slots are judged from it.
+        others = list(
+            lock.held_codes.exclude(pk=replacing.pk if replacing else None).values_list(
+                "code", "starts_at", "ends_at"
+            )
+        )
+        if lock.reports_duplicate_pin or any(
+            code == spec.code and _overlaps(spec, s, e) for code, s, e in others
+        ):
             return _set_failed(
                 "duplicate_code_on_device", "The lock already holds this PIN.", transient=False
             )
         slots = device.max_active_codes_supported
-        if replacing is None and (lock.slots_full or (slots is not None and others.count() >= slots)):
+        if replacing is None and (lock.slots_full or (slots is not None and len(others) >= slots)):
             return _set_failed(
                 "no_space_for_access_code_on_device", "Every code slot on the lock is taken.", transient=False
             )
@@ -248,20 +257,21 @@ class SandboxProvider:
         return Outcome.confirmed(held.provider_code_id)
 
     def _next_code_id(self, device: Device, lock: SandboxLock) -> str:
-        serial = SandboxCommand.objects.filter(lock=lock).count() + lock.held_codes.count()
-        candidate = f"{device.provider_device_id}-code-{serial}"
-        while SandboxHeldCode.objects.filter(provider_code_id=candidate).exists():
-            serial += 1
-            candidate = f"{device.provider_device_id}-code-{serial}"
-        return candidate
+        """The next id in this lock's series. Callers hold the lock's row (``_locked``), so
+        two commands cannot draw the same number."""
+        lock.code_serial += 1
+        SandboxLock.objects.filter(pk=lock.pk).update(code_serial=lock.code_serial)
+        return f"{device.provider_device_id}-code-{lock.code_serial}"
 
     def _device(self, provider_device_id: str) -> Device:
         return self.account.devices.get(provider_device_id=provider_device_id)
 
     def _locked(self, provider_device_id: str) -> tuple[Device, SandboxLock]:
         device = self._device(provider_device_id)
-        _lock(device)
-        lock = SandboxLock.objects.select_for_update().get(pk=device.pk)
+        lock = SandboxLock.objects.select_for_update().filter(pk=device.pk).first()
+        if lock is None:  # a lock made outside seed_sandbox gets its state on first use
+            _lock(device)
+            lock = SandboxLock.objects.select_for_update().get(pk=device.pk)
         return device, lock
 
     def _log(
@@ -283,10 +293,11 @@ def _lock(device: Device) -> SandboxLock:
     return lock
 
 
-def _overlapping(spec: CodeSpec) -> Q:
-    if spec.starts_at is None or spec.ends_at is None:
-        return Q()
-    return Q(starts_at__isnull=True) | Q(starts_at__lt=spec.ends_at, ends_at__gt=spec.starts_at)
+def _overlaps(spec: CodeSpec, starts_at, ends_at) -> bool:
+    """Does a held code's window meet the spec's? No window means always."""
+    if spec.starts_at is None or spec.ends_at is None or starts_at is None or ends_at is None:
+        return True
+    return starts_at < spec.ends_at and ends_at > spec.starts_at
 
 
 def _set_failed(code: str, message: str, *, transient: bool) -> Outcome:

@@ -1,0 +1,45 @@
+"""Run every benchmark and write bench/RESULTS.md.
+
+    python bench/run.py [--postgres postgres://postgres@127.0.0.1:5432/latchkey_bench]
+
+Benchmarks print Markdown; this collects them with the machine they ran on. The PostgreSQL
+database named is dropped and recreated by the benchmark: give it one of its own.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(*args: str) -> str:
+    return subprocess.run(  # noqa: S603 (our own interpreter and scripts)
+        [sys.executable, *args], capture_output=True, text=True, check=True, cwd=HERE.parent
+    ).stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", help="PostgreSQL URL for the second pass (omitted: SQLite only)")
+    parser.add_argument("--repeat", default="3")
+    args = parser.parse_args()
+    sections = [run(str(HERE / "sweep.py"), "--repeat", args.repeat)]
+    if args.postgres:
+        sections.append(run(str(HERE / "sweep.py"), "--repeat", args.repeat, "--database-url", args.postgres))
+    header = (
+        "# Benchmark results\n\n"
+        f"Written by `python bench/run.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        "Sizes are measured interleaved in one run, so machine noise hits each alike.\n"
+    )
+    (HERE / "RESULTS.md").write_text(header + "".join(sections))
+    print((HERE / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
