@@ -156,8 +156,7 @@ def main() -> None:
     backend = rows[0]["backend"]
     print(f"\n### Sweep, {backend}: {args.due} due codes on {args.devices} locks\n")
     print(
-        "| total codes | sweep s (median of %d) | min | max | peak traced MiB | due left after |"
-        % args.repeat
+        f"| total codes | sweep s (median of {args.repeat}) | min | max | peak RSS growth MiB | due left after |"
     )
     print("|---:|---:|---:|---:|---:|---:|")
     medians = {}
