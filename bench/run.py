@@ -35,7 +35,12 @@ def main() -> None:
         "# Benchmark results\n\n"
         f"Written by `python bench/run.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        "Sizes are measured interleaved in one run, so machine noise hits each alike.\n"
+        "Sizes are measured interleaved in one run, so machine noise hits each alike.\n\n"
+        "Reading the sweep table: the target (issue 4) is at most 2 s for 1,000 due codes among "
+        "100,000 on SQLite, and at most 1.5x between 10,000 and 100,000 total codes. "
+        "'peak RSS growth' is how far the sweep raised the process's high-water mark, which "
+        "populating the database set first: 0 means the sweep stayed below it, an upper bound "
+        "check rather than a measurement of the sweep's own footprint.\n"
     )
     (HERE / "RESULTS.md").write_text(header + "".join(sections))
     print((HERE / "RESULTS.md").read_text())

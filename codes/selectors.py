@@ -1,8 +1,9 @@
 """Reads shared by the services, the admin and the API."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -35,10 +36,13 @@ def pins_held_on_device(
     (it may be overdue for removal). An offline code is never on the lock, so it holds its PIN
     by window alone, deleted or not: the lock accepts an algorithmic PIN until its end.
     """
-    window_start = starts_at or now
+    # On a lock without schedules a code goes on just in time, before its start; two codes
+    # whose stays meet within that lead would both be on the lock at once.
+    lead = timedelta(0) if device.has_native_scheduling else timedelta(minutes=settings.JUST_IN_TIME_MINUTES)
+    window_start = starts_at - lead if starts_at else now
     overlaps = Q(ends_at__isnull=True) | Q(ends_at__gt=window_start)
     if ends_at is not None:
-        overlaps &= Q(starts_at__isnull=True) | Q(starts_at__lt=ends_at)
+        overlaps &= Q(starts_at__isnull=True) | Q(starts_at__lt=ends_at + lead)
     counted = Q(deleted_at__isnull=True) | Q(is_offline_access_code=True, ends_at__gt=now)
     qs = AccessCode.objects.filter(device=device, code__isnull=False).filter(
         (counted & overlaps) | Q(status__in=ON_LOCK_STATUSES, is_offline_access_code=False)

@@ -146,12 +146,6 @@ def test_same_pin_in_an_overlapping_window_conflicts(device, now):
         create(device, code="4821", starts_at=now + 2 * DAY, ends_at=now + 4 * DAY)
 
 
-def test_same_pin_in_back_to_back_windows_is_allowed(device, now):
-    create(device, code="4821", starts_at=now + DAY, ends_at=now + 3 * DAY)
-    second = create(device, code="4821", starts_at=now + 3 * DAY, ends_at=now + 5 * DAY)
-    assert second.code == "4821"
-
-
 def test_same_pin_on_another_lock_is_allowed(device, now):
     create(device, code="4821")
     other = DeviceFactory(workspace=device.workspace)
@@ -213,7 +207,9 @@ def test_a_deleted_offline_code_holds_its_pin_until_it_ends(now):
     access_code_delete(access_code=offline)
     with refused(CodeConflict):
         create(lock, code="918273645", starts_at=now + DAY, ends_at=now + 3 * DAY)
-    assert create(lock, code="918273645", starts_at=now + 2 * DAY, ends_at=now + 3 * DAY).code == "918273645"
+    # Free once the offline PIN has ended, counting the hour a new code goes on ahead of its start.
+    later = now + 2 * DAY + timedelta(hours=1)
+    assert create(lock, code="918273645", starts_at=later, ends_at=now + 3 * DAY).code == "918273645"
 
 
 # --- The window --------------------------------------------------------------------------------
@@ -412,3 +408,17 @@ def test_many_problems_are_reported_together(device, now):
     with refused(ValidationError) as excinfo:
         create(device, name="a\nb", code="4821", starts_at=now + DAY, is_one_time_use=True)
     assert set(errors_of(excinfo)) == {"name", "ends_at", "is_one_time_use"}
+
+
+def test_on_a_just_in_time_lock_stays_that_meet_within_the_lead_share_no_pin(device, now):
+    # The first code is still on the lock when the second goes on, 60 minutes before it starts.
+    create(device, code="4821", starts_at=now + DAY, ends_at=now + 2 * DAY)
+    with refused(CodeConflict):
+        create(device, code="4821", starts_at=now + 2 * DAY + timedelta(minutes=30), ends_at=now + 3 * DAY)
+    assert create(device, code="4821", starts_at=now + 2 * DAY + timedelta(minutes=60), ends_at=now + 3 * DAY)
+
+
+def test_on_a_scheduling_lock_back_to_back_stays_may_share_a_pin(now):
+    lock = DeviceFactory(has_native_scheduling=True)
+    create(lock, code="4821", starts_at=now + DAY, ends_at=now + 2 * DAY)
+    assert create(lock, code="4821", starts_at=now + 2 * DAY, ends_at=now + 3 * DAY).code == "4821"
