@@ -3,6 +3,7 @@ from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 
 from devices.models import (
+    CAPABILITY_FIELDS,
     ApiKey,
     ConnectedAccount,
     Device,
@@ -167,19 +168,7 @@ class DeviceAdmin(admin.ModelAdmin):
         ),
         (
             "Capabilities",
-            {
-                "fields": [
-                    "can_program_online_access_codes",
-                    "can_program_offline_access_codes",
-                    "has_native_scheduling",
-                    "has_built_in_keypad",
-                    "accessory_keypad_connectable",
-                    "accessory_keypad_connected",
-                    "supported_code_lengths",
-                    "max_active_codes_supported",
-                    "supports_backup_access_code_pool",
-                ]
-            },
+            {"fields": list(CAPABILITY_FIELDS)},
         ),
         (
             "PIN rules",

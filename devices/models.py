@@ -146,6 +146,20 @@ class ConnectedAccount(models.Model):
         return self.display_name or f"{self.get_provider_display()} account"
 
 
+# What a lock can do: the fields a provider reports, and the admin groups as "Capabilities".
+CAPABILITY_FIELDS = (
+    "can_program_online_access_codes",
+    "can_program_offline_access_codes",
+    "has_native_scheduling",
+    "has_built_in_keypad",
+    "accessory_keypad_connectable",
+    "accessory_keypad_connected",
+    "supported_code_lengths",
+    "max_active_codes_supported",
+    "supports_backup_access_code_pool",
+)
+
+
 class Device(models.Model):
     """A lock, with what it can do and the rules its PINs and names must follow."""
 

@@ -12,26 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from devices import rules
-from devices.models import ConnectedAccount, Device
+from devices.models import CAPABILITY_FIELDS, ConnectedAccount, Device
 from devices.providers.base import CodeSpec, DeviceSnapshot, HeldCode, Outcome, Problem
 from devices.providers.sandbox import offline
 from devices.providers.sandbox.models import HeldCodeOrigin, SandboxCommand, SandboxHeldCode, SandboxLock
 
 # Fields a sync reports; the rest of Device (workspace, property, names chosen by the manager)
 # belongs to Latchkey.
-SYNCED_FIELDS = (
-    "is_online",
-    "battery_level",
-    "can_program_online_access_codes",
-    "can_program_offline_access_codes",
-    "has_native_scheduling",
-    "has_built_in_keypad",
-    "accessory_keypad_connectable",
-    "accessory_keypad_connected",
-    "supported_code_lengths",
-    "max_active_codes_supported",
-    "supports_backup_access_code_pool",
-)
+SYNCED_FIELDS = ("is_online", "battery_level", *CAPABILITY_FIELDS)
 
 
 class SandboxProvider:
