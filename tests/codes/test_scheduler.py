@@ -13,6 +13,7 @@ from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
 from codes.selectors import access_code_issues
 from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from devices import rules
 from devices.models import Device, SandboxLock
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
@@ -337,3 +338,35 @@ def test_the_sweep_task_runs_through_django_q(fleet, now):
     task_id = async_task("codes.tasks.sweep_due_codes")  # sync mode in tests: runs inline
     assert result(task_id) == {"claimed": 1, "steps": {"send": 1}}
     assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
+
+
+def test_an_offline_code_gets_its_pin_ahead_goes_live_at_arrival_and_leaves_after(fleet, now):
+    lock = fleet["sandbox-offline-lock"]
+    code = access_code_create(
+        device=lock,
+        request=AccessCodeRequest(
+            is_offline_access_code=True, starts_at=now + 5 * DAY, ends_at=now + 7 * DAY
+        ),
+    )
+    run_until(now)
+    code = fresh(code)
+    assert code.code is not None and code.is_scheduled_on_device and code.status == AccessCodeStatus.UNSET
+    pin = code.code
+    run_until(now + 5 * DAY)
+    code = fresh(code)
+    assert (code.status, code.code) == (AccessCodeStatus.SET, pin)  # the same algorithmic PIN
+    run_until(now + 7 * DAY)
+    assert fresh(code).deleted_at == now + 7 * DAY
+    assert not SandboxCommand.objects.filter(lock__device=lock).exists()  # nothing is ever sent to it
+
+
+def test_a_strict_lock_gets_a_generated_pin_that_keeps_its_rules(fleet, now):
+    strict = fleet["sandbox-strict-pins"]
+    code = access_code_create(
+        device=strict, request=AccessCodeRequest(name="Ana", starts_at=now + 2 * DAY, ends_at=now + 3 * DAY)
+    )
+    run_until(now + 2 * DAY)
+    code = fresh(code)
+    assert code.status == AccessCodeStatus.SET and on_lock(strict) == [code.code]
+    assert "0" not in code.code and not rules.has_sequence(code.code)
+    assert not code.needs_review
