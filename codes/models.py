@@ -136,6 +136,25 @@ class AccessCode(models.Model):
         return self.name or f"Access code {str(self.access_code_id)[:8]}"
 
     @property
+    def may_be_on_lock(self) -> bool:
+        """Its PIN is, or may be, in the lock's memory: the one test for whether removing it
+        takes a call to the lock. An offline PIN never is: the lock was never told of it."""
+        if self.is_offline_access_code:
+            return False
+        return (
+            bool(self.provider_code_id)
+            or self.status != AccessCodeStatus.UNSET
+            or self.is_scheduled_on_device
+        )
+
+    @property
+    def lock_has_current_version(self) -> bool:
+        """The lock was given this version of the code (an offline code: its PIN was derived)."""
+        if self.sent_version != self.version:
+            return False
+        return self.code is not None if self.is_offline_access_code else bool(self.provider_code_id)
+
+    @property
     def is_backup_access_code_available(self) -> bool:
         """Seam's flag, derived rather than stored: the code may draw on its lock's pool, and
         the pool holds a backup code that is on the lock and not yet handed out."""

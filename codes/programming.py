@@ -22,8 +22,7 @@ def needed_action(access_code: AccessCode, *, now: datetime) -> services.LockAct
     """What the lock must do for this code now, judged from stored state and the clock."""
     finished = access_code.ends_at is not None and access_code.ends_at <= now
     if access_code.deleted_at is not None or finished:
-        might_be_on_lock = bool(access_code.provider_code_id) or access_code.status != AccessCodeStatus.UNSET
-        return services.LockAction.REMOVE if might_be_on_lock else None
+        return services.LockAction.REMOVE if access_code.may_be_on_lock else None
     return services.LockAction.SET
 
 
@@ -32,10 +31,11 @@ def awaits_confirmation(access_code: AccessCode) -> bool:
     pending, or a scheduled code not yet live): ask the lock, never send it twice."""
     in_flight = access_code.status == AccessCodeStatus.SETTING
     scheduled = access_code.is_scheduled_on_device and access_code.status != AccessCodeStatus.SET
+    # Offline codes have no provider id: there is nothing on the lock to ask about.
     return (
         (in_flight or scheduled)
         and bool(access_code.provider_code_id)
-        and access_code.sent_version == access_code.version
+        and access_code.lock_has_current_version
     )
 
 

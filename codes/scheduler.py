@@ -83,23 +83,11 @@ def uses_lock_schedule(code: AccessCode) -> bool:
     )
 
 
-def may_be_on_lock(code: AccessCode) -> bool:
-    if code.is_offline_access_code:
-        return False  # an offline PIN was never sent to the lock; there is nothing to remove
-    return bool(code.provider_code_id) or code.status != AccessCodeStatus.UNSET or code.is_scheduled_on_device
-
-
-def is_sent(code: AccessCode) -> bool:
-    if code.is_offline_access_code:
-        return code.code is not None and code.sent_version == code.version
-    return bool(code.provider_code_id) and code.sent_version == code.version
-
-
 def plan(code: AccessCode, now: datetime) -> Plan:
     """What the code needs now, from its stored state and the clock alone."""
     ended = code.ends_at is not None and code.ends_at <= now
     if code.deleted_at is not None or ended:
-        if may_be_on_lock(code):
+        if code.may_be_on_lock:
             return Plan(Step.REMOVE, "deleted" if code.deleted_at else "ended")
         return Plan(Step.FINISH, "over, and never on the lock")
     if code.type == AccessCodeType.ONGOING:
@@ -123,7 +111,7 @@ def plan(code: AccessCode, now: datetime) -> Plan:
 
 def _plan_sent(code: AccessCode, now: datetime) -> Plan | None:
     """SEND or POLL for a code that must be on its lock now; None if it is there, confirmed."""
-    if not is_sent(code):
+    if not code.lock_has_current_version:
         return Plan(Step.SEND, "not on the lock in its current version")
     if code.status == AccessCodeStatus.SETTING:
         return Plan(Step.POLL, "waiting for the lock to confirm")
@@ -215,7 +203,7 @@ def _after_step(code: AccessCode, *, now: datetime) -> None:
         lock_devices([code.device_id])
         code = AccessCode.objects.select_related("device").get(pk=code.pk)
         code.claimed_until = None  # this step is done: release the lease with the same write
-        if code.deleted_at is not None and not may_be_on_lock(code):
+        if code.deleted_at is not None and not code.may_be_on_lock:
             code.next_attempt_at = None
             code.save(update_fields=["next_attempt_at", "claimed_until"])
             return
@@ -242,7 +230,7 @@ def _warn_about_delays(code: AccessCode, *, now: datetime) -> None:
     if late_to_set:
         _warn_once(code, "delay_in_setting_on_device", EventType.DELAY_IN_SETTING_ON_DEVICE, now=now)
     overdue_since = code.deleted_at or code.ends_at
-    if not live and may_be_on_lock(code) and overdue_since is not None and now >= overdue_since:
+    if not live and code.may_be_on_lock and overdue_since is not None and now >= overdue_since:
         _warn_once(code, "delay_in_removing_from_device", EventType.DELAY_IN_REMOVING_FROM_DEVICE, now=now)
 
 
@@ -322,7 +310,12 @@ def preflight(code: AccessCode, *, now: datetime) -> list[str]:
         ]
         if code.code and any(h.code == code.code for h in held):
             problems.append(("duplicate_code_on_device", "Another code on the lock already uses this PIN."))
-        unmanaged = sum(1 for h in held if not _is_ours(h.provider_code_id, code))
+        ours = set(
+            AccessCode.objects.filter(
+                device_id=code.device_id, provider_code_id__in=[h.provider_code_id for h in held]
+            ).values_list("provider_code_id", flat=True)
+        )
+        unmanaged = sum(1 for h in held if h.provider_code_id not in ours)
         if _slots_short(code, extra=unmanaged):
             problems.append(
                 ("no_space_for_access_code_on_device", "The lock has no free slot when this code starts.")
@@ -333,10 +326,6 @@ def preflight(code: AccessCode, *, now: datetime) -> list[str]:
         access_code=code, problems=problems, transient=probe.transient, now=now
     )
     return [c for c, _ in problems]
-
-
-def _is_ours(provider_code_id: str, code: AccessCode) -> bool:
-    return AccessCode.objects.filter(device_id=code.device_id, provider_code_id=provider_code_id).exists()
 
 
 def _slots_short(code: AccessCode, *, extra: int) -> bool:

@@ -484,11 +484,10 @@ def access_code_delete(*, access_code: AccessCode, now: datetime | None = None) 
         current = AccessCode.objects.get(pk=access_code.pk)
         if current.deleted_at is not None:
             return current
-        # Anything but a plain "unset" may be on the lock: unknown included.
-        may_be_on_lock = current.status != AccessCodeStatus.UNSET or current.is_scheduled_on_device
+        on_lock = current.may_be_on_lock  # read before the status changes below
         current.deleted_at = now
         current.updated_at = now
-        if may_be_on_lock and not current.is_offline_access_code:
+        if on_lock:
             current.status = AccessCodeStatus.REMOVING
             current.next_attempt_at = now
         else:

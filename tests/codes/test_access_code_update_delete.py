@@ -191,3 +191,28 @@ def test_create_multiple_across_workspaces_is_refused(now):
         access_codes_create_multiple(devices=[DeviceFactory(), DeviceFactory()], request=AccessCodeRequest())
     assert excinfo.value.message_dict == {"device_ids": ["all devices must belong to the same workspace."]}
     assert not AccessCode.objects.exists()
+
+
+def test_deleting_a_code_the_lock_accepted_but_never_confirmed_takes_it_off(device, now):
+    # Pending on the lock, then a failed retry left it "unset": its PIN may still be there.
+    code = AccessCodeFactory(
+        device=device, code="4821", status=AccessCodeStatus.UNSET, provider_code_id="lock-7"
+    )
+    deleted = access_code_delete(access_code=code)
+    assert deleted.status == AccessCodeStatus.REMOVING and deleted.next_attempt_at == now
+
+
+def test_a_deleted_offline_code_needs_nothing_from_the_lock(now):
+    from codes.programming import needed_action
+
+    lock = DeviceFactory(can_program_offline_access_codes=True)
+    code = AccessCodeFactory(
+        device=lock,
+        code="918273645",
+        time_bound=True,
+        is_offline_access_code=True,
+        status=AccessCodeStatus.SET,
+    )
+    deleted = access_code_delete(access_code=code)
+    assert deleted.status == AccessCodeStatus.SET and deleted.next_attempt_at is None
+    assert needed_action(deleted, now=now) is None
