@@ -927,3 +927,58 @@ def unmanaged_codes_sync(*, device: Device, held: list, now: datetime | None = N
             provider_code_id__in=on_lock
         ).update(deleted_at=now, status=AccessCodeStatus.UNSET)
         return created
+
+
+def _unmanaged(access_code: AccessCode) -> AccessCode:
+    current = AccessCode.objects.get(pk=access_code.pk)
+    if current.is_managed:
+        raise ValidationError({"access_code_id": ["this code is already managed by Latchkey."]})
+    if current.deleted_at is not None:
+        raise ValidationError({"access_code_id": ["this code is no longer on the lock."]})
+    return current
+
+
+def access_code_convert_to_managed(
+    *, access_code: AccessCode, allow_external_modification: bool = False, now: datetime | None = None
+) -> AccessCode:
+    """Take charge of a code found on the lock: from now on Latchkey keeps it there (and, if it
+    has a window, removes it at the end), and treats outside changes as drift. It is on the lock
+    as it stands, so nothing is sent."""
+    if not isinstance(allow_external_modification, bool):
+        raise ValidationError({"allow_external_modification": ["must be true or false."]})
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = _unmanaged(access_code)
+        current.is_managed = True
+        current.is_external_modification_allowed = allow_external_modification
+        current.sent_version = current.version  # the lock holds exactly this
+        current.updated_at = now
+        current.next_attempt_at = now
+        current.save(
+            update_fields=[
+                "is_managed",
+                "is_external_modification_allowed",
+                "sent_version",
+                "updated_at",
+                "next_attempt_at",
+            ]
+        )
+        event_record(
+            EventType.CHANGED, access_code=current, occurred_at=now, payload={"changed": ["is_managed"]}
+        )
+        return current
+
+
+def unmanaged_access_code_delete(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:
+    """Remove a code Latchkey did not create from its lock; the scheduler takes it off."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        current = _unmanaged(access_code)
+        current.deleted_at = now
+        current.updated_at = now
+        current.status = AccessCodeStatus.REMOVING
+        current.next_attempt_at = now
+        current.save(update_fields=["deleted_at", "updated_at", "status", "next_attempt_at"])
+        return current
