@@ -127,3 +127,27 @@ def maintain_pools(*, now: datetime | None = None) -> int:
     for pool in BackupAccessCodePool.objects.filter(is_enabled=True).select_related("device"):
         created += len(backup_pool_refill(device=pool.device, now=now))
     return created
+
+
+def backup_pool_enable(
+    *, device: Device, enabled: bool, now: datetime | None = None
+) -> BackupAccessCodePool | None:
+    """Turn the lock's pool on (and fill it) or off. Backup codes already on the lock stay until
+    they are pulled and end, or the pool is turned on again."""
+    if not isinstance(enabled, bool):
+        raise ValidationError({"backup_access_code_pool_enabled": ["must be true or false."]})
+    if enabled and not device.supports_backup_access_code_pool:
+        raise ValidationError(
+            {"backup_access_code_pool_enabled": ["this lock does not support a backup code pool."]}
+        )
+    pool = BackupAccessCodePool.objects.filter(device=device).first()
+    if pool is None and not enabled:
+        return None
+    if pool is None:
+        pool = BackupAccessCodePool.objects.create(device=device, created_at=now or timezone.now())
+    elif pool.is_enabled != enabled:
+        pool.is_enabled = enabled
+        pool.save(update_fields=["is_enabled"])
+    if enabled:
+        backup_pool_refill(device=device, now=now)
+    return pool

@@ -160,13 +160,9 @@ class AccessCode(models.Model):
         the pool holds a backup code that is on the lock and not yet handed out."""
         if not self.use_backup_access_code_pool:
             return False
-        return BackupAccessCode.objects.filter(
-            pool__device_id=self.device_id,
-            pool__is_enabled=True,
-            access_code__status=AccessCodeStatus.SET,
-            access_code__deleted_at__isnull=True,
-            pulled_for__isnull=True,
-        ).exists()
+        from codes.selectors import devices_with_backup_ready  # the one definition of "ready"
+
+        return self.device_id in devices_with_backup_ready([self.device_id])
 
 
 class AccessCodeIssue(IssueRecord):
@@ -333,3 +329,25 @@ class ActionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_type} ({self.status})"
+
+
+class IdempotentRequest(models.Model):
+    """A create request sent with an ``Idempotency-Key``, and the answer it got: a retry with the
+    same key gets the same answer and never makes a second code (retried creates that made
+    duplicate PINs are a top complaint about other systems). Refused requests are not kept, so a
+    corrected retry may reuse the key."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    route = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the route and its parameters.")
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="idempotent_request_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route} with key {self.key[:16]}"

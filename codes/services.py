@@ -23,6 +23,9 @@ from codes.models import (
     AccessCodeIssue,
     AccessCodeStatus,
     AccessCodeType,
+    ActionAttempt,
+    ActionAttemptStatus,
+    ActionType,
     Event,
     EventType,
 )
@@ -43,7 +46,7 @@ _FLAGS = (
 )
 
 
-class CodeConflict(ValidationError):
+class CodeConflict(rules.Conflict):
     """The PIN is already on the lock, or scheduled on it, in an overlapping window (HTTP 409)."""
 
 
@@ -982,3 +985,75 @@ def unmanaged_access_code_delete(*, access_code: AccessCode, now: datetime | Non
         current.next_attempt_at = now
         current.save(update_fields=["deleted_at", "updated_at", "status", "next_attempt_at"])
         return current
+
+
+def access_codes_update_multiple(
+    *, workspace_id, common_code_key: str, now: datetime | None = None, **changes
+) -> list[AccessCode]:
+    """Change every live code sharing ``common_code_key`` (a booking's doors) alike; all or
+    nothing. ``changes`` are ``access_code_update``'s."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        codes = list(
+            AccessCode.objects.live()
+            .select_related("device")
+            .filter(workspace_id=workspace_id, common_code_key=common_code_key, is_managed=True)
+        )
+        if not codes:
+            raise ValidationError({"common_code_key": ["no live access code has this common_code_key."]})
+        updated = []
+        for code in codes:
+            try:
+                updated.append(access_code_update(access_code=code, now=now, **changes))
+            except ValidationError as exc:
+                raise type(exc)(_prefix_device(exc, code.device)) from exc
+        return updated
+
+
+def action_attempt_record(
+    *, access_code: AccessCode, action_type: ActionType, now: datetime | None = None
+) -> ActionAttempt:
+    """The SDK's receipt for a write. Latchkey stores each write at once and the scheduler carries
+    it to the lock, so the attempt succeeds when the write is stored; how the lock is doing is the
+    code's status, errors and events (a lock may be days away from receiving a time-bound code)."""
+    now = now or timezone.now()
+    result = {} if action_type == ActionType.DELETE_ACCESS_CODE else {"access_code_id": str(access_code.pk)}
+    return ActionAttempt.objects.create(
+        workspace_id=access_code.workspace_id,
+        action_type=action_type,
+        status=ActionAttemptStatus.SUCCESS,
+        access_code=access_code,
+        result=result,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def device_connection_record(*, device: Device, online: bool, now: datetime | None = None) -> Device:
+    """The provider says the lock went offline or came back: shown at once as ``device_offline``
+    on the lock and every code of it; a lock back online gets its waiting codes looked at now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        device = lock_devices([device.pk])[device.pk]
+        if device.is_online != online:
+            device.is_online = online
+            device.save(update_fields=["is_online"])
+        if online:
+            device_issue_clear(device=device, kind=IssueKind.ERROR, code="device_offline", now=now)
+            AccessCode.objects.live().filter(device=device, next_attempt_at__gt=now).update(
+                next_attempt_at=now
+            )
+        else:
+            device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_offline", now=now)
+        return device
+
+
+def device_removal_record(*, device: Device, now: datetime | None = None) -> Device:
+    """The lock was removed from its provider account: ``device_removed`` on it and its codes."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        device = lock_devices([device.pk])[device.pk]
+        device.is_online = False
+        device.save(update_fields=["is_online"])
+        device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_removed", now=now)
+        return device

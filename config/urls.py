@@ -1,6 +1,18 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from devices.api.wire import route_not_found
+
+api = [
+    path("", include("devices.api.urls")),
+    path("", include("codes.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", route_not_found),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include(api)),
 ]

@@ -12,6 +12,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.core.exceptions import ValidationError
+
 # When a lock reports no lengths, accept what nearly every keypad takes.
 DEFAULT_CODE_LENGTHS = (4, 5, 6, 7, 8)
 SEQUENCE_RUN = 3  # digits in a row that count as a forbidden ascending or descending run
@@ -64,6 +66,10 @@ def pin_violations(device: PinRules, pin: str, *, taken_prefixes: Collection[str
     if device.pin_requires_unique_first_four and shares_prefix(pin, taken_prefixes):
         problems.append(PREFIX_CONFLICT)
     return problems
+
+
+class Conflict(ValidationError):
+    """A request that is well-formed but collides with what a lock already holds (HTTP 409)."""
 
 
 PREFIX_CONFLICT = "shares its first four digits with another code on this lock; they must differ."

@@ -3,6 +3,7 @@
 import secrets
 
 import httpx
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from devices import credentials
 from devices.fleet import SANDBOX_LOCK_MODELS
 from devices.models import (
     API_KEY_PREFIX,
+    MAX_CODE_LENGTH,
     ApiKey,
     ConnectedAccount,
     Device,
@@ -17,6 +19,7 @@ from devices.models import (
     ProviderKind,
     SandboxLock,
     Workspace,
+    validate_code_lengths,
 )
 from devices.providers.base import DeviceSnapshot
 
@@ -157,3 +160,66 @@ def seam_account_connect(
         account.save()
         devices = devices_sync(account=account, snapshots=snapshots)
     return account, devices
+
+
+def device_code_constraints_report(
+    *,
+    device: Device,
+    supported_code_lengths: list[int] | None = None,
+    min_code_length: int | None = None,
+    max_code_length: int | None = None,
+) -> Device:
+    """Record the PIN lengths a lock accepts, when the integrator knows better than the provider
+    (Seam's report_device_constraints): either the list, or a range."""
+    if supported_code_lengths is not None and (min_code_length is not None or max_code_length is not None):
+        raise ValidationError(
+            {"supported_code_lengths": ["give either supported_code_lengths or a min/max range, not both."]}
+        )
+    if supported_code_lengths is None:
+        if min_code_length is None and max_code_length is None:
+            raise ValidationError(
+                {
+                    "supported_code_lengths": [
+                        "give supported_code_lengths, or min_code_length and/or max_code_length."
+                    ]
+                }
+            )
+        low = min_code_length if min_code_length is not None else 1
+        high = max_code_length if max_code_length is not None else MAX_CODE_LENGTH
+        if low > high:
+            raise ValidationError({"min_code_length": ["must not exceed max_code_length."]})
+        supported_code_lengths = list(range(low, high + 1))
+    try:
+        validate_code_lengths(supported_code_lengths)
+    except ValidationError as exc:
+        raise ValidationError({"supported_code_lengths": exc.messages}) from exc
+    device.supported_code_lengths = sorted(supported_code_lengths)
+    device.save(update_fields=["supported_code_lengths"])
+    return device
+
+
+def device_rename(*, device: Device, name: str) -> Device:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": ["must be a non-empty string."]})
+    limit = Device._meta.get_field("display_name").max_length
+    if len(name) > limit:
+        raise ValidationError({"name": [f"is {len(name)} characters long; at most {limit} are allowed."]})
+    device.display_name = name.strip()
+    device.save(update_fields=["display_name"])
+    return device
+
+
+class NotSandbox(Exception):
+    """A simulation asked of a lock that is real: Latchkey never fakes a real lock's state."""
+
+
+def sandbox_lock_switch(*, device: Device, **switches: bool) -> SandboxLock:
+    """Flip a sandbox lock's fault switches (``is_offline``, ``is_removed``...), as the simulate
+    routes and the admin do."""
+    if device.connected_account.provider != ProviderKind.SANDBOX:
+        raise NotSandbox(device.pk)
+    lock, _ = SandboxLock.objects.get_or_create(device=device)
+    for name, value in switches.items():
+        setattr(lock, name, value)
+    lock.save(update_fields=list(switches))
+    return lock

@@ -1,0 +1,372 @@
+"""``/access_codes/*``: the routes a booking integration uses to give guests their PINs.
+
+Each route reads its parameters, finds its objects inside the caller's workspace (another
+workspace's ids answer 404, never data) and hands the work to ``codes.services``; no rule of an
+access code is checked here.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from rest_framework import serializers
+
+from codes import backup_pool, services
+from codes.api.idempotency import idempotent
+from codes.api.shapes import access_code_wire, access_codes_wire, action_attempt_wire
+from codes.models import AccessCode, ActionType
+from codes.selectors import pin_for_common_code_key, pin_suggestion
+from devices.api.wire import (
+    PageParams,
+    Params,
+    SeamError,
+    SeamRoute,
+    WireBoolean,
+    WireDateTime,
+    WireString,
+    invalid_input,
+    not_found,
+    paginate,
+    pagination_body,
+)
+from devices.models import Device
+from devices.services import device_code_constraints_report
+
+# --- Finding things in the caller's workspace ---------------------------------------------------
+
+
+def find_device(workspace, device_id) -> Device:
+    device = (
+        Device.objects.select_related("connected_account").filter(workspace=workspace, pk=device_id).first()
+    )
+    if device is None:
+        raise not_found("device")
+    return device
+
+
+def find_code(workspace, params: dict, *, managed: bool = True) -> AccessCode:
+    """By ``access_code_id``, or by ``device_id`` and ``code``; a given device_id must match."""
+    codes = AccessCode.objects.shown() if managed else AccessCode.objects.live()
+    codes = codes.select_related("device").filter(workspace=workspace, is_managed=managed)
+    if params.get("access_code_id"):
+        codes = codes.filter(pk=params["access_code_id"])
+        if params.get("device_id"):
+            codes = codes.filter(device_id=params["device_id"])
+    elif params.get("device_id") and params.get("code"):
+        codes = codes.filter(device_id=params["device_id"], code=params["code"])
+    else:
+        raise invalid_input({"access_code_id": ["give access_code_id, or device_id and code."]})
+    code = codes.first()
+    if code is None:
+        raise not_found("access_code")
+    return code
+
+
+# --- Parameters shared by create, create_multiple and update --------------------------------------
+
+
+class CodeParams(Params):
+    name = WireString(required=False, allow_null=True)
+    code = WireString(required=False, allow_null=True)
+    starts_at = WireDateTime(required=False, allow_null=True)
+    ends_at = WireDateTime(required=False, allow_null=True)
+    allow_external_modification = WireBoolean(required=False)
+    is_external_modification_allowed = WireBoolean(required=False)  # Seam's newer name for the same
+    attempt_for_offline_device = WireBoolean(required=False)
+    prefer_native_scheduling = WireBoolean(required=False)
+
+    def validate(self, data):
+        _merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
+        if data.pop("prefer_native_scheduling", True) is False:
+            raise serializers.ValidationError(
+                {
+                    "prefer_native_scheduling": [
+                        "Latchkey always uses a lock's own scheduling where it has one."
+                    ]
+                }
+            )
+        # Latchkey keeps trying a code while its lock is offline, so the flag changes nothing.
+        data.pop("attempt_for_offline_device", None)
+        return data
+
+
+def _merge_alias(data: dict, name: str, alias: str) -> None:
+    if alias in data:
+        value = data.pop(alias)
+        if name in data and data[name] != value:
+            raise serializers.ValidationError({alias: [f"contradicts {name}; give one of them."]})
+        data[name] = value
+
+
+class CreateFields(CodeParams):
+    preferred_code_length = serializers.IntegerField(required=False, allow_null=True)
+    use_backup_access_code_pool = WireBoolean(required=False)
+
+
+def code_request(params: dict) -> services.AccessCodeRequest:
+    return services.AccessCodeRequest(
+        name=params.get("name") or "",
+        code=params.get("code"),
+        starts_at=params.get("starts_at"),
+        ends_at=params.get("ends_at"),
+        preferred_code_length=params.get("preferred_code_length"),
+        is_offline_access_code=params.get("is_offline_access_code", False),
+        is_one_time_use=params.get("is_one_time_use", False),
+        use_backup_access_code_pool=params.get("use_backup_access_code_pool", False),
+        allow_external_modification=params.get("allow_external_modification", False),
+    )
+
+
+# --- Routes -------------------------------------------------------------------------------------
+
+
+class Create(SeamRoute):
+    sdk_method = "POST"
+
+    class params(CreateFields):
+        device_id = serializers.UUIDField()
+        common_code_key = WireString(required=False, allow_null=True, max_length=200)
+        is_offline_access_code = WireBoolean(required=False)
+        use_offline_access_code = WireBoolean(required=False)  # Seam's older name for the same
+        is_one_time_use = WireBoolean(required=False)
+        max_time_rounding = serializers.ChoiceField(["1hour", "1day", "1h", "1d"], required=False)
+
+        def validate(self, data):
+            data = super().validate(data)
+            _merge_alias(data, "is_offline_access_code", "use_offline_access_code")
+            rounding = data.pop("max_time_rounding", None)
+            if rounding and not data.get("is_offline_access_code"):
+                raise serializers.ValidationError(
+                    {"max_time_rounding": ["applies to offline access codes only."]}
+                )
+            if rounding in ("1hour", "1h"):
+                raise serializers.ValidationError(
+                    {"max_time_rounding": ["offline codes here are rounded to whole days; use 1d."]}
+                )
+            return data
+
+    def answer(self, p):
+        device = find_device(self.workspace, p["device_id"])
+        key = p.get("common_code_key")
+        shared = pin_for_common_code_key(self.workspace, key) if key else None
+        if shared is not None:
+            if p.get("code") not in (None, shared):
+                raise invalid_input(
+                    {"code": ["differs from the PIN of the codes sharing this common_code_key."]}
+                )
+            p = {**p, "code": shared}
+
+        def make():
+            code = services.access_code_create(device=device, request=code_request(p), common_code_key=key)
+            attempt = services.action_attempt_record(
+                access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
+            )
+            return {"access_code": access_code_wire(code), "action_attempt": action_attempt_wire(attempt)}
+
+        return idempotent(
+            self.request, route="access_codes/create", params=self.request.data_params, make=make
+        )
+
+
+class CreateMultiple(SeamRoute):
+    sdk_method = "PUT"
+
+    class params(CreateFields):
+        device_ids = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+        behavior_when_code_cannot_be_shared = serializers.ChoiceField(
+            ["throw", "create_random_code"], required=False, default="throw"
+        )
+
+    def answer(self, p):
+        ids = list(dict.fromkeys(p["device_ids"]))
+        devices = {d.pk: d for d in Device.objects.filter(workspace=self.workspace, pk__in=ids)}
+        missing = [str(i) for i in ids if i not in devices]
+        if missing:
+            raise SeamError(404, "device_not_found", f"Device not found: {', '.join(missing)}.")
+        ordered = [devices[i] for i in ids]
+        request = code_request(p)
+
+        def make():
+            try:
+                codes = services.access_codes_create_multiple(devices=ordered, request=request)
+            except ValidationError as exc:
+                no_shared_pin = "code" in getattr(exc, "message_dict", {}) and request.code is None
+                if p["behavior_when_code_cannot_be_shared"] != "create_random_code" or not no_shared_pin:
+                    raise
+                # No single PIN fits every lock: each gets its own, all or nothing.
+                with transaction.atomic():
+                    codes = [services.access_code_create(device=d, request=request) for d in ordered]
+            return {"access_codes": access_codes_wire(codes)}
+
+        return idempotent(
+            self.request, route="access_codes/create_multiple", params=self.request.data_params, make=make
+        )
+
+
+class Get(SeamRoute):
+    sdk_method = "GET"
+
+    class params(Params):
+        access_code_id = serializers.UUIDField(required=False)
+        device_id = serializers.UUIDField(required=False)
+        code = WireString(required=False)
+
+    def answer(self, p):
+        return {"access_code": access_code_wire(find_code(self.workspace, p))}
+
+
+class List(SeamRoute):
+    sdk_method = "GET"
+
+    class params(PageParams):
+        device_id = serializers.UUIDField(required=False)
+        access_code_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=500)
+        search = WireString(required=False, max_length=200)
+
+    def answer(self, p):
+        if not p.get("device_id") and not p.get("access_code_ids"):
+            raise invalid_input({"device_id": ["give device_id or access_code_ids."]})
+        codes = (
+            AccessCode.objects.shown()
+            .select_related("device")
+            .filter(workspace=self.workspace, is_managed=True)
+        )
+        if p.get("device_id"):
+            codes = codes.filter(device_id=p["device_id"])
+        if p.get("access_code_ids"):
+            codes = codes.filter(pk__in=p["access_code_ids"])
+        if p.get("search"):
+            codes = codes.filter(Q(name__icontains=p["search"]) | Q(code=p["search"]))
+        page = paginate(codes, cursor=p.get("page_cursor"), limit=p.get("limit"), key="access_code_id")
+        return {
+            "access_codes": access_codes_wire(page.items),
+            "pagination": pagination_body(self.request, page),
+        }
+
+
+class Update(SeamRoute):
+    sdk_method = "PATCH"
+
+    class params(CodeParams):
+        access_code_id = serializers.UUIDField()
+        device_id = serializers.UUIDField(required=False)
+        type = serializers.ChoiceField(["ongoing", "time_bound"], required=False)
+        is_managed = WireBoolean(required=False)
+        preferred_code_length = serializers.IntegerField(required=False, allow_null=True)
+        use_backup_access_code_pool = WireBoolean(required=False)
+
+        def validate(self, data):
+            data = super().validate(data)
+            if data.pop("is_managed", True) is False:
+                raise serializers.ValidationError(
+                    {"is_managed": ["a managed code cannot be made unmanaged; delete it instead."]}
+                )
+            return data
+
+    def answer(self, p):
+        code = find_code(self.workspace, p)
+        changes = {
+            field: p[field]
+            for field in (
+                "code",
+                "starts_at",
+                "ends_at",
+                "preferred_code_length",
+                "use_backup_access_code_pool",
+                "allow_external_modification",
+            )
+            if field in p
+        }
+        if "name" in p:
+            changes["name"] = p["name"] or ""
+        if p.get("type") == "ongoing":
+            changes["make_ongoing"] = True
+        elif p.get("type") == "time_bound" and code.type != "time_bound":
+            for field in ("starts_at", "ends_at"):
+                if not p.get(field):
+                    raise invalid_input({field: ["is required to make the code time_bound."]})
+        with transaction.atomic():
+            code = services.access_code_update(access_code=code, **changes)
+            attempt = services.action_attempt_record(
+                access_code=code, action_type=ActionType.UPDATE_ACCESS_CODE
+            )
+        return {"action_attempt": action_attempt_wire(attempt)}
+
+
+class UpdateMultiple(SeamRoute):
+    sdk_method = "PATCH"
+
+    class params(Params):
+        common_code_key = WireString(max_length=200)
+        name = WireString(required=False, allow_null=True)
+        starts_at = WireDateTime(required=False, allow_null=True)
+        ends_at = WireDateTime(required=False, allow_null=True)
+
+    def answer(self, p):
+        changes = {f: p[f] for f in ("starts_at", "ends_at") if f in p}
+        if "name" in p:
+            changes["name"] = p["name"] or ""
+        services.access_codes_update_multiple(
+            workspace_id=self.workspace.pk, common_code_key=p["common_code_key"], **changes
+        )
+        return {}
+
+
+class Delete(SeamRoute):
+    sdk_method = "DELETE"
+
+    class params(Params):
+        access_code_id = serializers.UUIDField()
+        device_id = serializers.UUIDField(required=False)
+
+    def answer(self, p):
+        code = find_code(self.workspace, p)
+        with transaction.atomic():
+            code = services.access_code_delete(access_code=code)
+            attempt = services.action_attempt_record(
+                access_code=code, action_type=ActionType.DELETE_ACCESS_CODE
+            )
+        return {"action_attempt": action_attempt_wire(attempt)}
+
+
+class GenerateCode(SeamRoute):
+    sdk_method = "GET"
+
+    class params(Params):
+        device_id = serializers.UUIDField()
+
+    def answer(self, p):
+        device = find_device(self.workspace, p["device_id"])
+        pin = pin_suggestion(device, now=timezone.now())
+        if pin is None:
+            raise SeamError(
+                409, "no_free_code", "No free PIN satisfies this lock's rules; remove a code first."
+            )
+        return {"generated_code": {"device_id": str(device.pk), "code": pin}}
+
+
+class PullBackupAccessCode(SeamRoute):
+    sdk_method = "POST"
+
+    class params(Params):
+        access_code_id = serializers.UUIDField()
+
+    def answer(self, p):
+        backup = backup_pool.backup_code_pull(access_code=find_code(self.workspace, p))
+        shaped = access_code_wire(AccessCode.objects.select_related("device").get(pk=backup.pk))
+        return {"access_code": shaped, "backup_access_code": shaped}
+
+
+class ReportDeviceConstraints(SeamRoute):
+    sdk_method = "POST"
+
+    class params(Params):
+        device_id = serializers.UUIDField()
+        supported_code_lengths = serializers.ListField(child=serializers.IntegerField(), required=False)
+        min_code_length = serializers.IntegerField(required=False, min_value=1)
+        max_code_length = serializers.IntegerField(required=False, min_value=1)
+
+    def answer(self, p):
+        device = find_device(self.workspace, p.pop("device_id"))
+        device_code_constraints_report(device=device, **p)
+        return {}

@@ -1,0 +1,30 @@
+from django.urls import path
+
+from codes.api import access_codes, activity, devices, unmanaged
+
+urlpatterns = [
+    path("access_codes/create", access_codes.Create.as_view()),
+    path("access_codes/create_multiple", access_codes.CreateMultiple.as_view()),
+    path("access_codes/delete", access_codes.Delete.as_view()),
+    path("access_codes/generate_code", access_codes.GenerateCode.as_view()),
+    path("access_codes/get", access_codes.Get.as_view()),
+    path("access_codes/list", access_codes.List.as_view()),
+    path("access_codes/pull_backup_access_code", access_codes.PullBackupAccessCode.as_view()),
+    path("access_codes/report_device_constraints", access_codes.ReportDeviceConstraints.as_view()),
+    path("access_codes/update", access_codes.Update.as_view()),
+    path("access_codes/update_multiple", access_codes.UpdateMultiple.as_view()),
+    path("access_codes/unmanaged/list", unmanaged.List.as_view()),
+    path("access_codes/unmanaged/get", unmanaged.Get.as_view()),
+    path("access_codes/unmanaged/convert_to_managed", unmanaged.ConvertToManaged.as_view()),
+    path("access_codes/unmanaged/delete", unmanaged.Delete.as_view()),
+    path("access_codes/unmanaged/update", unmanaged.Update.as_view()),
+    path("access_codes/simulate/create_unmanaged_access_code", unmanaged.SimulateCreateUnmanaged.as_view()),
+    path("devices/update", devices.Update.as_view()),
+    path("devices/simulate/connect", devices.SimulateConnect.as_view()),
+    path("devices/simulate/disconnect", devices.SimulateDisconnect.as_view()),
+    path("devices/simulate/remove", devices.SimulateRemove.as_view()),
+    path("action_attempts/get", activity.ActionAttemptGet.as_view()),
+    path("action_attempts/list", activity.ActionAttemptList.as_view()),
+    path("events/get", activity.EventGet.as_view()),
+    path("events/list", activity.EventList.as_view()),
+]

@@ -1,0 +1,390 @@
+"""Seam's access-code API as it looks on the wire: the one envelope, error handler,
+authentication, parameter reading and pagination every Latchkey API route shares.
+
+An integration written against Seam's official SDKs must run against Latchkey unchanged, so
+this module copies Seam's conventions exactly:
+
+- routes are RPC-style paths (``/access_codes/create``); each accepts the HTTP method the SDK
+  sends (GET or DELETE with a query string; POST, PUT or PATCH with a JSON body) and POST with a
+  JSON body, as older SDKs and curl users send;
+- success bodies carry ``"ok": true``; errors are ``{"error": {"type", "message",
+  "validation_errors"?, "request_id"}, "ok": false}``; every response has a ``seam-request-id``
+  header;
+- keys are ``Authorization: Bearer seam_...`` workspace API keys.
+
+It lives in ``devices`` because workspaces and their API keys do; ``codes`` and ``webhooks``
+import it, never the other way round.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import JsonResponse
+from rest_framework import exceptions, serializers
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from devices.models import ApiKey, Workspace
+from devices.rules import Conflict
+from devices.services import api_key_authenticate
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "seam-request-id"
+QUERY_METHODS = ("GET", "DELETE")  # the SDK puts their parameters in the query string
+IGNORED_QUERY_KEYS = ("_strict",)  # the SDK marks strict query parsing; Latchkey is always strict
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+class SeamError(exceptions.APIException):
+    """An error answered in Seam's shape: ``error_type`` is Seam's ``error.type``."""
+
+    def __init__(self, status: int, error_type: str, message: str, validation_errors: dict | None = None):
+        super().__init__(message)
+        self.status_code = status
+        self.error_type = error_type
+        self.message = message
+        self.validation_errors = validation_errors
+
+
+def not_found(what: str) -> SeamError:
+    """404 for a missing object, or one in another workspace: the two must look the same."""
+    return SeamError(404, f"{what}_not_found", f"{what.replace('_', ' ').capitalize()} not found.")
+
+
+def invalid_input(by_field: dict[str, list[str]]) -> SeamError:
+    """400 naming every field that is wrong, as Seam's ``validation_errors`` (zod's format)."""
+    return SeamError(
+        400,
+        "invalid_input",
+        "; ".join(f"{field}: {' '.join(messages)}" for field, messages in by_field.items()),
+        _validation_errors(by_field),
+    )
+
+
+def _validation_errors(by_field: dict[str, list[str]]) -> dict:
+    errors: dict = {"_errors": []}
+    for field, messages in by_field.items():
+        if field in ("__all__", "non_field_errors"):
+            errors["_errors"] += messages
+        else:
+            errors[field] = {"_errors": list(messages)}
+    return errors
+
+
+def _flatten(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{key}: {m}" for key, value in detail.items() for m in _flatten(value)]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _flatten(item)]
+    return [str(detail)]
+
+
+def error_body(status: int, error_type: str, message: str, request_id: str, validation_errors=None) -> dict:
+    error = {"type": error_type, "message": message, "request_id": request_id}
+    if validation_errors is not None:
+        error["validation_errors"] = validation_errors
+    return {"error": error, "ok": False}
+
+
+def _as_seam_error(exc: Exception) -> SeamError | None:
+    """Every error a route can meet, in Seam's vocabulary; None for a bug (answered 500)."""
+    if isinstance(exc, SeamError):
+        return exc
+    if isinstance(exc, Conflict):
+        return SeamError(409, "duplicate_access_code", _message(exc), _validation_errors(exc.message_dict))
+    if isinstance(exc, ValidationError):
+        by_field = exc.message_dict if hasattr(exc, "error_dict") else {"_errors": exc.messages}
+        return invalid_input(by_field)
+    if isinstance(exc, serializers.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"_errors": exc.detail}
+        return invalid_input({field: _flatten(value) for field, value in detail.items()})
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return SeamError(401, "unauthorized", str(exc.detail))
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return SeamError(405, "method_not_allowed", str(exc.detail))
+    if isinstance(exc, exceptions.ParseError):
+        return SeamError(400, "invalid_input", f"The body is not valid JSON: {exc.detail}")
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return SeamError(
+            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
+        )
+    if isinstance(exc, exceptions.APIException):
+        return SeamError(exc.status_code, exc.default_code, str(exc.detail))
+    return None
+
+
+def _message(exc: ValidationError) -> str:
+    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+
+
+# --- Authentication --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """Who is calling: a workspace, through one of its API keys. DRF's ``request.user``."""
+
+    workspace: Workspace
+    api_key: ApiKey
+    is_authenticated: bool = True
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer seam_...``; a key sees its own workspace only."""
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).decode("latin-1").split()
+        if not header:
+            return None  # IsAuthenticated then answers 401 unauthorized
+        if len(header) != 2 or header[0].lower() != "bearer":
+            raise exceptions.AuthenticationFailed("Send the API key as 'Authorization: Bearer seam_...'.")
+        api_key = api_key_authenticate(header[1])
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
+        return ApiClient(workspace=api_key.workspace, api_key=api_key), api_key
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"  # makes DRF answer 401, not 403
+
+
+# --- Parameters ------------------------------------------------------------------------------
+
+
+class WireString(serializers.CharField):
+    """A JSON string and nothing else: a number is refused rather than turned into one, so the PIN
+    0123 can never arrive as 123."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("must be a string.")
+        return super().to_internal_value(data)
+
+
+class WireBoolean(serializers.Field):
+    """true or false. In a query string the words ``true``/``false``; in JSON the booleans."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("must be true or false.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class WireDateTime(serializers.Field):
+    """An ISO 8601 date and time. The offset is checked by the services, which say what to add."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("must be an ISO 8601 date and time string.")
+        try:
+            return datetime.fromisoformat(data)
+        except ValueError:
+            raise serializers.ValidationError(
+                f"'{data[:40]}' is not an ISO 8601 date and time (for example 2026-12-01T15:00:00Z)."
+            ) from None
+
+    def to_representation(self, value):
+        return iso(value)
+
+
+class Params(serializers.Serializer):
+    """A route's parameters. Unknown keys are refused by name: a misspelt ``ends_at`` must not be
+    silently ignored and leave a code open forever."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"_errors": ["the body must be a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: ["is not a parameter of this route."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+def read_query(params_class: type[Params], query) -> dict:
+    """A query string as the SDK writes it, turned into the JSON the same route takes as a body:
+    arrays as repeated keys (``ids=a&ids=b``, or ``ids[]=a``), booleans as true/false."""
+    fields = params_class().fields
+    data: dict = {}
+    for key in query:
+        if key in IGNORED_QUERY_KEYS:
+            continue
+        name = key.removesuffix("[]")
+        field = fields.get(name)
+        values = query.getlist(key)
+        if isinstance(field, serializers.ListField):
+            data.setdefault(name, []).extend(values)
+            continue
+        value = values[-1]
+        if isinstance(field, WireBoolean) and value in ("true", "false"):
+            value = value == "true"
+        data[name] = value
+    return data
+
+
+# --- Pagination ------------------------------------------------------------------------------
+
+_CURSOR_SALT = "latchkey.api.page"
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    next_cursor: str | None
+
+
+def paginate(queryset, *, cursor: str | None, limit: int | None, key: str) -> Page:
+    """Keyset pagination, newest first, on (``created_at``, primary key): stable while rows are
+    added, and each page costs the same however deep. The cursor is signed, so it is opaque and a
+    tampered one is refused rather than misread."""
+    limit = limit or DEFAULT_PAGE_SIZE
+    queryset = queryset.order_by("-created_at", f"-{key}")
+    if cursor:
+        try:
+            position = signing.loads(cursor, salt=_CURSOR_SALT)
+            after = (datetime.fromisoformat(position["c"]), uuid.UUID(position["k"]))
+        except (signing.BadSignature, KeyError, TypeError, ValueError):
+            raise invalid_input({"page_cursor": ["is not a cursor this API gave out."]}) from None
+        queryset = queryset.filter(
+            Q(created_at__lt=after[0]) | Q(created_at=after[0], **{f"{key}__lt": after[1]})
+        )
+    rows = list(queryset[: limit + 1])
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = signing.dumps({"c": last.created_at.isoformat(), "k": str(last.pk)}, salt=_CURSOR_SALT)
+    return Page(items, next_cursor)
+
+
+def pagination_body(request, page: Page) -> dict:
+    next_url = None
+    if page.next_cursor:
+        # The same request as a GET, at the next page.
+        if request.method in QUERY_METHODS:
+            query = {k: request.query_params.getlist(k) for k in request.query_params}
+        else:
+            query = {k: _query_value(v) for k, v in request.data_params.items()}
+        query = {k: v for k, v in query.items() if k not in IGNORED_QUERY_KEYS}
+        query["page_cursor"] = page.next_cursor
+        next_url = request.build_absolute_uri(request.path) + "?" + urlencode(query, doseq=True)
+    return {
+        "has_next_page": page.next_cursor is not None,
+        "next_page_cursor": page.next_cursor,
+        "next_page_url": next_url,
+    }
+
+
+def _query_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return [_query_value(v) for v in value]
+    return value
+
+
+class PageParams(Params):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+    page_cursor = WireString(required=False, allow_null=True)
+
+
+# --- Routes ----------------------------------------------------------------------------------
+
+
+def iso(value: datetime | None) -> str | None:
+    """Times on the wire: ISO 8601 in UTC with a Z, as Seam writes them."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class SeamRoute(APIView):
+    """One API route. A subclass names the method the SDK sends (``sdk_method``), its
+    parameters (``params``) and implements ``answer(params)``, returning the body without
+    ``ok``. POST with a JSON body is accepted on every route."""
+
+    sdk_method = "POST"
+    params: type[Params] = Params
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.http_method_names = sorted({"post", cls.sdk_method.lower()})
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.request.user.workspace
+
+    def answer(self, params: dict) -> dict:
+        raise NotImplementedError
+
+    def _run(self, request):
+        if request.method in QUERY_METHODS:
+            raw = read_query(self.params, request.query_params)
+        else:
+            raw = request.data if request.body else {}
+        request.data_params = raw if isinstance(raw, dict) else {}
+        checked = self.params(data=raw)
+        checked.is_valid(raise_exception=True)
+        return Response({**self.answer(checked.validated_data), "ok": True})
+
+    get = post = put = patch = delete = _run
+
+    def initial(self, request, *args, **kwargs):
+        request.request_id = f"req_{uuid.uuid4().hex}"
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        request_id = getattr(self.request, "request_id", None) or f"req_{uuid.uuid4().hex}"
+        error = _as_seam_error(exc)
+        if error is None:  # a bug: logged in full, answered without internals
+            logger.exception("API route %s failed (request %s)", self.request.path, request_id)
+            error = SeamError(500, "internal_server_error", "Something went wrong on our side; try again.")
+        response = Response(
+            error_body(
+                error.status_code, error.error_type, error.message, request_id, error.validation_errors
+            ),
+            status=error.status_code,
+        )
+        if error.status_code == 401:
+            response["WWW-Authenticate"] = "Bearer"
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response[REQUEST_ID_HEADER] = getattr(request, "request_id", None) or f"req_{uuid.uuid4().hex}"
+        return response
+
+
+def route_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any path under /api/ that is no route: Seam's 404 shape, not Django's HTML page."""
+    request_id = f"req_{uuid.uuid4().hex}"
+    response = JsonResponse(
+        error_body(404, "route_not_found", f"No API route at {request.path}.", request_id), status=404
+    )
+    response[REQUEST_ID_HEADER] = request_id
+    return response
