@@ -171,4 +171,5 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "codes.models.EventType"},
 }

@@ -61,7 +61,7 @@ class EventGet(SeamRoute):
     class params(Params):
         event_id = serializers.UUIDField(required=False)
         device_id = serializers.UUIDField(required=False)
-        event_type = serializers.ChoiceField(EventType.values, required=False)
+        event_type = serializers.ChoiceField(EventType.choices, required=False)
 
     def answer(self, p):
         events = Event.objects.filter(workspace=self.workspace)
@@ -96,8 +96,8 @@ class EventList(SeamRoute):
         device_ids = _ids()
         connected_account_id = serializers.UUIDField(required=False)
         event_ids = _ids()
-        event_type = serializers.ChoiceField(EventType.values, required=False)
-        event_types = serializers.ListField(child=serializers.ChoiceField(EventType.values), required=False)
+        event_type = serializers.ChoiceField(EventType.choices, required=False)
+        event_types = serializers.ListField(child=serializers.ChoiceField(EventType.choices), required=False)
         since = WireDateTime(required=False)
         between = serializers.ListField(child=WireDateTime(), required=False, min_length=2, max_length=2)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_EVENTS)

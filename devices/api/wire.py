@@ -26,6 +26,8 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.parsers import JSONParser
@@ -34,6 +36,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devices.api.schema import QUERY_METHODS, SeamRouteSchema
 from devices.models import ApiKey, Workspace
 from devices.rules import Conflict
 from devices.services import api_key_authenticate
@@ -41,7 +44,6 @@ from devices.services import api_key_authenticate
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "seam-request-id"
-QUERY_METHODS = ("GET", "DELETE")  # the SDK puts their parameters in the query string
 IGNORED_QUERY_KEYS = ("_strict",)  # the SDK marks strict query parsing; Latchkey is always strict
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
@@ -180,6 +182,7 @@ class WireString(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class WireBoolean(serializers.Field):
     """true or false. In a query string the words ``true``/``false``; in JSON the booleans."""
 
@@ -192,6 +195,7 @@ class WireBoolean(serializers.Field):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class WireDateTime(serializers.Field):
     """An ISO 8601 date and time. The offset is checked by the services, which say what to add."""
 
@@ -216,10 +220,14 @@ class Params(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"_errors": ["the body must be a JSON object."]})
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({key: ["is not a parameter of this route."] for key in unknown})
-        return super().to_internal_value(data)
+        errors = {key: ["is not a parameter of this route."] for key in sorted(set(data) - set(self.fields))}
+        try:
+            values = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors.update(exc.detail)
+        if errors:  # every problem in one answer, so a caller fixes them in one round
+            raise serializers.ValidationError(errors)
+        return values
 
 
 def read_query(params_class: type[Params], query) -> dict:
@@ -326,6 +334,8 @@ class SeamRoute(APIView):
 
     sdk_method = "POST"
     params: type[Params] = Params
+    answers = "{}"  # what a success carries besides ok, for the schema
+    schema = SeamRouteSchema()
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
