@@ -16,3 +16,11 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# SQLite tests use a file, as production does, not Django's default shared-cache in-memory
+# database: shared cache locks whole tables and ignores the busy timeout, so concurrent requests
+# to the live server would fail in tests in a way they never fail in production.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(DATABASES["default"]["NAME"].with_name("test-latchkey.sqlite3"))
+    }  # noqa: F405

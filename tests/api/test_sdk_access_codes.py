@@ -187,3 +187,30 @@ def test_idempotency_key_returns_the_first_answer_and_makes_one_code(http, fleet
     )
     assert other.status_code == 409 and other.json()["error"]["type"] == "idempotency_key_reused"
     assert IdempotentRequest.objects.count() == 1
+
+
+def test_unmanaged_update_with_is_managed_converts(seam, fleet):
+    lock = fleet["cloud-lock"]
+    found = seam.access_codes.simulate.create_unmanaged_access_code(
+        device_id=str(lock.pk), code="2468", name="Owner"
+    )
+    seam.access_codes.unmanaged.update(access_code_id=found.access_code_id, is_managed=True)
+    assert seam.access_codes.get(access_code_id=found.access_code_id).is_managed is True
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_code(api_url, api_key, fleet):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    body = {"device_id": str(fleet["keypad-deadbolt"].pk), "name": "Double-clicked booking"}
+    headers = {"Authorization": f"Bearer {api_key}", "Idempotency-Key": "booking-1234"}
+
+    def send(_):
+        return httpx.post(f"{api_url}/access_codes/create", json=body, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(send, range(6)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["access_code"]["access_code_id"] for a in answers}) == 1
+    assert AccessCode.objects.count() == 1
