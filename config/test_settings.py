@@ -20,7 +20,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # SQLite tests use a file, as production does, not Django's default shared-cache in-memory
 # database: shared cache locks whole tables and ignores the busy timeout, so concurrent requests
 # to the live server would fail in tests in a way they never fail in production.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(DATABASES["default"]["NAME"].with_name("test-latchkey.sqlite3"))
-    }  # noqa: F405
+_database = DATABASES["default"]  # noqa: F405
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["TEST"] = {"NAME": str(_database["NAME"].with_name("test-latchkey.sqlite3"))}
