@@ -213,3 +213,22 @@ def test_list_queries_do_not_grow_with_page_size(http, fleet):
         return len(ctx.captured_queries)
 
     assert queries_for(3) == queries_for(30)
+
+
+def _routes():
+    from codes.api.urls import urlpatterns as code_routes
+    from devices.api.urls import urlpatterns as device_routes
+
+    return [(str(p.pattern), p.callback.view_class) for p in [*code_routes, *device_routes]]
+
+
+@pytest.mark.parametrize(("route", "view"), _routes(), ids=[r for r, _ in _routes()])
+def test_every_route_takes_post_and_its_sdk_method_and_nothing_else(http, route, view):
+    for method in ("POST", view.sdk_method):
+        response = http.request(
+            method, f"/{route}", **({"json": {}} if method not in ("GET", "DELETE") else {})
+        )
+        assert response.status_code not in (404, 405), (method, response.text)
+        assert response.headers["seam-request-id"].startswith("req_")
+    for method in {"GET", "PUT", "PATCH", "DELETE"} - {view.sdk_method}:
+        _error(http.request(method, f"/{route}"), 405, "method_not_allowed")
