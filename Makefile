@@ -26,6 +26,7 @@ install: $(VENV)/.installed node_modules/.installed
 run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py setup_schedules
+	DEBUG=1 $(PY) manage.py setup_roles
 	DEBUG=1 $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."

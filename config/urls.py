@@ -1,6 +1,9 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
+    # Latchkey's own pages, inside the admin (same login, same look): dashboard, review queue,
+    # timeline, creating codes for a property. Before admin.site.urls so they are matched first.
+    path("admin/latchkey/", include("codes.urls")),
     path("admin/", admin.site.urls),
 ]
