@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from codes import backup_pool, catalog, services
 from codes.models import (
@@ -446,7 +447,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             parts.append(format_html("Last resolved {}", local_time(obj.review_resolved_at, obj)))
         if not parts:
             return "Not flagged."
-        return format_html_join(format_html("<br>"), "{}", ((p,) for p in parts))
+        return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts))  # noqa: S308
 
     # --- Actions on one code: each a POST to its own URL, each through a service -------------
 

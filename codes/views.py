@@ -265,7 +265,15 @@ class PropertyCodeForm(forms.Form):
     def add_service_errors(self, exc: ValidationError) -> None:
         for field, problems in exc.message_dict.items():
             field = _FORM_FIELD_FOR.get(field, field)
+            problems = [_in_form_words(p) for p in problems]
             self.add_error(field if field in self.fields else None, problems)
+
+
+def _in_form_words(message: str) -> str:
+    """The services speak the API's field names; this form asks for an arrival and a departure."""
+    for api, words in (("starts_at", "the arrival"), ("ends_at", "the departure")):
+        message = message.replace(api, words)
+    return message
 
 
 @staff_page("codes.add_accesscode")
