@@ -641,6 +641,10 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ["access_code", "device", "workspace"]
     date_hierarchy = "occurred_at"
 
+    def get_exclude(self, request, obj=None):
+        # A drift event's payload quotes the PIN found on the lock.
+        return None if request.user.has_perm("codes.view_pin") else ["payload"]
+
 
 @admin.register(ActionAttempt)
 class ActionAttemptAdmin(ReadOnlyAdmin):
@@ -719,6 +723,8 @@ class DeviceWithCodesAdmin(DeviceAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
             return fieldsets
+        if not request.user.has_perm("codes.view_pin"):  # the simulated lock's memory lists PINs
+            fieldsets = [f for f in fieldsets if "sandbox_memory" not in f[1]["fields"]]
         return [
             ("At a glance", {"fields": ["at_a_glance"]}),
             *fieldsets[:1],

@@ -217,11 +217,15 @@ class PropertyCodeForm(forms.Form):
     arrival_date = forms.DateField(
         label="Arrival date", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    check_in_time = forms.TimeField(label="Check-in time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    check_in_time = forms.TimeField(
+        label="Check-in time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
     departure_date = forms.DateField(
         label="Departure date", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    check_out_time = forms.TimeField(label="Check-out time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    check_out_time = forms.TimeField(
+        label="Check-out time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
     use_backup_access_code_pool = forms.BooleanField(
         label="Use the lock's backup pool if the code is not set in time", required=False
     )

@@ -119,8 +119,12 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     scheduler.sweep(now=timezone.now())
     page.goto(f"{base}/admin/latchkey/")
     section = page.get_by_role("region", name=re.compile("Harbour View"))
-    section.get_by_role("row", name=re.compile("Front door deadbolt")).get_by_text("Scheduled on the lock").wait_for()
-    section.get_by_role("row", name=re.compile("Back door cloud lock")).get_by_text("Checked, set just in time").wait_for()
+    section.get_by_role("row", name=re.compile("Front door deadbolt")).get_by_text(
+        "Scheduled on the lock"
+    ).wait_for()
+    section.get_by_role("row", name=re.compile("Back door cloud lock")).get_by_text(
+        "Checked, set just in time"
+    ).wait_for()
     check_page(page, "03-dashboard-scheduled")
     fits_phone(page, f"{base}/admin/latchkey/", "03-dashboard")
 
@@ -152,7 +156,9 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     page.get_by_role("navigation", name="Latchkey").get_by_role("link", name="Review queue").click()
     item = page.locator(f"#code-{code.pk}")
     item.get_by_text("device_offline: The lock is offline.").wait_for()
-    assert "What to do: Latchkey keeps retrying automatically. Check the lock's batteries" in item.inner_text()
+    assert (
+        "What to do: Latchkey keeps retrying automatically. Check the lock's batteries" in item.inner_text()
+    )
     assert page.locator(".lk-queue > li").count() == 1  # the deadbolt's code is fine
     check_page(page, "07-review-queue")
     fits_phone(page, f"{base}/admin/latchkey/review/", "07-review-queue")

@@ -14,7 +14,13 @@ from django.urls import reverse
 
 from codes import catalog
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, Event, EventType, StaffAction
-from codes.services import AccessCodeRequest, access_code_create, device_issue_raise
+from codes.programming import access_code_push
+from codes.services import (
+    AccessCodeRequest,
+    access_code_create,
+    access_code_record_drift,
+    device_issue_raise,
+)
 from devices.models import Device, IssueKind, Membership
 from devices.selectors import ADMINISTRATOR, PROPERTY_MANAGER, REVIEWER
 from devices.services import sandbox_fleet_create
@@ -432,3 +438,17 @@ def test_administrators_see_every_workspace(client, roles, home):
     client.force_login(staff_user(ADMINISTRATOR))
     devices = client.get(reverse("admin:devices_device_changelist")).context["cl"].result_list
     assert other in devices and Device.objects.count() == len(devices)
+
+
+def test_reviewers_see_no_pin_on_lock_and_event_pages(client, roles, now):
+    workspace = WorkspaceFactory()
+    lock = sandbox_fleet_create(workspace=workspace)[1]
+    code = access_code_create(device=lock, request=AccessCodeRequest(code="4821"))
+    access_code_push(code, now=now)
+    code.refresh_from_db()
+    access_code_record_drift(access_code=code, held_code="4822", now=now)
+    client.force_login(staff_user(REVIEWER, workspace=workspace))
+    assert "4821" not in text(client.get(reverse("admin:devices_device_change", args=[lock.pk])))
+    event = Event.objects.get(event_type=EventType.MODIFIED_EXTERNAL_TO_SEAM)
+    page = text(client.get(reverse("admin:codes_event_change", args=[event.pk])))
+    assert "access_code.modified_external_to_seam" in page and "4822" not in page
