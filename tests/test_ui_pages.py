@@ -452,3 +452,22 @@ def test_reviewers_see_no_pin_on_lock_and_event_pages(client, roles, now):
     event = Event.objects.get(event_type=EventType.MODIFIED_EXTERNAL_TO_SEAM)
     page = text(client.get(reverse("admin:codes_event_change", args=[event.pk])))
     assert "access_code.modified_external_to_seam" in page and "4822" not in page
+
+
+def test_creating_an_ongoing_code_for_one_door_uses_that_lock_alone(manager_client, home, now):
+    prop, front, back = home
+    response = manager_client.post(
+        reverse("latchkey:code_create"),
+        {
+            "property": prop.pk,
+            "devices": [back.pk],
+            "name": "Cleaning crew",
+            "ongoing": "on",
+            "check_in_time": "16:00",
+            "check_out_time": "11:00",
+        },
+    )
+    assert response.status_code == 302
+    code = AccessCode.objects.get()
+    assert (code.device, code.type, code.common_code_key) == (back, "ongoing", None)
+    assert len(code.code) == 6
