@@ -14,18 +14,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# Seam's fake server, which the Seam driver's tests run against.
+# Seam's fake server, which the Seam driver's tests run against, and axe-core, which the
+# browser tests inject to check accessibility.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+install: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
 
 # Install, migrate, seed the demo workspace, then run the web server and the django-q2 worker
 # on the embedded defaults (SQLite in var/, ORM broker). Ctrl-C stops both.
 run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py setup_schedules
+	DEBUG=1 $(PY) manage.py setup_roles
 	DEBUG=1 $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."

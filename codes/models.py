@@ -7,6 +7,7 @@ order). Primary keys are UUIDs named as Seam names them.
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -97,11 +98,27 @@ class AccessCode(models.Model):
     )
     needs_review = models.BooleanField(default=False)
     review_reason = models.TextField(blank=True)
+    # The review queue's state for the current round of problems (codes.services review_*);
+    # every step is also kept as a StaffAction row.
+    review_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    review_acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    review_resolved_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Problems raised before this were resolved by staff; a newer one brings the code back.",
+    )
 
     objects = AccessCodeQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("view_pin", "Can reveal access code PINs"),
+            ("review_accesscode", "Can work the review queue"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=AccessCodeStatus.values), name="access_code_status_valid"
@@ -351,3 +368,47 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.route} with key {self.key[:16]}"
+
+
+class StaffActionKind(models.TextChoices):
+    ASSIGNED = "assigned", "Assigned"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    NOTE = "note", "Note"
+    RESOLVED = "resolved", "Resolved"
+    RETRIED = "retried", "Retry requested"
+    PIN_REVEALED = "pin_revealed", "PIN revealed"
+
+
+class StaffAction(models.Model):
+    """What a person did to a code in the browser: review steps, retries, PIN reveals.
+
+    Kept apart from ``Event`` on purpose: events are Seam's 13 access-code event types, the ones
+    integrations receive; these are Latchkey's internal history and never leave it. The code's
+    page shows both on one timeline.
+    """
+
+    access_code = models.ForeignKey(AccessCode, on_delete=models.CASCADE, related_name="staff_actions")
+    kind = models.CharField(max_length=20, choices=StaffActionKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    problems = models.JSONField(
+        default=list, blank=True, help_text="On resolving: the problems shown at that moment."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=StaffActionKind.values), name="staff_action_kind_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["access_code", "created_at"], name="staff_action_code_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"

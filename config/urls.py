@@ -13,6 +13,9 @@ api = [
 ]
 
 urlpatterns = [
+    # Latchkey's own pages, inside the admin (same login, same look): dashboard, review queue,
+    # timeline, creating codes for a property. Before admin.site.urls so they are matched first.
+    path("admin/latchkey/", include("codes.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
 ]

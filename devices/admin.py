@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.http import Http404
 from django.utils.html import format_html, format_html_join
 
 from devices.models import (
@@ -8,6 +9,7 @@ from devices.models import (
     ConnectedAccount,
     Device,
     DeviceIssue,
+    Membership,
     Property,
     ProviderKind,
     SandboxLock,
@@ -15,10 +17,41 @@ from devices.models import (
 )
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.providers.sandbox.provider import SandboxProvider
+from devices.selectors import workspaces_visible_to
 from devices.services import api_key_create, api_key_revoke
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class WorkspaceScopedAdmin(admin.ModelAdmin):
+    """Lists, pages and choices hold only the workspaces the person may see
+    (devices.selectors.workspaces_visible_to); another workspace's object answers 404."""
+
+    workspace_path: str | tuple[str, ...] = "workspace"  # how a row reaches its workspace (any of)
+
+    def get_queryset(self, request):
+        visible = workspaces_visible_to(request.user)
+        paths = (self.workspace_path,) if isinstance(self.workspace_path, str) else self.workspace_path
+        reach = Q()
+        for path in paths:
+            reach |= Q(**{"pk__in" if path == "pk" else f"{path}__in": visible})
+        return super().get_queryset(request).filter(reach)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object in your workspaces.")
+        return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        model = db_field.related_model
+        visible = workspaces_visible_to(request.user)
+        if model is Workspace:
+            kwargs["queryset"] = Workspace.objects.filter(pk__in=visible)
+        elif any(f.name == "workspace" for f in model._meta.get_fields()):
+            kwargs["queryset"] = model._default_manager.filter(workspace__in=visible)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnlyAdmin(WorkspaceScopedAdmin):
     """For rows that only services write (issues, events, attempts): visible, never hand-edited."""
 
     def has_add_permission(self, request):
@@ -32,7 +65,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "pk"
     list_display = ["name", "is_sandbox", "property_count", "device_count", "created_at"]
     list_filter = ["is_sandbox"]
     search_fields = ["name", "=workspace_id"]
@@ -58,7 +92,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(WorkspaceScopedAdmin):
     list_display = ["key_prefix", "workspace", "name", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["workspace", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key_prefix"]
@@ -86,17 +120,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Property)
-class PropertyAdmin(admin.ModelAdmin):
+class PropertyAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "workspace", "time_zone", "default_check_in_time", "default_check_out_time"]
-    list_filter = ["workspace", "time_zone"]
+    list_filter = [("workspace", admin.RelatedOnlyFieldListFilter), "time_zone"]
     search_fields = ["name", "address", "=property_id"]
     readonly_fields = ["property_id", "created_at"]
 
 
 @admin.register(ConnectedAccount)
-class ConnectedAccountAdmin(admin.ModelAdmin):
+class ConnectedAccountAdmin(WorkspaceScopedAdmin):
     list_display = ["__str__", "workspace", "provider", "created_at"]
-    list_filter = ["provider", "workspace"]
+    list_filter = ["provider", ("workspace", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["display_name", "=connected_account_id"]
     readonly_fields = ["connected_account_id", "created_at"]
 
@@ -127,7 +161,7 @@ class SandboxLockInline(admin.StackedInline):
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(WorkspaceScopedAdmin):
     list_display = [
         "display_name",
         "property",
@@ -140,11 +174,11 @@ class DeviceAdmin(admin.ModelAdmin):
         "active_errors",
     ]
     list_filter = [
-        "property",
+        ("property", admin.RelatedOnlyFieldListFilter),
         "is_online",
         "connected_account__provider",
         "has_native_scheduling",
-        "workspace",
+        ("workspace", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["display_name", "provider_device_id", "=device_id", "manufacturer", "model"]
     list_select_related = ["property", "workspace", "connected_account"]
@@ -265,6 +299,8 @@ class DeviceAdmin(admin.ModelAdmin):
 
 @admin.register(DeviceIssue)
 class DeviceIssueAdmin(ReadOnlyAdmin):
+    workspace_path = ("device__workspace", "connected_account__workspace")
+
     list_display = ["code", "kind", "device", "connected_account", "created_at", "cleared_at"]
     list_filter = ["kind", ("cleared_at", admin.EmptyFieldListFilter), "code"]
     search_fields = ["code", "message", "device__display_name"]
@@ -273,6 +309,16 @@ class DeviceIssueAdmin(ReadOnlyAdmin):
 
 @admin.register(SandboxCommand)
 class SandboxCommandAdmin(ReadOnlyAdmin):
+    workspace_path = "lock__device__workspace"
+
     list_display = ["sent_at", "lock", "action", "provider_code_id", "result", "errors"]
     list_filter = ["action", "result"]
     list_select_related = ["lock__device"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(WorkspaceScopedAdmin):
+    list_display = ["user", "workspace", "created_at"]
+    list_filter = [("workspace", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["user__username", "workspace__name"]
+    list_select_related = ["user", "workspace"]

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
@@ -20,8 +21,14 @@ from codes.models import (
     EventType,
 )
 from codes.programming import access_code_push
-from codes.services import AccessCodeRequest, access_code_create, access_code_delete, device_issue_raise
-from devices.models import ApiKey, Device, DeviceIssue, IssueKind
+from codes.services import (
+    AccessCodeRequest,
+    access_code_create,
+    access_code_delete,
+    device_issue_raise,
+    review_note,
+)
+from devices.models import ApiKey, Device, DeviceIssue, IssueKind, Membership
 from devices.services import api_key_create, sandbox_fleet_create
 from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory
@@ -48,6 +55,9 @@ def populated(now):
     )
     api_key_create(workspace=device.workspace, name="booking sync")
     Group.objects.create(name="Reviewers")
+    manager = get_user_model().objects.create_user("manager", is_staff=True)
+    Membership.objects.create(user=manager, workspace=device.workspace)
+    review_note(access_code=code, actor=manager, note="Called the guest.")
     sandbox_device = sandbox_fleet_create(workspace=device.workspace)[1]
     sandbox_code = access_code_create(device=sandbox_device, request=AccessCodeRequest(code="4821"))
     access_code_push(sandbox_code, now=now)
@@ -226,10 +236,12 @@ def test_local_time_is_shown_in_the_property_zone_across_a_dst_change(now):
         ends_at=datetime(2026, 10, 26, 11, tzinfo=UTC),
     )
     assert code.device.property.time_zone == "Europe/Lisbon"
-    assert (
-        local_time(code.starts_at, code) == '<span title="2026-10-24 15:00 UTC">2026-10-24 16:00 WEST</span>'
+    assert local_time(code.starts_at, code) == (
+        '<time datetime="2026-10-24T15:00:00+00:00" title="2026-10-24 15:00 UTC">Sat 2026-10-24 16:00 WEST</time>'
     )
-    assert local_time(code.ends_at, code) == '<span title="2026-10-26 11:00 UTC">2026-10-26 11:00 WET</span>'
+    assert local_time(code.ends_at, code) == (
+        '<time datetime="2026-10-26T11:00:00+00:00" title="2026-10-26 11:00 UTC">Mon 2026-10-26 11:00 WET</time>'
+    )
 
 
 def _empty_inlines():

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from codes import views
+
+app_name = "latchkey"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("review/", views.review_queue_page, name="review_queue"),
+    path("review/<uuid:access_code_id>/", views.review_step, name="review_step"),
+    path("timeline/", views.timeline, name="timeline"),
+    path("codes/new/", views.code_create, name="code_create"),
+]

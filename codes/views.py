@@ -1,0 +1,323 @@
+"""The pages property managers and reviewers work in, beside the admin: the dashboard, the
+review queue, the timeline picture and creating codes for a property's doors.
+
+Views only read through ``codes.selectors`` and write through ``codes.services``; every list
+is limited to the workspaces the person may see (``devices.selectors``)."""
+
+import uuid
+from datetime import datetime
+from functools import wraps
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from codes import services
+from codes.models import AccessCode
+from codes.selectors import (
+    Readiness,
+    arrivals_by_property,
+    devices_needing_attention,
+    property_timeline,
+    review_problems,
+    review_queue,
+)
+from devices.models import Device, Property
+from devices.selectors import workspaces_visible_to
+
+
+def staff_page(permission: str):
+    """An admin page (login as for the admin) that needs ``permission``."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return admin.site.admin_view(guarded)
+
+    return decorate
+
+
+def _page(request, template: str, title: str, **context) -> TemplateResponse:
+    return TemplateResponse(
+        request,
+        template,
+        {**admin.site.each_context(request), "title": title, "subtitle": None, **context},
+    )
+
+
+# --- Dashboard ---------------------------------------------------------------------------------
+
+
+@staff_page("codes.view_accesscode")
+def dashboard(request):
+    workspaces = workspaces_visible_to(request.user)
+    now = timezone.now()
+    queue = review_queue(workspaces=workspaces)
+    return _page(
+        request,
+        "latchkey/dashboard.html",
+        "Dashboard",
+        now=now,
+        properties=arrivals_by_property(workspaces=workspaces, now=now),
+        flagged=queue.count(),
+        flagged_unassigned=queue.filter(review_assignee__isnull=True).count(),
+        flagged_acknowledged=queue.filter(review_acknowledged_at__isnull=False).count(),
+        attention=devices_needing_attention(workspaces=workspaces),
+        readiness_order=list(Readiness),
+    )
+
+
+# --- Review queue ------------------------------------------------------------------------------
+
+QUEUE_LIMIT = 200
+REVIEW_STEPS = {"assign", "acknowledge", "note", "resolve"}
+
+
+def _reviewers(workspace_id):
+    """Who a code can be given to: active staff who may work the queue and see its workspace."""
+    users = get_user_model().objects.filter(is_active=True, is_staff=True).order_by("username")
+    return [
+        u
+        for u in users
+        if u.has_perm("codes.review_accesscode") and workspaces_visible_to(u).filter(pk=workspace_id).exists()
+    ]
+
+
+@staff_page("codes.review_accesscode")
+def review_queue_page(request, errors=None, status=200):
+    workspaces = workspaces_visible_to(request.user)
+    now = timezone.now()
+    queue = review_queue(workspaces=workspaces)
+    total = queue.count()
+    reviewers_by_workspace: dict = {}
+    items = []
+    for code in queue[:QUEUE_LIMIT]:
+        if code.workspace_id not in reviewers_by_workspace:
+            reviewers_by_workspace[code.workspace_id] = _reviewers(code.workspace_id)
+        items.append(
+            {
+                "code": code,
+                "problems": review_problems(code),
+                "until_arrival": code.arrival - now,
+                "arrived": code.arrival <= now,
+                "reviewers": reviewers_by_workspace[code.workspace_id],
+                "errors": (errors or {}).get(code.pk, {}),
+            }
+        )
+    response = _page(
+        request, "latchkey/review_queue.html", "Review queue", items=items, total=total, limit=QUEUE_LIMIT
+    )
+    response.status_code = status
+    return response
+
+
+@staff_page("codes.review_accesscode")
+def review_step(request, access_code_id):
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("latchkey:review_queue"))
+    workspaces = workspaces_visible_to(request.user)
+    code = get_object_or_404(AccessCode.objects.filter(workspace__in=workspaces), pk=access_code_id)
+    step = request.POST.get("step")
+    if step not in REVIEW_STEPS:
+        raise Http404("No such review step.")
+    note = request.POST.get("note", "")
+    try:
+        if step == "assign":
+            assignee = None
+            if request.POST.get("assignee"):
+                assignee = next(
+                    (u for u in _reviewers(code.workspace_id) if str(u.pk) == request.POST["assignee"]), None
+                )
+                if assignee is None:
+                    raise ValidationError({"assignee": ["choose someone who may work the review queue."]})
+            services.review_assign(access_code=code, actor=request.user, assignee=assignee)
+            done = f"{code} assigned to {assignee.get_username()}." if assignee else f"{code} unassigned."
+        elif step == "acknowledge":
+            services.review_acknowledge(access_code=code, actor=request.user)
+            done = f"{code} acknowledged."
+        elif step == "note":
+            services.review_note(access_code=code, actor=request.user, note=note)
+            done = f"Note added to {code}."
+        else:
+            services.review_resolve(access_code=code, actor=request.user, note=note)
+            done = f"{code} resolved; it comes back here if a problem returns."
+    except ValidationError as exc:
+        return review_queue_page(request, errors={code.pk: exc.message_dict}, status=400)
+    messages.success(request, done)
+    return HttpResponseRedirect(reverse("latchkey:review_queue") + f"#code-{code.pk}")
+
+
+# --- Timeline ----------------------------------------------------------------------------------
+
+
+@staff_page("codes.view_accesscode")
+def timeline(request):
+    workspaces = workspaces_visible_to(request.user)
+    properties = Property.objects.filter(workspace__in=workspaces).order_by("name")
+    chosen = request.GET.get("property")
+    if chosen:
+        properties = properties.filter(pk=chosen) if _is_uuid(chosen) else properties.none()
+        if not properties:
+            raise Http404("No such property in your workspaces.")
+    now = timezone.now()
+    return _page(
+        request,
+        "latchkey/timeline.html",
+        "Timeline: the next 14 days",
+        timelines=[property_timeline(p, now=now) for p in properties],
+        readiness_order=list(Readiness),
+    )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+# --- Creating codes for a property's doors ------------------------------------------------------
+
+# Service field names (the API's) and the form fields people fill in.
+_FORM_FIELD_FOR = {
+    "starts_at": "arrival_date",
+    "ends_at": "departure_date",
+    "device_id": "devices",
+    "device_ids": "devices",
+}
+
+
+class PropertyCodeForm(forms.Form):
+    name = forms.CharField(label="Guest or code name", max_length=services.NAME_MAX_LENGTH, required=False)
+    devices = forms.ModelMultipleChoiceField(
+        label="Doors",
+        queryset=Device.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="One shared PIN is set on every chosen door.",
+        error_messages={"required": "Choose at least one door."},
+    )
+    code = forms.CharField(
+        label="PIN",
+        required=False,
+        max_length=services.CODE_MAX_LENGTH,
+        help_text="Leave empty: Latchkey generates one that every chosen door accepts.",
+    )
+    ongoing = forms.BooleanField(label="Ongoing (no arrival or departure)", required=False)
+    arrival_date = forms.DateField(
+        label="Arrival date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    check_in_time = forms.TimeField(
+        label="Check-in time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    departure_date = forms.DateField(
+        label="Departure date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    check_out_time = forms.TimeField(
+        label="Check-out time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    use_backup_access_code_pool = forms.BooleanField(
+        label="Use the lock's backup pool if the code is not set in time", required=False
+    )
+
+    def __init__(self, *args, property: Property, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.property = property
+        self.fields["devices"].queryset = property.devices.order_by("display_name")
+        self.fields["check_in_time"].initial = property.default_check_in_time
+        self.fields["check_out_time"].initial = property.default_check_out_time
+        self.fields["devices"].initial = list(property.devices.values_list("pk", flat=True))
+        zone = property.zone.key
+        self.fields["arrival_date"].help_text = f"In the property's time zone ({zone})."
+        self.fields["departure_date"].help_text = f"In the property's time zone ({zone})."
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("ongoing"):
+            for field, what in (("arrival_date", "an arrival"), ("departure_date", "a departure")):
+                if not data.get(field) and field not in self.errors:
+                    self.add_error(field, f"Give {what} date, or tick “Ongoing”.")
+        return data
+
+    def local(self, day, at) -> datetime:
+        return datetime.combine(day, at, tzinfo=self.property.zone)
+
+    def service_request(self) -> services.AccessCodeRequest:
+        data = self.cleaned_data
+        starts_at = ends_at = None
+        if not data.get("ongoing"):
+            starts_at = self.local(data["arrival_date"], data["check_in_time"])
+            ends_at = self.local(data["departure_date"], data["check_out_time"])
+        return services.AccessCodeRequest(
+            name=data.get("name") or "",
+            code=data.get("code") or None,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            use_backup_access_code_pool=data.get("use_backup_access_code_pool", False),
+        )
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        for field, problems in exc.message_dict.items():
+            field = _FORM_FIELD_FOR.get(field, field)
+            problems = [_in_form_words(p) for p in problems]
+            self.add_error(field if field in self.fields else None, problems)
+
+
+def _in_form_words(message: str) -> str:
+    """The services speak the API's field names; this form asks for an arrival and a departure."""
+    for api, words in (("starts_at", "the arrival"), ("ends_at", "the departure")):
+        message = message.replace(api, words)
+    return message
+
+
+@staff_page("codes.add_accesscode")
+def code_create(request):
+    workspaces = workspaces_visible_to(request.user)
+    properties = Property.objects.filter(workspace__in=workspaces).order_by("name")
+    chosen_id = request.POST.get("property") or request.GET.get("property")
+    if chosen_id is None and len(properties) == 1:
+        chosen_id = str(properties[0].pk)
+    chosen = None
+    if chosen_id:
+        chosen = properties.filter(pk=chosen_id).first() if _is_uuid(chosen_id) else None
+        if chosen is None:
+            raise Http404("No such property in your workspaces.")
+    form = None
+    if chosen is not None:
+        form = PropertyCodeForm(request.POST or None, property=chosen)
+        if request.method == "POST" and form.is_valid():
+            devices = list(form.cleaned_data["devices"])
+            try:
+                if len(devices) == 1:
+                    created = [services.access_code_create(device=devices[0], request=form.service_request())]
+                else:
+                    created = services.access_codes_create_multiple(
+                        devices=devices, request=form.service_request()
+                    )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                doors = ", ".join(c.device.display_name for c in created)
+                messages.success(
+                    request, f"Created “{created[0]}” on {doors}. Latchkey puts it on the locks."
+                )
+                target = reverse("latchkey:timeline") + f"?property={chosen.pk}"
+                return HttpResponseRedirect(target)
+    return _page(
+        request,
+        "latchkey/code_create.html",
+        "New access code",
+        properties=properties,
+        chosen=chosen,
+        form=form,
+    )

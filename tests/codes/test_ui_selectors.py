@@ -1,0 +1,161 @@
+"""Readiness, the slot forecast and the review queue's query: the reads the pages share."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from codes.backup_pool import backup_pool_refill
+from codes.models import AccessCodeIssue, AccessCodeStatus, BackupAccessCodePool
+from codes.selectors import (
+    Readiness,
+    device_slot_forecast,
+    property_timeline,
+    readiness,
+    review_queue,
+    with_issue_counts,
+)
+from codes.services import (
+    AccessCodeRequest,
+    access_code_create,
+    access_code_delete,
+    device_issue_raise,
+    review_resolve,
+)
+from devices.models import IssueKind, Workspace
+from tests.codes.factories import AccessCodeFactory
+from tests.devices.factories import DeviceFactory, PropertyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_readiness_follows_errors_then_warnings_then_the_lock(now):
+    device = DeviceFactory()
+    plain = AccessCodeFactory(device=device, time_bound=True)
+    assert readiness(plain) is Readiness.PENDING
+    plain.preflight_passed_at = now
+    assert readiness(plain) is Readiness.CHECKED
+    plain.is_scheduled_on_device = True
+    assert readiness(plain) is Readiness.SCHEDULED
+    plain.status = AccessCodeStatus.SET
+    assert readiness(plain) is Readiness.SET
+    plain.needs_review = True
+    assert readiness(plain) is Readiness.AT_RISK
+    AccessCodeIssue.objects.create(
+        access_code=plain, kind=IssueKind.WARNING, code="delay_in_setting_on_device"
+    )
+    plain.needs_review = False
+    assert readiness(plain) is Readiness.AT_RISK
+    device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_offline")
+    assert readiness(plain) is Readiness.FAILED
+
+
+def test_readiness_uses_annotated_counts_without_a_query(now, django_assert_num_queries):
+    code = AccessCodeFactory(time_bound=True, status=AccessCodeStatus.SET)
+    device_issue_raise(device=code.device, kind=IssueKind.ERROR, code="device_offline")
+    annotated = with_issue_counts(type(code).objects.filter(pk=code.pk)).get()
+    with django_assert_num_queries(0):
+        assert readiness(annotated) is Readiness.FAILED
+
+
+def test_forecast_peak_counts_future_codes_and_the_pool_still_to_fill(now):
+    device = DeviceFactory(
+        max_active_codes_supported=10, supports_backup_access_code_pool=True, has_native_scheduling=True
+    )
+    AccessCodeFactory(device=device)  # ongoing: a slot from now on
+    for day in (1, 2, 3):  # three overlapping stays; the busiest moment is the third arrival
+        AccessCodeFactory(
+            device=device,
+            time_bound=True,
+            starts_at=now + timedelta(days=day),
+            ends_at=now + timedelta(days=day + 3),
+        )
+    AccessCodeFactory(  # starts when the first stay ends: a window is half-open, no overlap
+        device=device, time_bound=True, starts_at=now + timedelta(days=4), ends_at=now + timedelta(days=5)
+    )
+    BackupAccessCodePool.objects.create(device=device, target_size=2)
+    forecast = device_slot_forecast(device, now=now)
+    assert (forecast.used_now, forecast.free_now) == (3, 7)  # the ongoing code and two backups to come
+    assert (forecast.peak_used, forecast.peak_at, forecast.free_at_peak) == (6, now + timedelta(days=3), 4)
+
+
+def test_forecast_counts_just_in_time_lead_and_backups_already_on_the_lock(now, settings):
+    settings.JUST_IN_TIME_MINUTES = 60
+    device = DeviceFactory(has_native_scheduling=False, supports_backup_access_code_pool=True)
+    first = AccessCodeFactory(device=device, time_bound=True, ends_at=now + timedelta(days=2, hours=16))
+    AccessCodeFactory(  # arrives 30 min after the first leaves: both on the lock during the lead
+        device=device,
+        time_bound=True,
+        starts_at=first.ends_at + timedelta(minutes=30),
+        ends_at=first.ends_at + timedelta(days=2),
+    )
+    BackupAccessCodePool.objects.create(device=device, target_size=1)
+    backup_pool_refill(device=device, now=now)  # the backup exists now: counted as a code, not twice
+    forecast = device_slot_forecast(device, now=now)
+    assert forecast.used_now == 1
+    assert forecast.peak_used == 3
+
+
+def test_review_queue_lists_flagged_codes_soonest_first_and_brings_back_a_returned_problem(now):
+    device = DeviceFactory()
+    later = AccessCodeFactory(device=device, time_bound=True, needs_review=True, review_reason="not set")
+    sooner = AccessCodeFactory(
+        device=device, time_bound=True, starts_at=now + timedelta(hours=5), ends_at=now + timedelta(days=1)
+    )
+    AccessCodeIssue.objects.create(access_code=sooner, kind=IssueKind.ERROR, code="duplicate_code_on_device")
+    fine = AccessCodeFactory(  # nothing wrong
+        device=device, time_bound=True, starts_at=now + timedelta(days=3), ends_at=now + timedelta(days=4)
+    )
+    AccessCodeFactory(device=device, is_managed=False, needs_review=True)  # not Latchkey's
+    gone = AccessCodeFactory(device=device, time_bound=True, needs_review=True)
+    access_code_delete(access_code=gone)
+    gone.refresh_from_db()
+    gone.status = AccessCodeStatus.UNSET  # removed from the lock
+    gone.save()
+    everyone = Workspace.objects.all()
+    assert list(review_queue(workspaces=everyone)) == [sooner, later]
+
+    review_resolve(access_code=sooner, actor=None, now=now)
+    assert list(review_queue(workspaces=everyone)) == [later]
+    # The lock goes offline: a new problem since the resolution brings the code back (and
+    # flags every code of the lock).
+    device_issue_raise(
+        device=device, kind=IssueKind.ERROR, code="device_offline", now=now + timedelta(minutes=1)
+    )
+    assert list(review_queue(workspaces=everyone)) == [sooner, later, fine]
+    assert list(review_queue(workspaces=Workspace.objects.exclude(pk=device.workspace_id))) == []
+
+
+def test_review_queue_keeps_a_code_being_removed_whose_removal_fails(now):
+    code = access_code_create(device=DeviceFactory(), request=AccessCodeRequest(code="4821"))
+    code.status = AccessCodeStatus.SET
+    code.provider_code_id = "p1"
+    code.save()
+    access_code_delete(access_code=code)
+    AccessCodeIssue.objects.create(
+        access_code=code, kind=IssueKind.ERROR, code="failed_to_remove_from_device"
+    )
+    assert list(review_queue(workspaces=Workspace.objects.all())) == [code]
+
+
+def test_timeline_spans_fourteen_local_days_across_a_dst_change():
+    now = datetime(2026, 10, 25, 14, tzinfo=UTC)  # New York leaves daylight time on 2026-11-01
+    prop = PropertyFactory(time_zone="America/New_York")
+    door = DeviceFactory(workspace=prop.workspace, property=prop, display_name="Front")
+    DeviceFactory(workspace=prop.workspace, property=prop, display_name="Back")
+    code = AccessCodeFactory(
+        device=door,
+        time_bound=True,
+        starts_at=datetime(2026, 10, 31, 20, tzinfo=UTC),  # 16:00 EDT
+        ends_at=datetime(2026, 11, 2, 16, tzinfo=UTC),  # 11:00 EST
+    )
+    timeline = property_timeline(prop, now=now)
+    assert timeline.start == datetime(2026, 10, 25, 4, tzinfo=UTC)  # midnight EDT
+    assert timeline.end == datetime(2026, 11, 8, 5, tzinfo=UTC)  # midnight EST: a 337-hour span
+    assert [lane.device.display_name for lane in timeline.lanes] == ["Back", "Front"]
+    nov_2 = next(t for t in timeline.ticks if t.day.isoformat() == "2026-11-02")
+    assert nov_2.left == round(100 * (8 * 24 + 1) / 337, 3)  # one hour longer on 1 November
+    (bar,) = timeline.lanes[1].bars
+    assert bar.code == code
+    assert bar.left == round(100 * (6 * 24 + 16) / 337, 3)
+    assert bar.width == pytest.approx(100 * 44 / 337, abs=0.002)
+    assert not (bar.starts_before or bar.ends_after)

@@ -1,0 +1,184 @@
+"""The manager's day in a real browser (Debian's chromium, driven by Playwright): create a code
+for every door of a property, see it scheduled, switch a fault on a sandbox lock, find the code
+in the review queue with its remedy, resolve it. Every page visited is checked with axe-core
+(no serious or critical violations) and saved as a screenshot in test-artifacts/browser/; the
+dashboard and the queue are also checked at phone width."""
+
+import io
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.utils import timezone
+
+from codes import scheduler
+from codes.models import AccessCode, StaffAction
+from codes.selectors import Readiness, readiness
+from devices.models import Device, Membership, Property
+from devices.selectors import PROPERTY_MANAGER
+from devices.services import sandbox_fleet_create, workspace_get_or_create
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "browser"
+PASSWORD = "a long and unguessable pass phrase"  # noqa: S105
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+def check_page(page, name: str) -> None:
+    """Save a screenshot, then fail on any serious or critical accessibility violation."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    serious = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, f"{name}: " + "; ".join(serious)
+
+
+def fits_phone(page, url: str, name: str) -> None:
+    page.set_viewport_size(PHONE)
+    page.goto(url)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    check_page(page, f"{name}-phone")
+    assert overflow <= 1, f"{name} is {overflow}px wider than a phone screen"
+    page.set_viewport_size(DESKTOP)
+
+
+@pytest.fixture
+def harbour(db):
+    call_command("setup_roles", stdout=io.StringIO())
+    workspace = workspace_get_or_create(name="Harbour Rentals", is_sandbox=True)
+    prop = Property.objects.create(workspace=workspace, name="Harbour View", time_zone="Europe/Lisbon")
+    fleet = {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
+    doors = [fleet["sandbox-keypad-deadbolt"], fleet["sandbox-cloud-lock"]]
+    Device.objects.filter(pk__in=[d.pk for d in doors]).update(property=prop)
+    manager = get_user_model().objects.create_user("maria", password=PASSWORD, is_staff=True)
+    manager.groups.add(Group.objects.get(name=PROPERTY_MANAGER))
+    Membership.objects.create(user=manager, workspace=workspace)
+    return prop, doors
+
+
+def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browser, live_server, harbour):
+    prop, (deadbolt, cloud_lock) = harbour
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(10_000)
+    base = live_server.url
+
+    page.goto(f"{base}/admin/")
+    page.get_by_label("Username").fill("maria")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Dashboard").first.wait_for()
+    check_page(page, "01-front-page")
+
+    # Create a time-bound code for every door of the property, arriving in four days.
+    page.get_by_role("navigation", name="Latchkey").get_by_role("link", name="New code").click()
+    arrival = timezone.now().astimezone(prop.zone).date() + timedelta(days=4)
+    assert page.get_by_label("Back door cloud lock").is_checked()
+    assert page.get_by_label("Front door deadbolt").is_checked()
+    assert page.get_by_label("Check-in time").input_value() == "16:00"
+    page.get_by_label("Guest or code name").fill("Ana Souza")
+    page.get_by_label("Arrival date").fill(arrival.isoformat())
+    page.get_by_label("Departure date").fill((arrival + timedelta(days=3)).isoformat())
+    check_page(page, "02-new-code")
+    page.get_by_role("button", name="Create the code").click()
+    page.get_by_text("Created “Ana Souza” on").wait_for()
+    codes = {c.device_id: c for c in AccessCode.objects.all()}
+    assert set(codes) == {deadbolt.pk, cloud_lock.pk}
+    assert len({c.code for c in codes.values()}) == 1
+
+    # The scheduler's sweep: the deadbolt takes the code with its window, the cloud lock passes
+    # its pre-flight check (it gets the code just in time).
+    scheduler.sweep(now=timezone.now())
+    page.goto(f"{base}/admin/latchkey/")
+    section = page.get_by_role("region", name=re.compile("Harbour View"))
+    section.get_by_role("row", name=re.compile("Front door deadbolt")).get_by_text(
+        "Scheduled on the lock"
+    ).wait_for()
+    section.get_by_role("row", name=re.compile("Back door cloud lock")).get_by_text(
+        "Checked, set just in time"
+    ).wait_for()
+    check_page(page, "03-dashboard-scheduled")
+    fits_phone(page, f"{base}/admin/latchkey/", "03-dashboard")
+
+    page.get_by_role("link", name="timeline").first.click()
+    page.get_by_role("link", name=re.compile("Ana Souza · Scheduled on the lock")).wait_for()
+    check_page(page, "04-timeline")
+
+    # Switch a fault on: the cloud lock goes offline.
+    page.get_by_role("link", name="Back door cloud lock").click()
+    page.get_by_text("Forecast peak").wait_for()
+    check_page(page, "05-lock")
+    page.get_by_label("Is offline").check()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("was changed successfully").wait_for()
+
+    # Retry now: Latchkey checks the lock at once and finds it offline.
+    code = codes[cloud_lock.pk]
+    page.goto(f"{base}/admin/codes/accesscode/{code.pk}/change/")
+    page.get_by_role("button", name="Retry now").click()
+    page.get_by_text("Latchkey is checking this code with its lock now.").wait_for()
+    page.reload()
+    page.get_by_text("device_offline").first.wait_for()
+    assert page.locator(".field-readiness_shown .lk-badge").inner_text() == "Failed"
+    check_page(page, "06-code-failed")
+    code.refresh_from_db()
+    assert readiness(code) is Readiness.FAILED
+
+    # The review queue lists it with the catalog's remedy; acknowledge (by keyboard), resolve.
+    page.get_by_role("navigation", name="Latchkey").get_by_role("link", name="Review queue").click()
+    item = page.locator(f"#code-{code.pk}")
+    item.get_by_text("device_offline: The lock is offline.").wait_for()
+    assert (
+        "What to do: Latchkey keeps retrying automatically. Check the lock's batteries" in item.inner_text()
+    )
+    assert page.locator(".lk-queue > li").count() == 1  # the deadbolt's code is fine
+    check_page(page, "07-review-queue")
+    fits_phone(page, f"{base}/admin/latchkey/review/", "07-review-queue")
+    item = page.locator(f"#code-{code.pk}")
+    item.get_by_role("button", name="Acknowledge").focus()
+    page.keyboard.press("Enter")
+    page.get_by_text("acknowledged.").first.wait_for()
+    item = page.locator(f"#code-{code.pk}")
+    assert "Assigned to maria" in item.inner_text()
+    item.get_by_label(re.compile("^Note")).fill("Hub unplugged by the cleaner; plugged back in.")
+    item.get_by_role("button", name="Mark resolved").click()
+    page.get_by_text("Nothing flagged").wait_for()
+    check_page(page, "08-review-queue-resolved")
+
+    assert [s.kind for s in StaffAction.objects.filter(access_code=code).order_by("created_at", "pk")] == [
+        "retried",
+        "acknowledged",
+        "resolved",
+    ]
+    page.goto(f"{base}/admin/codes/accesscode/{code.pk}/change/")
+    history = page.locator(".field-history").inner_text()
+    assert "Resolved by maria: Hub unplugged by the cleaner; plugged back in." in history
+    page.close()
