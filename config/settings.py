@@ -117,6 +117,11 @@ PREFLIGHT_INTERVAL_HOURS = env.PREFLIGHT_INTERVAL_HOURS
 SCHEDULER_BATCH_SIZE = env.SCHEDULER_BATCH_SIZE
 SCHEDULER_LEASE_SECONDS = env.SCHEDULER_LEASE_SECONDS
 
+# --- Webhooks -------------------------------------------------------------------------------
+WEBHOOK_ALLOW_PRIVATE_URLS = env.WEBHOOK_ALLOW_PRIVATE_URLS
+WEBHOOK_MAX_BODY_BYTES = env.WEBHOOK_MAX_BODY_BYTES
+WEBHOOK_TIMEOUT_SECONDS = env.WEBHOOK_TIMEOUT_SECONDS
+
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
