@@ -79,6 +79,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env.VAR_DIR / "latchkey.sqlite3",
+            # Kept open between requests: closing the last connection to a WAL database
+            # checkpoints it, which cost more than the rest of a webhook request (bench/).
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock when a transaction starts, so two writers queue
                 # on the busy timeout instead of failing with "database is locked" mid-transaction.

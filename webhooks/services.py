@@ -286,26 +286,22 @@ def inbound_receive(
 
 
 def _store_verified(row: InboundDelivery) -> Answer:
-    """Insert a verified delivery, or record it as a repeat of the first with its event_id."""
-    with transaction.atomic():
+    """Insert a verified delivery; if its event_id was stored before, insert it as a repeat of
+    that first one. The database's unique constraint decides, so two concurrent requests with
+    one event cannot both count as first (and a first delivery costs one insert, no lookup)."""
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+            if row.status == InboundStatus.PENDING:
+                pk = row.pk
+                transaction.on_commit(lambda: _enqueue("webhooks.tasks.process_inbound", pk), robust=True)
+    except IntegrityError:
         first = _first_with_event_id(row)
         if first is None:
-            try:
-                with transaction.atomic():
-                    row.save(force_insert=True)
-            except IntegrityError:  # the same event, stored by a concurrent request just now
-                first = _first_with_event_id(row)
-                if first is None:
-                    raise
-        if first is not None:
-            row.status, row.duplicate_of = InboundStatus.DUPLICATE, first
-            row.reason = f"Event {row.event_id} was already received (delivery {first.pk})."
-            row.occurred_at = row.occurred_at or first.occurred_at
-            row.save(force_insert=True)
-            return Answer(200, row.reason, row)
-        if row.status == InboundStatus.PENDING:
-            pk = row.pk
-            transaction.on_commit(lambda: _enqueue("webhooks.tasks.process_inbound", pk), robust=True)
+            raise
+        row.status, row.duplicate_of = InboundStatus.DUPLICATE, first
+        row.reason = f"Event {row.event_id} was already received (delivery {first.pk})."
+        row.save(force_insert=True)
     return Answer(200, row.reason or "Received.", row)
 
 
