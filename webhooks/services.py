@@ -107,10 +107,8 @@ def _event_types_problem(value) -> tuple[list[str], str | None]:
     unknown = [v for v in value if v not in EVENT_TYPES]
     if unknown:
         names = ", ".join(f"'{v}'" for v in unknown)
-        return (
-            [],
-            f"{names} {'is not a' if len(unknown) == 1 else 'are not'} Latchkey event type{'s' if len(unknown) > 1 else ''}; known types: {', '.join(EVENT_TYPES)}.",
-        )
+        verb = "is not a Latchkey event type" if len(unknown) == 1 else "are not Latchkey event types"
+        return [], f"{names} {verb}; known types: {', '.join(EVENT_TYPES)}."
     return list(dict.fromkeys(value)), None
 
 
@@ -349,7 +347,7 @@ def inbound_process(delivery_id, *, now: datetime | None = None) -> InboundDeliv
     try:
         with transaction.atomic():
             delivery = (
-                InboundDelivery.objects.select_for_update()
+                InboundDelivery.objects.select_for_update(of=("self",))
                 .select_related("connected_account")
                 .get(pk=delivery_id)
             )
@@ -636,8 +634,10 @@ def _record_attempt(
             error=error,
             response_body=response_text,
         )
-        delivery = OutboundDelivery.objects.select_for_update().get(pk=delivery.pk)
+        # Subscription before delivery, the order subscription_enable takes them in, so two
+        # transactions never wait on each other in a cycle.
         subscription = WebhookSubscription.objects.select_for_update().get(pk=delivery.subscription_id)
+        delivery = OutboundDelivery.objects.select_for_update().get(pk=delivery.pk)
         delivery.attempt_count += 1
         delivery.claimed_until = None
         delivery.last_status_code = status_code
