@@ -29,6 +29,8 @@ install: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
 
 # Install, migrate, seed the demo workspace, then run the web server and the django-q2 worker
 # on the embedded defaults (SQLite in var/, ORM broker). Ctrl-C stops both.
+# Local development may send webhooks to receivers on this machine.
+run: export WEBHOOK_ALLOW_PRIVATE_URLS ?= 1
 run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py setup_schedules

@@ -92,6 +92,37 @@ def backup_code_pull(*, access_code: AccessCode, now: datetime | None = None) ->
     raise ValidationError({"access_code_id": ["no backup code is ready on this lock; the pool is empty."]})
 
 
+def backup_code_record_pulled(
+    *, access_code: AccessCode, backup_provider_code_id: str | None, now: datetime | None = None
+) -> "services.ReportResult":
+    """The lock's provider reports it pulled a backup for ``access_code``: hand that backup
+    out, as a pull made here would. Only a backup held in this lock's pool can be handed out;
+    anything else is reported back as not applied, with the reason."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock_devices([access_code.device_id])
+        original = AccessCode.objects.select_related("device").get(pk=access_code.pk)
+        if original.pulled_backup_access_code_id:
+            return services.ReportResult(applied=False, reason="a backup was already pulled for this code")
+        slot = (
+            BackupAccessCode.objects.select_related("access_code")
+            .filter(
+                pool__device_id=original.device_id,
+                pulled_for__isnull=True,
+                access_code__provider_code_id=backup_provider_code_id or "",
+                access_code__deleted_at__isnull=True,
+            )
+            .exclude(access_code__provider_code_id="")
+            .first()
+        )
+        if slot is None:
+            return services.ReportResult(
+                applied=False, reason="the pulled backup is not a free backup code in this lock's pool"
+            )
+        _hand_out(slot, original, now=now)
+    return services.ReportResult(applied=True)
+
+
 def _hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> AccessCode:
     backup = slot.access_code
     backup.type = AccessCodeType.TIME_BOUND

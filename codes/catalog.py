@@ -643,6 +643,16 @@ WARNINGS: Mapping[str, CatalogEntry] = _index(
             "send them that.",
         ),
         _warn(
+            "device_low_battery",
+            _DEGRADED,
+            _WAITS,
+            "The lock's batteries are running low.",
+            "The lock reported a low battery. Codes still work for now, but a lock with flat batteries "
+            "stops taking new codes and may not open for the guest.",
+            "Replace the lock's batteries soon, before the next guest arrives; the warning clears when the "
+            "lock reports a healthy battery again.",
+        ),
+        _warn(
             "igloo_algopin_must_be_used_within_24_hours",
             _NOTICE,
             _WAITS,

@@ -270,6 +270,11 @@ class EventType(models.TextChoices):
     MODIFIED_EXTERNAL_TO_SEAM = "access_code.modified_external_to_seam"
     DELETED_EXTERNAL_TO_SEAM = "access_code.deleted_external_to_seam"
     BACKUP_ACCESS_CODE_PULLED = "access_code.backup_access_code_pulled"
+    # A lock's own events, as its provider reports them (access_code is empty on these).
+    DEVICE_CONNECTED = "device.connected"
+    DEVICE_DISCONNECTED = "device.disconnected"
+    DEVICE_REMOVED = "device.removed"
+    DEVICE_LOW_BATTERY = "device.low_battery"
 
 
 class Event(models.Model):

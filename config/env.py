@@ -51,3 +51,11 @@ SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=False)
 # Only behind a proxy that sets X-Forwarded-Proto itself; otherwise a client could claim HTTPS.
 TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+
+# Webhooks (see webhooks/). Outbound URLs that resolve to private, loopback or link-local
+# addresses are refused unless this is set (tests and local development set it).
+WEBHOOK_ALLOW_PRIVATE_URLS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Inbound bodies larger than this are refused with 413.
+WEBHOOK_MAX_BODY_BYTES: int = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# How long one outbound attempt may take, connecting and reading, in seconds.
+WEBHOOK_TIMEOUT_SECONDS: float = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)

@@ -80,6 +80,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env.VAR_DIR / "latchkey.sqlite3",
+            # Kept open between requests: closing the last connection to a WAL database
+            # checkpoints it, which cost more than the rest of a webhook request (bench/).
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock when a transaction starts, so two writers queue
                 # on the busy timeout instead of failing with "database is locked" mid-transaction.
@@ -117,6 +121,11 @@ JUST_IN_TIME_MINUTES = env.JUST_IN_TIME_MINUTES
 PREFLIGHT_INTERVAL_HOURS = env.PREFLIGHT_INTERVAL_HOURS
 SCHEDULER_BATCH_SIZE = env.SCHEDULER_BATCH_SIZE
 SCHEDULER_LEASE_SECONDS = env.SCHEDULER_LEASE_SECONDS
+
+# --- Webhooks -------------------------------------------------------------------------------
+WEBHOOK_ALLOW_PRIVATE_URLS = env.WEBHOOK_ALLOW_PRIVATE_URLS
+WEBHOOK_MAX_BODY_BYTES = env.WEBHOOK_MAX_BODY_BYTES
+WEBHOOK_TIMEOUT_SECONDS = env.WEBHOOK_TIMEOUT_SECONDS
 
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -18,4 +18,5 @@ urlpatterns = [
     path("admin/latchkey/", include("codes.urls")),
     path("admin/", admin.site.urls),
     path("api/", include(api)),
+    path("webhooks/", include("webhooks.urls")),
 ]

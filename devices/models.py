@@ -5,6 +5,7 @@ Primary keys are UUIDs named as Seam names them (``device_id``), so foreign keys
 way in Python and on the wire.
 """
 
+import base64
 import builtins
 import hashlib
 import secrets
@@ -22,6 +23,13 @@ from django.utils import timezone
 from devices.rules import MIN_NAME_LENGTH
 
 API_KEY_PREFIX = "seam_"  # Seam's SDKs refuse keys that do not start with this.
+# Svix's (and so Seam's) webhook secrets are this prefix, then base64.
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+def new_webhook_secret() -> str:
+    """A fresh webhook signing secret in Svix's format: 24 random bytes, base64."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def validate_time_zone(value: str) -> None:
@@ -149,6 +157,14 @@ class ConnectedAccount(models.Model):
     # Provider credentials (API key, webhook secret), encrypted by the provider layer before they
     # are stored; never shown back in full.
     encrypted_credentials = models.TextField(blank=True, editable=False)
+    # Verifies the provider's callbacks to /webhooks/<provider>/<id>/. For Seam it is the secret
+    # of the webhook set up in Seam's console; a sandbox account gets its own.
+    webhook_secret = models.CharField(
+        max_length=100,
+        default=new_webhook_secret,
+        editable=False,
+        help_text="Signing secret (whsec_...) of the provider's callbacks to Latchkey.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

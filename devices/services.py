@@ -1,5 +1,7 @@
 """Writes for workspaces, API keys, properties and the sandbox fleet."""
 
+import base64
+import binascii
 import secrets
 
 import httpx
@@ -12,6 +14,7 @@ from devices.fleet import SANDBOX_LOCK_MODELS
 from devices.models import (
     API_KEY_PREFIX,
     MAX_CODE_LENGTH,
+    WEBHOOK_SECRET_PREFIX,
     ApiKey,
     ConnectedAccount,
     Device,
@@ -19,6 +22,7 @@ from devices.models import (
     ProviderKind,
     SandboxLock,
     Workspace,
+    new_webhook_secret,
     validate_code_lengths,
 )
 from devices.providers.base import DeviceSnapshot
@@ -89,6 +93,16 @@ def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = No
     return devices
 
 
+def is_webhook_secret(value: str) -> bool:
+    """``whsec_`` and non-empty base64, as Svix (and so Seam) issues them."""
+    if not isinstance(value, str) or not value.startswith(WEBHOOK_SECRET_PREFIX):
+        return False
+    try:
+        return bool(base64.b64decode(value.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
 class ConnectError(Exception):
     """Connecting a provider account failed; the message names the option at fault."""
 
@@ -134,13 +148,13 @@ def seam_account_connect(
 
     if not api_key.startswith(API_KEY_PREFIX):
         raise ConnectError(f"--api-key: a Seam API key starts with '{API_KEY_PREFIX}'.")
-    if webhook_secret is not None and not webhook_secret.startswith("whsec_"):
-        raise ConnectError("--webhook-secret: a Seam webhook secret starts with 'whsec_'.")
+    if webhook_secret is not None and not is_webhook_secret(webhook_secret):
+        raise ConnectError("--webhook-secret: a Seam webhook secret is 'whsec_' followed by base64.")
     if endpoint is not None and not endpoint.startswith(("http://", "https://")):
         raise ConnectError("--endpoint: give an http:// or https:// URL.")
     if not " ".join(workspace_name.split()):
         raise ConnectError("--workspace: a workspace needs a name.")
-    values = {"api_key": api_key, "endpoint": endpoint or "", "webhook_secret": webhook_secret or ""}
+    values = {"api_key": api_key, "endpoint": endpoint or ""}
     account = ConnectedAccount(provider=ProviderKind.SEAM)
     try:
         snapshots = SeamProvider(account, seam=seam_client(values)).sync_devices()
@@ -157,6 +171,8 @@ def seam_account_connect(
             raise ConnectError(f"--workspace: {exc}.") from exc
         account.display_name = f"Seam ({credentials.masked(api_key)})"
         account.encrypted_credentials = credentials.encrypt(values)
+        # Without one, Latchkey's own secret: set it as the secret of Seam's webhook to Latchkey.
+        account.webhook_secret = webhook_secret or new_webhook_secret()
         account.save()
         devices = devices_sync(account=account, snapshots=snapshots)
     return account, devices

@@ -32,6 +32,16 @@ from devices.models import ApiKey, Device, DeviceIssue, IssueKind, Membership
 from devices.services import api_key_create, sandbox_fleet_create
 from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory
+from webhooks.models import (
+    InboundDelivery,
+    InboundSource,
+    InboundStatus,
+    OutboundAttempt,
+    OutboundDelivery,
+    Verdict,
+    WebhookSubscription,
+)
+from webhooks.services import subscription_create
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +71,29 @@ def populated(now):
     sandbox_device = sandbox_fleet_create(workspace=device.workspace)[1]
     sandbox_code = access_code_create(device=sandbox_device, request=AccessCodeRequest(code="4821"))
     access_code_push(sandbox_code, now=now)
+    _webhook_rows(device, code)
     return code
+
+
+def _webhook_rows(device, code):
+    """A subscription with a delivery and its attempt, and an inbound delivery."""
+    subscription = subscription_create(device.workspace, url="https://hooks.example.com/latchkey")
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        is_disabled=True, disabled_at=code.created_at, disabled_reason="Every delivery failed."
+    )
+    delivery = OutboundDelivery.objects.create(
+        subscription=subscription, event=code.events.first(), event_type="access_code.created", body="{}"
+    )
+    OutboundAttempt.objects.create(delivery=delivery, status_code=500, duration_ms=12)
+    InboundDelivery.objects.create(
+        source=InboundSource.SANDBOX,
+        connected_account=device.connected_account,
+        body="{}",
+        verdict=Verdict.INVALID,
+        status=InboundStatus.REJECTED,
+        reason="The signature does not match.",
+        response_status=401,
+    )
 
 
 def admin_url(model, view, *args):
@@ -278,3 +310,29 @@ def _split_datetimes(form) -> dict:
             data.update({f"{field}_0": value.strftime("%Y-%m-%d"), f"{field}_1": value.strftime("%H:%M:%S")})
     data.pop("starts_at", None)
     return data
+
+
+def test_adding_a_subscription_in_the_admin_goes_through_the_service(admin_client, now):
+    device = DeviceFactory()
+    response = admin_client.post(
+        admin_url(WebhookSubscription, "add"),
+        {"workspace": device.workspace.pk, "url": "ftp://nope", "event_types": ["device.removed"]},
+    )
+    assert response.status_code == 200
+    assert "must start with http:// or https://" in response.content.decode()
+    response = admin_client.post(
+        admin_url(WebhookSubscription, "add"),
+        {
+            "workspace": device.workspace.pk,
+            "url": "https://hooks.example.com/",
+            "event_types": ["device.removed"],
+        },
+    )
+    assert response.status_code == 302
+    sub = WebhookSubscription.objects.get()
+    assert (sub.event_types, sub.secret[:6]) == (["device.removed"], "whsec_")
+
+
+def test_disabled_subscriptions_are_flagged_in_the_list(admin_client, populated):
+    page = admin_client.get(admin_url(WebhookSubscription, "changelist")).content.decode()
+    assert "Disabled" in page and "Every delivery failed." in page

@@ -4,3 +4,29 @@ from django.apps import AppConfig
 class WebhooksConfig(AppConfig):
     name = "webhooks"
     verbose_name = "Webhooks"
+    # Registered by `manage.py setup_schedules`, which reads this list from every app.
+    schedules = [
+        {
+            "name": "latchkey: send due webhook deliveries",
+            "func": "webhooks.tasks.send_due_deliveries",
+            "schedule_type": "I",  # django_q Schedule.MINUTES (models load after apps)
+            "minutes": 1,
+        },
+        {
+            "name": "latchkey: retry inbound webhooks",
+            "func": "webhooks.tasks.retry_inbound",
+            "schedule_type": "I",  # django_q Schedule.MINUTES (models load after apps)
+            "minutes": 1,
+        },
+    ]
+
+    def ready(self) -> None:
+        # Outbound deliveries are written in the same transaction as each Event (an outbox):
+        # codes records events without knowing webhooks exist, and an event can never commit
+        # without its deliveries. Sending happens after commit, in a task.
+        from django.db.models.signals import post_save
+
+        from codes.models import Event
+        from webhooks import services
+
+        post_save.connect(services.on_event_saved, sender=Event, dispatch_uid="webhooks.outbox")

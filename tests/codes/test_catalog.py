@@ -79,6 +79,7 @@ EXPECTED_WARNINGS = {
     "code_modified_external_to_seam",
     "delay_in_removing_from_device",
     "delay_in_setting_on_device",
+    "device_low_battery",
     "igloo_algopin_must_be_used_within_24_hours",
     "kwikset_unable_to_confirm_code",
     "management_transferred",
@@ -98,7 +99,7 @@ def _entry_id(entry: CatalogEntry) -> str:
 
 def test_expected_table_sizes():
     assert len(EXPECTED_ERRORS) == 44
-    assert len(EXPECTED_WARNINGS) == 13
+    assert len(EXPECTED_WARNINGS) == 14
 
 
 def test_errors_contain_exactly_the_expected_codes():
@@ -118,7 +119,7 @@ def test_error_entry_has_expected_flags_and_kind(code):
 
 def test_warnings_contain_exactly_the_expected_codes():
     assert set(WARNINGS) == EXPECTED_WARNINGS
-    assert len(WARNINGS) == 13
+    assert len(WARNINGS) == 14
 
 
 @pytest.mark.parametrize("code", sorted(EXPECTED_WARNINGS))

@@ -140,3 +140,46 @@ def test_connect_seam_refuses_an_unreachable_endpoint():
             f"http://127.0.0.1:{free_port()}",
         )
     assert not Workspace.objects.exists()
+
+
+def test_connect_seam_keeps_the_webhook_secret_for_seams_callbacks(fake_seam, capsys):
+    secret = "whsec_" + "c2VhbS13ZWJob29rLXNlY3JldC0xMjM0NTY="
+    call_command(
+        "connect_seam",
+        "--workspace",
+        "W",
+        "--api-key",
+        API_KEY,
+        "--endpoint",
+        fake_seam.url,
+        "--webhook-secret",
+        secret,
+    )
+    account = ConnectedAccount.objects.get(pk=capsys.readouterr().out.strip().splitlines()[-1])
+    assert account.webhook_secret == secret
+
+
+@pytest.mark.parametrize("secret", ["sk_123", "whsec_", "whsec_not base64!"])
+def test_connect_seam_refuses_a_webhook_secret_that_is_not_whsec_base64(fake_seam, secret):
+    with pytest.raises(
+        CommandError, match="--webhook-secret: a Seam webhook secret is 'whsec_' followed by base64"
+    ):
+        call_command(
+            "connect_seam",
+            "--workspace",
+            "W",
+            "--api-key",
+            API_KEY,
+            "--endpoint",
+            fake_seam.url,
+            "--webhook-secret",
+            secret,
+        )
+    assert not ConnectedAccount.objects.exists()
+
+
+def test_each_account_gets_its_own_webhook_secret(db):
+    from tests.devices.factories import ConnectedAccountFactory
+
+    first, second = ConnectedAccountFactory(), ConnectedAccountFactory()
+    assert first.webhook_secret.startswith("whsec_") and first.webhook_secret != second.webhook_secret

@@ -1,6 +1,10 @@
 """Register Latchkey's periodic tasks with django-q2. Run after `migrate`; running it again
-changes nothing (schedules are keyed by name), so deploy scripts can always run it."""
+changes nothing (schedules are keyed by name), so deploy scripts can always run it.
 
+Other apps add theirs as a ``schedules`` list on their AppConfig, so this command registers
+them without importing (or naming) those apps."""
+
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
@@ -30,7 +34,10 @@ class Command(BaseCommand):
     help = "Create or update Latchkey's django-q2 schedules (idempotent)."
 
     def handle(self, *args, **options):
-        for spec in SCHEDULES:
+        specs = [*SCHEDULES]
+        for config in apps.get_app_configs():
+            specs.extend(getattr(config, "schedules", []))
+        for spec in specs:
             fields = {k: v for k, v in spec.items() if k != "name"}
             _, created = Schedule.objects.update_or_create(
                 name=spec["name"], defaults={**fields, "repeats": -1}

@@ -1,0 +1,185 @@
+"""Inbound webhook benchmark: verified and stored deliveries per second, and processed events per
+second, on one process.
+
+    python bench/webhooks.py [--deliveries 2000] [--repeat 3] [--database-url URL]
+
+Receiving is measured end to end through Django's request handling (URL routing, middleware,
+the view): each request carries a distinct Seam event, signed with svix beforehand so signing
+is not counted; Latchkey verifies it, stores it in one insert and hands the processing task to
+django-q2's ORM broker after the commit, as in production. Processing is measured by running
+the task's function over the stored deliveries: each is an ``access_code.set_on_device`` for a
+different code, applied through the codes services with its event.
+
+Each repetition gets a fresh database (SQLite in a temporary folder unless --database-url is
+given). Prints a Markdown table; bench/run.py writes it into bench/RESULTS.md.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def setup_django(database_url: str | None, var_dir: str) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DEBUG"] = "1"
+    os.environ["LATCHKEY_READ_DOTENV"] = "0"
+    os.environ["LATCHKEY_VAR_DIR"] = var_dir
+    os.environ["LOG_LEVEL"] = "WARNING"
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+
+
+def populate(codes: int):
+    from codes.models import AccessCode, AccessCodeStatus, AccessCodeType
+    from devices.models import ConnectedAccount, Device, ProviderKind, Workspace
+
+    workspace = Workspace.objects.create(name=f"Bench {uuid.uuid4()}")
+    account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SEAM)
+    devices = Device.objects.bulk_create(
+        Device(
+            workspace=workspace,
+            connected_account=account,
+            provider_device_id=f"seam-device-{n}",
+            device_type="schlage_lock",
+            display_name=f"Door {n}",
+            has_native_scheduling=True,
+        )
+        for n in range(100)
+    )
+    AccessCode.objects.bulk_create(
+        AccessCode(
+            workspace=workspace,
+            device=devices[n % len(devices)],
+            code=f"{100000 + n:06d}",
+            name=f"Guest {n}",
+            type=AccessCodeType.ONGOING,
+            status=AccessCodeStatus.SETTING,
+            provider_code_id=f"seam-code-{n}",
+            sent_version=1,
+        )
+        for n in range(codes)
+    )
+    return account, devices
+
+
+def signed_requests(account, devices, count: int) -> list[tuple[bytes, dict]]:
+    import json
+
+    from django.utils import timezone
+    from svix.webhooks import Webhook
+
+    webhook = Webhook(account.webhook_secret)
+    at = timezone.now()
+    requests = []
+    for n in range(count):
+        body = json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "access_code.set_on_device",
+                "device_id": devices[n % len(devices)].provider_device_id,
+                "access_code_id": f"seam-code-{n}",
+                "occurred_at": at.isoformat(),
+            }
+        )
+        msg_id = f"msg_{n}"
+        headers = {
+            "HTTP_SVIX_ID": msg_id,
+            "HTTP_SVIX_TIMESTAMP": str(int(at.timestamp())),
+            "HTTP_SVIX_SIGNATURE": webhook.sign(msg_id, at, body),
+        }
+        requests.append((body.encode(), headers))
+    return requests
+
+
+def one_run(count: int) -> dict:
+    from django.core.management import call_command
+    from django.test import Client
+    from django_q.models import OrmQ
+
+    from webhooks import services
+    from webhooks.models import InboundDelivery, InboundStatus
+
+    call_command("migrate", verbosity=0)
+    account, devices = populate(count)
+    requests = signed_requests(account, devices, count)
+    client = Client(HTTP_HOST="localhost")
+    url = f"/webhooks/seam/{account.pk}/"
+
+    started = time.perf_counter()
+    for body, headers in requests:
+        response = client.post(url, data=body, content_type="application/json", **headers)
+        if response.status_code != 200:
+            raise SystemExit(f"unexpected answer {response.status_code}: {response.content[:200]!r}")
+    receive_s = time.perf_counter() - started
+    stored = InboundDelivery.objects.filter(status=InboundStatus.PENDING).count()
+    queued = OrmQ.objects.count()
+
+    ids = list(InboundDelivery.objects.order_by("received_at").values_list("pk", flat=True))
+    started = time.perf_counter()
+    for pk in ids:
+        services.inbound_process(pk)
+    process_s = time.perf_counter() - started
+    processed = InboundDelivery.objects.filter(status=InboundStatus.PROCESSED).count()
+    return {
+        "receive_rate": count / receive_s,
+        "process_rate": len(ids) / process_s,
+        "stored": stored,
+        "queued": queued,
+        "processed": processed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as var_dir:
+        setup_django(args.database_url, var_dir)
+        from django.db import connection
+
+        vendor = connection.vendor
+        runs = []
+        for _ in range(args.repeat):
+            if vendor == "sqlite":
+                connection.close()
+                Path(var_dir, "latchkey.sqlite3").unlink(missing_ok=True)
+            else:
+                from django.core.management import call_command
+
+                call_command("flush", interactive=False, verbosity=0)
+            runs.append(one_run(args.deliveries))
+    receive = [r["receive_rate"] for r in runs]
+    process = [r["process_rate"] for r in runs]
+    last = runs[-1]
+    print(
+        f"\n### Inbound webhooks, {vendor}: {args.deliveries} signed deliveries, one process\n\n"
+        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}.\n\n"
+        f"| measure | per second (median of {len(runs)}) | min | max |\n|---|---:|---:|---:|\n"
+        f"| verified and stored (HTTP request to 200, task queued) | {statistics.median(receive):,.0f} "
+        f"| {min(receive):,.0f} | {max(receive):,.0f} |\n"
+        f"| processed (code set, event written) | {statistics.median(process):,.0f} "
+        f"| {min(process):,.0f} | {max(process):,.0f} |\n\n"
+        f"Last run: {last['stored']} stored pending, {last['queued']} tasks queued on the ORM broker, "
+        f"{last['processed']} processed. Target (issue 6): at least 500 verified and stored per second "
+        "on SQLite.\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""django-q2 tasks: thin, so that what they start is the same as a test's or the admin's."""
+
+from django.utils import timezone
+
+from webhooks import services
+
+
+def process_inbound(delivery_id: str) -> str:
+    return services.inbound_process(delivery_id, now=timezone.now()).status
+
+
+def retry_inbound() -> int:
+    return services.inbound_retry_due(now=timezone.now())
+
+
+def deliver(delivery_id: str) -> str | None:
+    delivery = services.delivery_attempt(delivery_id, now=timezone.now())
+    return None if delivery is None else delivery.status
+
+
+def send_due_deliveries() -> int:
+    return services.deliveries_send_due(now=timezone.now())
