@@ -182,11 +182,11 @@ def pin_suggestion(device: Device, *, now: datetime) -> str | None:
     return rules.generate_pin([device], taken=held.pins, taken_prefixes=prefixes)
 
 
-def pin_for_common_code_key(workspace, key: str) -> str | None:
+def pin_for_common_code_key(workspace_id, key: str) -> str | None:
     """The PIN the live codes sharing ``common_code_key`` hold: codes with one key share one PIN."""
     return (
         AccessCode.objects.live()
-        .filter(workspace=workspace, common_code_key=key, code__isnull=False)
+        .filter(workspace_id=workspace_id, common_code_key=key, code__isnull=False)
         .values_list("code", flat=True)
         .first()
     )

@@ -31,9 +31,9 @@ from codes.models import (
     StaffAction,
     StaffActionKind,
 )
-from codes.selectors import pins_held_on_device, review_problems
+from codes.selectors import pin_for_common_code_key, pins_held_on_device, review_problems
 from devices import rules
-from devices.models import Device, DeviceIssue, IssueKind
+from devices.models import Device, DeviceIssue, IssueKind, Workspace
 from devices.providers.base import Outcome, Problem, Result
 
 NAME_MAX_LENGTH = AccessCode._meta.get_field("name").max_length
@@ -286,9 +286,23 @@ def access_code_create(
     """
     now = now or timezone.now()
     with transaction.atomic():
+        if common_code_key:
+            request = _with_shared_pin(device.workspace_id, common_code_key, request)
         device = lock_devices([device.pk])[device.pk]
         checked = access_code_check(device=device, request=request, now=now, rng=rng)
         return _insert(device, checked, common_code_key=common_code_key, now=now, is_backup=is_backup)
+
+
+def _with_shared_pin(workspace_id, common_code_key: str, request: AccessCodeRequest) -> AccessCodeRequest:
+    """Codes sharing a ``common_code_key`` share one PIN. The workspace row is locked first, so
+    two concurrent creates with a new key cannot each pick a PIN of their own."""
+    Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+    shared = pin_for_common_code_key(workspace_id, common_code_key)
+    if shared is None:
+        return request
+    if request.code not in (None, shared):
+        raise ValidationError({"code": ["differs from the PIN of the codes sharing this common_code_key."]})
+    return replace(request, code=shared)
 
 
 def access_codes_create_multiple(

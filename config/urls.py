@@ -7,6 +7,7 @@ from devices.api.wire import route_not_found
 api = [
     path("", include("devices.api.urls")),
     path("", include("codes.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^.*$", route_not_found),

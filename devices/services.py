@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from devices import credentials
+from devices import credentials, rules
 from devices.fleet import SANDBOX_LOCK_MODELS
 from devices.models import (
     API_KEY_PREFIX,
@@ -217,6 +217,10 @@ def device_code_constraints_report(
 def device_rename(*, device: Device, name: str) -> Device:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": ["must be a non-empty string."]})
+    if rules.has_control_characters(name):
+        raise ValidationError(
+            {"name": ["contains control characters (such as line breaks); use plain text."]}
+        )
     limit = Device._meta.get_field("display_name").max_length
     if len(name) > limit:
         raise ValidationError({"name": [f"is {len(name)} characters long; at most {limit} are allowed."]})

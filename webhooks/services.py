@@ -15,7 +15,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,7 +28,9 @@ from django_q.tasks import async_task
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from codes import services as code_services
+from codes.api.shapes import event_wire
 from codes.models import AccessCode, Event, EventType
+from devices.api.wire import iso
 from devices.models import ConnectedAccount, Device
 from webhooks.models import (
     InboundDelivery,
@@ -496,25 +498,6 @@ SEND_DUE_BATCH = 200
 SEND_DUE_BUDGET_SECONDS = 60  # well inside django-q2's 120 s task timeout
 
 
-def event_body(event: Event) -> dict:
-    """A Latchkey event as Seam puts it on the wire."""
-    body = {
-        "event_id": str(event.pk),
-        "event_type": event.event_type,
-        "workspace_id": str(event.workspace_id),
-        "occurred_at": _iso(event.occurred_at),
-        "created_at": _iso(event.created_at),
-    }
-    if event.connected_account_id:
-        body["connected_account_id"] = str(event.connected_account_id)
-    body.update(event.payload or {})
-    return body
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def on_event_saved(sender, instance: Event, created: bool, **kwargs) -> None:
     """post_save of ``codes.Event`` (connected in WebhooksConfig.ready)."""
     if created and not kwargs.get("raw"):
@@ -532,7 +515,7 @@ def deliveries_create_for_event(event: Event) -> list[OutboundDelivery]:
     ]
     if not wanted:
         return []
-    body = json.dumps(event_body(event), separators=(",", ":"))
+    body = json.dumps(event_wire(event), separators=(",", ":"))
     created = OutboundDelivery.objects.bulk_create(
         OutboundDelivery(
             subscription=s,
@@ -663,7 +646,7 @@ def _record_attempt(
                 subscription.disabled_at = now
                 what = f"HTTP {status_code}" if status_code is not None else error
                 subscription.disabled_reason = (
-                    f"Every delivery since {_iso(subscription.failing_since)} failed (last: {what}). "
+                    f"Every delivery since {iso(subscription.failing_since)} failed (last: {what}). "
                     "Fix the receiver, then enable the subscription again; pending deliveries are sent then."
                 )
         delivery.save()

@@ -15,8 +15,9 @@ from codes import backup_pool, services
 from codes.api.idempotency import idempotent
 from codes.api.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from codes.models import AccessCode, ActionType
-from codes.selectors import pin_for_common_code_key, pin_suggestion
+from codes.selectors import pin_suggestion
 from devices.api.wire import (
+    MAX_PAGE_SIZE,
     PageParams,
     Params,
     SeamError,
@@ -29,7 +30,7 @@ from devices.api.wire import (
     paginate,
     pagination_body,
 )
-from devices.models import Device
+from devices.models import MAX_CODE_LENGTH, Device
 from devices.services import device_code_constraints_report
 
 # --- Finding things in the caller's workspace ---------------------------------------------------
@@ -125,7 +126,7 @@ class Create(SeamRoute):
 
     class params(CreateFields):
         device_id = serializers.UUIDField()
-        common_code_key = WireString(required=False, allow_null=True, max_length=200)
+        common_code_key = WireString(required=False, allow_null=True, allow_blank=False, max_length=200)
         is_offline_access_code = WireBoolean(required=False)
         use_offline_access_code = WireBoolean(required=False)  # Seam's older name for the same
         is_one_time_use = WireBoolean(required=False)
@@ -147,17 +148,11 @@ class Create(SeamRoute):
 
     def answer(self, p):
         device = find_device(self.workspace, p["device_id"])
-        key = p.get("common_code_key")
-        shared = pin_for_common_code_key(self.workspace, key) if key else None
-        if shared is not None:
-            if p.get("code") not in (None, shared):
-                raise invalid_input(
-                    {"code": ["differs from the PIN of the codes sharing this common_code_key."]}
-                )
-            p = {**p, "code": shared}
 
         def make():
-            code = services.access_code_create(device=device, request=code_request(p), common_code_key=key)
+            code = services.access_code_create(
+                device=device, request=code_request(p), common_code_key=p.get("common_code_key")
+            )
             attempt = services.action_attempt_record(
                 access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
             )
@@ -172,7 +167,9 @@ class CreateMultiple(SeamRoute):
     sdk_method = "PUT"
 
     class params(CreateFields):
-        device_ids = serializers.ListField(child=serializers.UUIDField(), allow_empty=False)
+        device_ids = serializers.ListField(
+            child=serializers.UUIDField(), allow_empty=False, max_length=MAX_PAGE_SIZE
+        )
         behavior_when_code_cannot_be_shared = serializers.ChoiceField(
             ["throw", "create_random_code"], required=False, default="throw"
         )
@@ -297,7 +294,7 @@ class UpdateMultiple(SeamRoute):
     sdk_method = "PATCH"
 
     class params(Params):
-        common_code_key = WireString(max_length=200)
+        common_code_key = WireString(allow_blank=False, max_length=200)
         name = WireString(required=False, allow_null=True)
         starts_at = WireDateTime(required=False, allow_null=True)
         ends_at = WireDateTime(required=False, allow_null=True)
@@ -362,9 +359,11 @@ class ReportDeviceConstraints(SeamRoute):
 
     class params(Params):
         device_id = serializers.UUIDField()
-        supported_code_lengths = serializers.ListField(child=serializers.IntegerField(), required=False)
-        min_code_length = serializers.IntegerField(required=False, min_value=1)
-        max_code_length = serializers.IntegerField(required=False, min_value=1)
+        supported_code_lengths = serializers.ListField(
+            child=serializers.IntegerField(), required=False, max_length=MAX_CODE_LENGTH
+        )
+        min_code_length = serializers.IntegerField(required=False, min_value=1, max_value=MAX_CODE_LENGTH)
+        max_code_length = serializers.IntegerField(required=False, min_value=1, max_value=MAX_CODE_LENGTH)
 
     def answer(self, p):
         device = find_device(self.workspace, p.pop("device_id"))

@@ -97,11 +97,15 @@ class EventList(SeamRoute):
         connected_account_id = serializers.UUIDField(required=False)
         event_ids = _ids()
         event_type = serializers.ChoiceField(EventType.choices, required=False)
-        event_types = serializers.ListField(child=serializers.ChoiceField(EventType.choices), required=False)
+        event_types = serializers.ListField(
+            child=serializers.ChoiceField(EventType.choices),
+            required=False,
+            max_length=len(EventType.choices),
+        )
         since = WireDateTime(required=False)
         between = serializers.ListField(child=WireDateTime(), required=False, min_length=2, max_length=2)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_EVENTS)
-        unstable_offset = serializers.IntegerField(required=False, min_value=0)
+        unstable_offset = serializers.IntegerField(required=False, min_value=0, max_value=10**6)
 
     def answer(self, p):
         events = Event.objects.filter(workspace=self.workspace)

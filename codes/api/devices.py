@@ -11,25 +11,28 @@ from devices.api.wire import Params, SeamError, SeamRoute, WireBoolean, WireStri
 from devices.services import NotSandbox, device_rename, sandbox_lock_switch
 
 
+class PropertiesParams(Params):
+    name = WireString(max_length=200)
+
+
 class Update(SeamRoute):
     sdk_method = "PATCH"
 
     class params(Params):
         device_id = serializers.UUIDField()
         name = WireString(required=False, allow_null=True)
-        properties = serializers.DictField(required=False)
+        properties = PropertiesParams(required=False)
         backup_access_code_pool_enabled = WireBoolean(required=False)
         is_managed = WireBoolean(required=False)
 
         def validate(self, data):
             properties = data.pop("properties", None) or {}
-            unknown = sorted(set(properties) - {"name"})
-            if unknown:
-                raise serializers.ValidationError(
-                    {"properties": [f"only name can be set, not {', '.join(unknown)}."]}
-                )
             if "name" in properties:
-                data.setdefault("name", properties["name"])
+                if data.get("name") not in (None, properties["name"]):
+                    raise serializers.ValidationError(
+                        {"properties": ["name contradicts the top-level name."]}
+                    )
+                data["name"] = properties["name"]
             if data.pop("is_managed", True) is False:
                 raise serializers.ValidationError({"is_managed": ["Latchkey manages every lock it knows."]})
             return data

@@ -1,11 +1,13 @@
 """``/access_codes/unmanaged/*`` and ``/access_codes/simulate/*``: codes found on a lock that
 Latchkey did not put there, and making one on a sandbox lock to try that out."""
 
+import re
+
 from django.utils import timezone
 from rest_framework import serializers
 
 from codes import services
-from codes.api.access_codes import find_code, find_device
+from codes.api.access_codes import _merge_alias, find_code, find_device
 from codes.api.shapes import access_code_wire, access_codes_wire
 from codes.models import AccessCode
 from devices.api.wire import (
@@ -24,14 +26,12 @@ from devices.providers import provider_for
 
 class ConvertParams(Params):
     access_code_id = serializers.UUIDField()
-    allow_external_modification = WireBoolean(required=False, default=False)
+    allow_external_modification = WireBoolean(required=False)
     is_external_modification_allowed = WireBoolean(required=False)
     force = WireBoolean(required=False)  # Latchkey converts without conditions; accepted for SDKs
 
     def validate(self, data):
-        alias = data.pop("is_external_modification_allowed", None)
-        if alias is not None:
-            data["allow_external_modification"] = alias
+        _merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
         data.pop("force", None)
         return data
 
@@ -39,7 +39,7 @@ class ConvertParams(Params):
 def _convert(workspace, p) -> None:
     code = find_code(workspace, p, managed=False)
     services.access_code_convert_to_managed(
-        access_code=code, allow_external_modification=p["allow_external_modification"]
+        access_code=code, allow_external_modification=p.get("allow_external_modification", False)
     )
 
 
@@ -119,7 +119,7 @@ class SimulateCreateUnmanaged(SeamRoute):
         name = WireString(required=False, max_length=200)
 
         def validate_code(self, value):
-            if not value.isdigit():
+            if not re.fullmatch(r"[0-9]+", value):  # str.isdigit would take ٣ or ²
                 raise serializers.ValidationError("must be digits only.")
             return value
 

@@ -14,7 +14,8 @@ class SeamRouteSchema(AutoSchema):
         return self.method.upper() in QUERY_METHODS
 
     def get_override_parameters(self):
-        return [self.view.params] if self._reads_query() else []
+        reads = self._reads_query() and self.view.params().fields  # a route without parameters has none
+        return [self.view.params] if reads else []
 
     def get_request_serializer(self):
         return None if self._reads_query() else self.view.params
@@ -32,6 +33,8 @@ class SeamRouteSchema(AutoSchema):
 
     def get_serializer_name(self, serializer, direction):
         # Every route's parameters class is called ``params``; name it after the route instead.
+        if serializer.__class__.__name__ != "params":  # a nested parameter object keeps its own name
+            return serializer.__class__.__name__
         route = self.path.removeprefix("/api/").replace("/", "_")
         return "".join(part.capitalize() for part in route.split("_")) + "Params"
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.core import signing
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.db.models import Q
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
@@ -107,6 +107,10 @@ def _as_seam_error(exc: Exception) -> SeamError | None:
     """Every error a route can meet, in Seam's vocabulary; None for a bug (answered 500)."""
     if isinstance(exc, SeamError):
         return exc
+    if isinstance(exc, RequestDataTooBig):
+        return SeamError(413, "payload_too_large", "The request body is too large.")
+    if isinstance(exc, SuspiciousOperation):  # e.g. too many query parameters
+        return SeamError(400, "invalid_input", f"The request was refused: {exc}")
     if isinstance(exc, Conflict):
         return SeamError(409, "duplicate_access_code", _message(exc), _validation_errors(exc.message_dict))
     if isinstance(exc, ValidationError):
@@ -203,11 +207,16 @@ class WireDateTime(serializers.Field):
         if not isinstance(data, str):
             raise serializers.ValidationError("must be an ISO 8601 date and time string.")
         try:
-            return datetime.fromisoformat(data)
+            value = datetime.fromisoformat(data)
+            if value.tzinfo is not None:
+                value.astimezone(UTC)  # a year-1 or year-9999 time may not convert: refuse it here
         except ValueError:
             raise serializers.ValidationError(
                 f"'{data[:40]}' is not an ISO 8601 date and time (for example 2026-12-01T15:00:00Z)."
             ) from None
+        except OverflowError:
+            raise serializers.ValidationError("is too far in the past or future.") from None
+        return value
 
     def to_representation(self, value):
         return iso(value)
@@ -219,7 +228,7 @@ class Params(serializers.Serializer):
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"_errors": ["the body must be a JSON object."]})
+            raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object."]})
         errors = {key: ["is not a parameter of this route."] for key in sorted(set(data) - set(self.fields))}
         try:
             values = super().to_internal_value(data)
@@ -242,7 +251,8 @@ def read_query(params_class: type[Params], query) -> dict:
         field = fields.get(name)
         values = query.getlist(key)
         if isinstance(field, serializers.ListField):
-            data.setdefault(name, []).extend(values)
+            # The SDK writes an empty list as one empty value (``ids=``).
+            data.setdefault(name, []).extend(v for v in values if v != "")
             continue
         value = values[-1]
         if isinstance(field, WireBoolean) and value in ("true", "false"):
@@ -321,10 +331,10 @@ class PageParams(Params):
 
 
 def iso(value: datetime | None) -> str | None:
-    """Times on the wire: ISO 8601 in UTC with a Z, as Seam writes them."""
+    """Times on the wire: ISO 8601 in UTC to the millisecond with a Z, as Seam writes them."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SeamRoute(APIView):

@@ -232,3 +232,48 @@ def test_every_route_takes_post_and_its_sdk_method_and_nothing_else(http, route,
         assert response.headers["seam-request-id"].startswith("req_")
     for method in {"GET", "PUT", "PATCH", "DELETE"} - {view.sdk_method}:
         _error(http.request(method, f"/{route}"), 405, "method_not_allowed")
+
+
+def test_hostile_inputs_get_clear_4xx_never_500(http, fleet):
+    lock = str(fleet["keypad-deadbolt"].pk)
+    too_many = "&".join(f"access_code_ids={lock}" for _ in range(1100))
+    assert http.get(f"/access_codes/list?{too_many}").status_code == 400
+    far = {"device_id": lock, "starts_at": "0001-01-01T00:00:00+01:00", "ends_at": "2030-01-01T00:00:00Z"}
+    assert _error(http.post("/access_codes/create", json=far), 400, "invalid_input")["validation_errors"][
+        "starts_at"
+    ]
+    _error(http.get("/events/list", params={"since": "9999-12-31T23:59:59-01:00"}), 400, "invalid_input")
+    _error(http.get("/events/list", params={"unstable_offset": str(10**20)}), 400, "invalid_input")
+    huge = {"device_id": lock, "min_code_length": 1, "max_code_length": 10**9}
+    _error(http.post("/access_codes/report_device_constraints", json=huge), 400, "invalid_input")
+    body = _error(http.post("/access_codes/create", json=[1]), 400, "invalid_input")
+    assert body["validation_errors"]["_errors"] == ["the body must be a JSON object."]
+    named = {"device_id": lock, "properties": {"name": "a\u0000b\nc"}}
+    _error(http.patch("/devices/update", json=named), 400, "invalid_input")
+    assert fleet["keypad-deadbolt"].display_name == "Front door deadbolt"
+
+
+def test_an_empty_list_in_a_query_string_is_an_empty_list(http, fleet):
+    body = http.get("/devices/list?device_ids=").json()
+    assert body["ok"] is True and body["devices"] == []
+
+
+def test_concurrent_creates_with_one_common_code_key_share_one_pin(api_url, api_key, fleet):
+    from concurrent.futures import ThreadPoolExecutor
+
+    doors = [fleet["keypad-deadbolt"], fleet["cloud-lock"], fleet["small-memory"], fleet["strict-pins"]]
+
+    def send(door):
+        return httpx.post(
+            f"{api_url}/access_codes/create",
+            json={"device_id": str(door.pk), "common_code_key": "booking-0"},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(send, doors))
+    made = [a.json()["access_code"]["code"] for a in answers if a.status_code == 200]
+    assert made and len(set(made)) == 1
+    # A door whose rules refuse the shared PIN is refused by name, not given another PIN.
+    assert all(a.status_code in (200, 400) for a in answers)

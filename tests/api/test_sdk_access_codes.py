@@ -1,6 +1,6 @@
 """Every access-code route through Seam's official Python SDK, unchanged, pointed at Latchkey."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -90,9 +90,8 @@ def test_create_multiple_shares_one_pin_and_update_multiple_moves_them_together(
     later_end = (timezone.now() + timedelta(days=8)).replace(microsecond=0).isoformat()
     seam.access_codes.update_multiple(common_code_key=codes[0].common_code_key, ends_at=later_end)
     for c in codes:
-        assert seam.access_codes.get(access_code_id=c.access_code_id).ends_at == later_end.replace(
-            "+00:00", "Z"
-        )
+        ends_at = seam.access_codes.get(access_code_id=c.access_code_id).ends_at
+        assert ends_at.endswith("Z") and datetime.fromisoformat(ends_at) == datetime.fromisoformat(later_end)
 
 
 def test_update_changes_only_what_is_sent(seam, fleet):

@@ -1,0 +1,88 @@
+"""``/webhooks/*``: an integration's subscriptions to Latchkey's events (delivery itself is
+``webhooks.services``). Seam's webhook object: ``{webhook_id, url, event_types, secret}``."""
+
+from rest_framework import serializers
+
+from devices.api.wire import Params, SeamRoute, WireString, not_found
+from webhooks import services
+from webhooks.models import WebhookSubscription
+from webhooks.selectors import subscriptions_for
+
+MAX_EVENT_TYPES = 100
+
+
+def webhook_wire(subscription: WebhookSubscription) -> dict:
+    return {
+        "webhook_id": str(subscription.pk),
+        "url": subscription.url,
+        "event_types": list(subscription.event_types),
+        "secret": subscription.secret,
+    }
+
+
+def _find(workspace, webhook_id) -> WebhookSubscription:
+    subscription = subscriptions_for(workspace).filter(pk=webhook_id).first()
+    if subscription is None:
+        raise not_found("webhook")
+    return subscription
+
+
+def _event_types(**kwargs):
+    return serializers.ListField(child=WireString(max_length=100), max_length=MAX_EVENT_TYPES, **kwargs)
+
+
+class Create(SeamRoute):
+    sdk_method = "POST"
+
+    class params(Params):
+        url = WireString(max_length=2000)
+        event_types = _event_types(required=False, allow_null=True)
+
+    def answer(self, p):
+        subscription = services.subscription_create(
+            self.workspace, url=p["url"], event_types=p.get("event_types")
+        )
+        return {"webhook": webhook_wire(subscription)}
+
+
+class Get(SeamRoute):
+    sdk_method = "GET"
+
+    class params(Params):
+        webhook_id = serializers.UUIDField()
+
+    def answer(self, p):
+        return {"webhook": webhook_wire(_find(self.workspace, p["webhook_id"]))}
+
+
+class List(SeamRoute):
+    sdk_method = "GET"
+
+    def answer(self, p):
+        return {"webhooks": [webhook_wire(s) for s in subscriptions_for(self.workspace)]}
+
+
+class Update(SeamRoute):
+    sdk_method = "PUT"
+
+    class params(Params):
+        webhook_id = serializers.UUIDField()
+        event_types = _event_types()
+        url = WireString(required=False, max_length=2000)
+
+    def answer(self, p):
+        subscription = _find(self.workspace, p["webhook_id"])
+        changes = {field: p[field] for field in ("event_types", "url") if field in p}
+        services.subscription_update(subscription, **changes)
+        return {}
+
+
+class Delete(SeamRoute):
+    sdk_method = "DELETE"
+
+    class params(Params):
+        webhook_id = serializers.UUIDField()
+
+    def answer(self, p):
+        services.subscription_delete(_find(self.workspace, p["webhook_id"]))
+        return {}
