@@ -63,6 +63,12 @@ def find_code(workspace, params: dict, *, managed: bool = True) -> AccessCode:
     return code
 
 
+def code_page(request, codes, params: dict) -> dict:
+    """One page of ``codes`` as a list route answers it (managed and unmanaged alike)."""
+    page = paginate(codes, cursor=params.get("page_cursor"), limit=params.get("limit"), key="access_code_id")
+    return {"access_codes": access_codes_wire(page.items), "pagination": pagination_body(request, page)}
+
+
 # --- Parameters shared by create, create_multiple and update --------------------------------------
 
 
@@ -234,11 +240,7 @@ class List(SeamRoute):
             codes = codes.filter(pk__in=p["access_code_ids"])
         if p.get("search"):
             codes = codes.filter(Q(name__icontains=p["search"]) | Q(code=p["search"]))
-        page = paginate(codes, cursor=p.get("page_cursor"), limit=p.get("limit"), key="access_code_id")
-        return {
-            "access_codes": access_codes_wire(page.items),
-            "pagination": pagination_body(self.request, page),
-        }
+        return code_page(self.request, codes, p)
 
 
 class Update(SeamRoute):

@@ -7,8 +7,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from codes import services
-from codes.api.access_codes import _merge_alias, find_code, find_device
-from codes.api.shapes import access_code_wire, access_codes_wire
+from codes.api.access_codes import _merge_alias, code_page, find_code, find_device
+from codes.api.shapes import access_code_wire
 from codes.models import AccessCode
 from devices.api.wire import (
     PageParams,
@@ -17,8 +17,6 @@ from devices.api.wire import (
     SeamRoute,
     WireBoolean,
     WireString,
-    paginate,
-    pagination_body,
 )
 from devices.models import ProviderKind
 from devices.providers import provider_for
@@ -55,11 +53,7 @@ class List(SeamRoute):
         codes = AccessCode.objects.live().select_related("device").filter(device=device, is_managed=False)
         if p.get("search"):
             codes = codes.filter(name__icontains=p["search"])
-        page = paginate(codes, cursor=p.get("page_cursor"), limit=p.get("limit"), key="access_code_id")
-        return {
-            "access_codes": access_codes_wire(page.items),
-            "pagination": pagination_body(self.request, page),
-        }
+        return code_page(self.request, codes, p)
 
 
 class Get(SeamRoute):
