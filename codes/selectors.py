@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -110,8 +111,14 @@ def access_code_issues(access_code: AccessCode) -> list[ShownIssue]:
     as the seeds describe: a lock's or account's error shows on each of its codes."""
     own = AccessCodeIssue.objects.filter(access_code=access_code, cleared_at__isnull=True)
     inherited = _active_device_issues(access_code.device_id, access_code.device.connected_account_id)
-    shown = [_shown(row) for row in [*own.order_by("created_at"), *inherited.order_by("created_at")]]
-    return shown
+    return shown_issues(own.order_by("created_at"), inherited.order_by("created_at"))
+
+
+def shown_issues(own, inherited) -> list[ShownIssue]:
+    """A code's own active issues, then those it inherits from its lock and account, each group
+    oldest first."""
+    by_age = attrgetter("created_at")  # sorted is stable: rows made at one instant keep their order
+    return [_shown(row) for row in [*sorted(own, key=by_age), *sorted(inherited, key=by_age)]]
 
 
 def _shown(row) -> ShownIssue:

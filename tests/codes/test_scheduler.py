@@ -7,14 +7,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
-from codes import scheduler
+from codes import scheduler, services
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
 from codes.selectors import access_code_issues
 from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
 from devices import rules
 from devices.models import Device, SandboxLock
+from devices.providers.sandbox import provider as sandbox_provider
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
 
@@ -291,6 +294,81 @@ def test_a_claimed_code_is_not_claimed_again_until_its_lease_lapses(fleet, now):
     # The worker died holding it: after the lease, the next sweep finishes the work.
     run_until(now + timedelta(minutes=5))
     assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
+
+
+def test_a_sweeps_queries_do_not_grow_with_the_codes_due(fleet, now):
+    """A batch is claimed, read, sent and recorded in a fixed number of queries, so a sweep's
+    cost follows the work due without a query per code."""
+    locks = [fleet[k] for k in ("sandbox-cloud-lock", "sandbox-keypad-deadbolt", "sandbox-strict-pins")]
+
+    def queries_to_send(count: int, at: datetime) -> int:
+        for n in range(count):
+            access_code_create(device=locks[n % len(locks)], request=AccessCodeRequest(name=f"Guest {n}"))
+        with CaptureQueriesContext(connection) as queries:
+            assert scheduler.sweep(now=at).steps == {"send": count}
+        return len(queries)
+
+    assert queries_to_send(3, now) == queries_to_send(30, now + HOUR)
+
+
+def test_codes_sent_to_one_lock_in_one_batch_see_each_other_on_it(fleet, now):
+    small = fleet["sandbox-small-memory"]  # three slots
+    codes = [
+        access_code_create(device=small, request=AccessCodeRequest(code=f"58219{n}", name=f"Staff {n}"))
+        for n in range(4)
+    ]
+    assert scheduler.sweep(now=now).steps == {"send": 4}
+    assert len(on_lock(small)) == 3
+    refused = [c for c in codes if fresh(c).status != AccessCodeStatus.SET]
+    assert len(refused) == 1 and "no_space_for_access_code_on_device" in issues(refused[0])
+
+
+def test_a_preflight_counts_the_codes_its_batch_just_sent_once(fleet, now):
+    small = fleet["sandbox-small-memory"]  # three slots: two staff codes and the guest fit
+    for n in range(2):
+        access_code_create(device=small, request=AccessCodeRequest(code=f"58219{n}", name=f"Staff {n}"))
+    code = booking(small, now, arrive_in=5 * DAY, pin="482193")
+    assert scheduler.sweep(now=now).steps == {"send": 2, "preflight": 1}
+    code = fresh(code)
+    assert code.preflight_passed_at == now and issues(code) == set()
+
+
+def test_one_code_that_cannot_be_recorded_does_not_hold_back_the_rest(fleet, now, monkeypatch):
+    cloud = fleet["sandbox-cloud-lock"]
+    codes = [access_code_create(device=cloud, request=AccessCodeRequest(code=f"48{n}17")) for n in range(3)]
+    broken, record = codes[1], services.record_outcome
+
+    def record_unless_broken(ledger, access_code, *args, **kwargs):
+        if access_code.pk == broken.pk:
+            raise RuntimeError("a bug in recording")
+        return record(ledger, access_code, *args, **kwargs)
+
+    monkeypatch.setattr(services, "record_outcome", record_unless_broken)
+    assert scheduler.sweep(now=now).steps == {"send": 2}
+    assert [fresh(c).status for c in codes] == [
+        AccessCodeStatus.SET,
+        AccessCodeStatus.UNSET,
+        AccessCodeStatus.SET,
+    ]
+    # Left leased, so no other sweep takes it up before the lease lapses.
+    assert fresh(broken).claimed_until > now and fresh(codes[0]).claimed_until is None
+
+
+def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(fleet, now, monkeypatch):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821"))
+
+    def broken(session):
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sandbox_provider._Session, "save", broken)
+    assert scheduler.sweep(now=now).steps is None
+    assert on_lock(cloud) == [] and fresh(code).status == AccessCodeStatus.UNSET
+    monkeypatch.undo()
+    run_until(now + timedelta(minutes=5))  # the lease lapses
+    assert on_lock(cloud) == ["4821"] and fresh(code).status == AccessCodeStatus.SET
+    sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
+    assert list(sent) == ["set"]
 
 
 def test_scheduler_tick_dry_run_shows_the_plan_and_changes_nothing(fleet, now):
