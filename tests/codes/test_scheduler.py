@@ -1,13 +1,14 @@
 """The scheduler's promise, lived through under a controlled clock, on each sandbox lock model."""
 
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from codes import scheduler, services
@@ -369,6 +370,38 @@ def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(f
     assert on_lock(cloud) == ["4821"] and fresh(code).status == AccessCodeStatus.SET
     sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
     assert list(sent) == ["set"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sweeping_at_once_never_send_a_code_twice(now, settings):
+    """Two sweeps interleave their batches over the same locks: neither waits on the other in a
+    cycle (provider sessions and ledgers lock rows in key order), and each code is sent once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite tests share one in-memory database, which threads cannot lock properly")
+    workspace = workspace_get_or_create(name="Sandbox", is_sandbox=True)
+    fleet = {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
+    locks = [fleet[k] for k in ("sandbox-cloud-lock", "sandbox-keypad-deadbolt", "sandbox-strict-pins")]
+    codes = [
+        access_code_create(device=locks[n % len(locks)], request=AccessCodeRequest(name=f"Guest {n}"))
+        for n in range(45)
+    ]
+    settings.SCHEDULER_BATCH_SIZE = 4  # many small batches, so the workers interleave
+    start = threading.Barrier(2)
+
+    def worker():
+        try:
+            start.wait()
+            scheduler.sweep(now=now)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert SandboxCommand.objects.filter(action="set").count() == len(codes)
+    assert all(fresh(code).status == AccessCodeStatus.SET for code in codes)
 
 
 def test_scheduler_tick_dry_run_shows_the_plan_and_changes_nothing(fleet, now):
