@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import Q
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from codes import catalog
@@ -515,8 +516,16 @@ def event_record(
 
 def events_record(events: list[Event]) -> list[Event]:
     """Write events built by ``_event``, in one query: every event is written here, one at a
-    time or a sweep's batch at once. Call it inside the transaction that made the changes."""
-    return Event.objects.bulk_create(events)
+    time or a sweep's batch at once. Call it inside the transaction that made the changes.
+
+    Each event then sends ``post_save`` as ``Event.objects.create`` would (``bulk_create``
+    sends none), so whatever listens for new events (an outbox of webhook deliveries, written
+    in this same transaction) sees every one, however it was written."""
+    created = Event.objects.bulk_create(events)
+    using = router.db_for_write(Event)
+    for event in created:
+        post_save.send(sender=Event, instance=event, created=True, update_fields=None, raw=False, using=using)
+    return created
 
 
 def _event(

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection, connections
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 from codes import scheduler, services
@@ -310,6 +311,28 @@ def test_a_sweeps_queries_do_not_grow_with_the_codes_due(fleet, now):
         return len(queries)
 
     assert queries_to_send(3, now) == queries_to_send(30, now + HOUR)
+
+
+def test_every_event_a_sweep_records_is_announced_as_saved(fleet, now):
+    """Events are written in bulk, yet each sends post_save as a single save would: listeners
+    (the webhook outbox) must not miss the scheduler's events."""
+    announced = []
+
+    def listen(sender, instance, created, **kwargs):
+        announced.append((instance.pk, created))
+
+    post_save.connect(listen, sender=Event, dispatch_uid="test-listen")
+    try:
+        code = access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
+        switch(fleet["sandbox-keypad-deadbolt"], is_offline=True)
+        booking(fleet["sandbox-keypad-deadbolt"], now, arrive_in=DAY)
+        scheduler.sweep(now=now)
+    finally:
+        post_save.disconnect(sender=Event, dispatch_uid="test-listen")
+    recorded = set(Event.objects.values_list("pk", flat=True))
+    assert len(recorded) >= 4 and {pk for pk, _ in announced} == recorded
+    assert all(created for _, created in announced)
+    assert EventType.SET_ON_DEVICE in events(code)
 
 
 def test_codes_sent_to_one_lock_in_one_batch_see_each_other_on_it(fleet, now):
