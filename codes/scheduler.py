@@ -35,11 +35,11 @@ from codes import backup_pool, services
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
 from codes.programming import call_lock
-from codes.selectors import access_code_issues, codes_at_instant
+from codes.selectors import access_code_issues, others_at_start
 from devices import rules
 from devices.models import IssueKind
 from devices.providers import provider_for
-from devices.providers.base import Result
+from devices.providers.base import HeldCode, Outcome, Result
 
 logger = logging.getLogger(__name__)
 
@@ -259,11 +259,14 @@ def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, provid
                 if plans[code.pk].step is Step.PREFLIGHT:
                     if provider is None:
                         raise RuntimeError("no provider to pre-flight with")
-                    answers[code.pk] = preflight_check(code, provider)
+                    answers[code.pk] = ask_lock(code, provider)
                 else:
                     answers[code.pk] = call_lock(code, now=now, provider=provider)
             except Exception:  # one broken code must not stop the sweep; its lease lapses
                 logger.exception("scheduler failed on access code %s", code.pk)
+    checks = {pk: answer for pk, answer in answers.items() if isinstance(answer, LockCheck)}
+    if checks:  # judged once the session is over, with Latchkey's records read for all at once
+        answers.update(preflight_findings([code for code in codes if code.pk in checks], checks))
     return answers
 
 
@@ -434,6 +437,15 @@ def _flag_if_not_ready(ledger: services.Ledger, code: AccessCode, *, now: dateti
 
 
 @dataclass(frozen=True)
+class LockCheck:
+    """What a lock told a pre-flight check: its probe, and the other codes it holds (None when
+    the probe failed)."""
+
+    probe: Outcome
+    held: list[HeldCode] | None
+
+
+@dataclass(frozen=True)
 class Preflight:
     """A pre-flight check's findings, not yet recorded: (catalog code, message) pairs."""
 
@@ -441,50 +453,58 @@ class Preflight:
     transient: bool
 
 
-def preflight_check(code: AccessCode, provider) -> Preflight:
-    """Check, without programming anything, that the lock could take this code at its start:
-    reachable, with a keypad, a free slot at ``starts_at``, and a PIN it accepts that nothing
-    on it already uses. Recorded as errors with remedies (``services.record_preflight``), days
-    before the guest arrives."""
+def ask_lock(code: AccessCode, provider) -> LockCheck:
+    """The provider's part of a pre-flight check: programs nothing."""
     device = code.device
-    problems: list[tuple[str, str]] = []
     probe = provider.probe(device.provider_device_id)
     if probe.result == Result.FAILED:
-        problems += [(p.code, p.message) for p in probe.errors]
-    else:
-        held = [
-            h
-            for h in provider.list_codes(device.provider_device_id)
-            if h.provider_code_id != code.provider_code_id
-        ]
-        if code.code and any(h.code == code.code for h in held):
-            problems.append(("duplicate_code_on_device", "Another code on the lock already uses this PIN."))
-        ours = set(
-            AccessCode.objects.filter(
-                device_id=code.device_id, provider_code_id__in=[h.provider_code_id for h in held]
-            ).values_list("provider_code_id", flat=True)
-        )
-        unmanaged = sum(1 for h in held if h.provider_code_id not in ours)
-        if _slots_short(code, extra=unmanaged):
-            problems.append(
-                ("no_space_for_access_code_on_device", "The lock has no free slot when this code starts.")
-            )
-    if code.code and rules.pin_violations(device, code.code):
-        problems.append(("august_lock_bad_access_code_format", "The lock's rules refuse this PIN."))
-    return Preflight(problems, probe.transient)
+        return LockCheck(probe, None)
+    held = [
+        h
+        for h in provider.list_codes(device.provider_device_id)
+        if h.provider_code_id != code.provider_code_id
+    ]
+    return LockCheck(probe, held)
 
 
-def _slots_short(code: AccessCode, *, extra: int) -> bool:
-    """Would the lock be over capacity at ``starts_at``, counting every code that occupies it
-    then (this one included), codes on it that Latchkey does not manage, and the backup pool?"""
-    slots = code.device.max_active_codes_supported
-    if slots is None:
-        return False
-    occupying = codes_at_instant(code.device, code.starts_at).exclude(pk=code.pk).count() + 1
-    pool = BackupAccessCodePool.objects.filter(device=code.device, is_enabled=True).first()
-    # Backups already created are codes on the lock, counted above; the rest are still to come.
-    reserved = max(pool.target_size - backup_pool.reserve(pool).count(), 0) if pool else 0
-    return occupying + extra + reserved > slots
+def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
+    """Check, without programming anything, that each code's lock could take it at its start:
+    reachable, with a keypad, a free slot at ``starts_at``, and a PIN it accepts that nothing on
+    it already uses. Judged from what the locks told (``checks``, by code id) and from
+    Latchkey's records, read for all the codes at once. Recorded as errors with remedies
+    (``services.record_preflight``), days before the guest arrives."""
+    reachable = [code for code in codes if checks[code.pk].held is not None]
+    ours = set(
+        AccessCode.objects.filter(
+            device_id__in={code.device_id for code in reachable},
+            provider_code_id__in={h.provider_code_id for code in reachable for h in checks[code.pk].held},
+        ).values_list("device_id", "provider_code_id")
+    )
+    limited = [code for code in reachable if code.device.max_active_codes_supported is not None]
+    taken = others_at_start(limited)
+    to_come = backup_pool.backups_to_come({code.device_id for code in limited})
+    findings = {}
+    for code in codes:
+        check, problems = checks[code.pk], []
+        if check.held is None:
+            problems += [(p.code, p.message) for p in check.probe.errors]
+        else:
+            if code.code and any(h.code == code.code for h in check.held):
+                problems.append(
+                    ("duplicate_code_on_device", "Another code on the lock already uses this PIN.")
+                )
+            unmanaged = sum(1 for h in check.held if (code.device_id, h.provider_code_id) not in ours)
+            slots = code.device.max_active_codes_supported
+            # This code, the others on the lock when it starts, codes on the lock that Latchkey
+            # does not manage, and the backups its pool will still add.
+            if slots is not None and 1 + taken[code.pk] + unmanaged + to_come.get(code.device_id, 0) > slots:
+                problems.append(
+                    ("no_space_for_access_code_on_device", "The lock has no free slot when this code starts.")
+                )
+        if code.code and rules.pin_violations(code.device, code.code):
+            problems.append(("august_lock_bad_access_code_format", "The lock's rules refuse this PIN."))
+        findings[code.pk] = Preflight(problems, check.probe.transient)
+    return findings
 
 
 # --- Drift ---------------------------------------------------------------------------------------
