@@ -28,9 +28,11 @@ def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> list:
     another worker; return their ids. The claim is a lease: a worker that dies holding it
     leaves nothing stuck, since the lease lapses and the next sweep claims the code again.
 
-    Each claim is a compare-and-set update (django-q2's own trick on its ORM broker), so two
-    workers can never both hold a code; on PostgreSQL the candidates are picked with
-    SKIP LOCKED first, so concurrent sweeps spread over different rows instead of colliding.
+    The batch is claimed with one compare-and-set update (only rows still free take the lease)
+    in the same transaction as the read that chose it, so two workers can never both hold a
+    code: on SQLite the transaction holds the database's write lock from its first statement
+    (IMMEDIATE mode, config.settings), and on PostgreSQL the chosen rows are locked FOR UPDATE,
+    with SKIP LOCKED so that concurrent sweeps spread over different rows instead of queueing.
     """
     from codes.models import AccessCode
 
@@ -38,14 +40,14 @@ def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> list:
     due = AccessCode.objects.filter(free, next_attempt_at__lte=now).order_by("next_attempt_at")
     if exclude:
         due = due.exclude(pk__in=list(exclude))
-    until = now + lease
     if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
-            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
-            AccessCode.objects.filter(pk__in=ids).update(claimed_until=until)
-        return ids
-    claimed = []
-    for pk in due.values_list("pk", flat=True)[:limit]:
-        if AccessCode.objects.filter(free, pk=pk).update(claimed_until=until) == 1:
-            claimed.append(pk)
-    return claimed
+        due = due.select_for_update(skip_locked=True)
+    with transaction.atomic():
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        claimed = AccessCode.objects.filter(free, pk__in=ids).update(claimed_until=now + lease)
+        if claimed != len(ids):
+            # Not possible while the transaction holds them (above). Were it ever, we could not
+            # tell which rows are ours: take none, and leave them to the next sweep.
+            transaction.set_rollback(True)
+            return []
+    return ids

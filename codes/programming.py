@@ -1,11 +1,13 @@
 """Bring one lock in line with one code's declared state, now.
 
 The provider is called outside any database transaction (a slow lock must not hold the
-database's write lock); its answer is then applied by ``services.access_code_record_outcome``.
-When to call this is the scheduler's business.
+database's write lock); its answer is then applied by ``services.access_code_record_outcome``
+(or, for a scheduler batch, ``services.record_outcome`` in one ledger). When to call this is the
+scheduler's business.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
@@ -39,15 +41,43 @@ def awaits_confirmation(access_code: AccessCode) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class LockAnswer:
+    """What the lock answered for one code, not yet recorded."""
+
+    action: services.LockAction
+    outcome: Outcome
+    assigned_code: str | None = None  # an offline code's PIN, derived by the provider
+
+
 def access_code_push(access_code: AccessCode, *, now: datetime | None = None) -> Outcome | None:
-    """Do what the lock needs for this code now. Whatever goes wrong in the provider ends up
-    as an error on the code for the scheduler to retry, never as an exception to the caller."""
+    """Do what the lock needs for this code now, and record the answer. Whatever goes wrong in
+    the provider ends up as an error on the code for the scheduler to retry, never as an
+    exception to the caller."""
     now = now or timezone.now()
+    answer = call_lock(access_code, now=now)
+    if answer is None:
+        return None
+    services.access_code_record_outcome(
+        access_code=access_code,
+        action=answer.action,
+        outcome=answer.outcome,
+        now=now,
+        assigned_code=answer.assigned_code,
+    )
+    return answer.outcome
+
+
+def call_lock(access_code: AccessCode, *, now: datetime, provider=None) -> LockAnswer | None:
+    """Ask the lock for what this code needs now (None: nothing), without recording the answer:
+    the caller records it, outside any transaction held during the call. A provider failure
+    becomes a failed, transient answer."""
     action = needed_action(access_code, now=now)
     if action is None:
         return None
     try:
-        return _push(access_code, action, now=now)
+        provider = provider or provider_for(access_code.device.connected_account, now=now)
+        return _call(access_code, action, provider)
     except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
         logger.exception("provider call for access code %s failed", access_code.pk)
         generic = (
@@ -56,25 +86,29 @@ def access_code_push(access_code: AccessCode, *, now: datetime | None = None) ->
         outcome = Outcome.failed(
             Problem(generic, f"The lock's provider failed ({type(exc).__name__})."), transient=True
         )
-        services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
-        return outcome
+        return LockAnswer(action, outcome)
 
 
-def _push(access_code: AccessCode, action: services.LockAction, *, now: datetime) -> Outcome:
+def _call(access_code: AccessCode, action: services.LockAction, provider) -> LockAnswer:
     device = access_code.device
-    provider = provider_for(device.connected_account, now=now)
     lost = False
     if action is services.LockAction.SET and awaits_confirmation(access_code):
-        polled = _poll(access_code, provider, now=now)
+        polled = _poll(access_code, provider)
         if polled is not None:
-            return polled
+            return LockAnswer(action, polled)
         lost = True  # the lock dropped it: send it again below, as a new code
     if action is services.LockAction.REMOVE:
-        outcome = provider.remove_code(device.provider_device_id, access_code.provider_code_id)
-        services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
-        return outcome
+        return LockAnswer(
+            action, provider.remove_code(device.provider_device_id, access_code.provider_code_id)
+        )
     if access_code.is_offline_access_code:
-        return _assign_offline_code(access_code, provider, now=now)
+        outcome, pin = provider.create_offline_code(
+            device.provider_device_id,
+            starts_at=access_code.starts_at,
+            ends_at=access_code.ends_at,
+            is_one_time_use=access_code.is_one_time_use,
+        )
+        return LockAnswer(action, outcome, assigned_code=pin)
     appearance = access_code.appearance or {}
     spec = CodeSpec(
         code=access_code.code,
@@ -89,34 +123,16 @@ def _push(access_code: AccessCode, action: services.LockAction, *, now: datetime
         outcome = provider.update_code(device.provider_device_id, access_code.provider_code_id, spec)
     else:
         outcome = provider.set_code(device.provider_device_id, spec)
-    services.access_code_record_outcome(access_code=access_code, action=action, outcome=outcome, now=now)
-    return outcome
+    return LockAnswer(action, outcome)
 
 
-def _poll(access_code: AccessCode, provider, *, now: datetime) -> Outcome | None:
+def _poll(access_code: AccessCode, provider) -> Outcome | None:
     """The confirmation fallback when no callback came: look at what the lock holds. None if
     the lock no longer holds the code at all, so it must be sent again."""
     held = {h.provider_code_id: h for h in provider.list_codes(access_code.device.provider_device_id)}
     found = held.get(access_code.provider_code_id)
     if found is None:
         return None
-    outcome = (
-        Outcome.confirmed(found.provider_code_id) if found.is_set else Outcome.pending(found.provider_code_id)
-    )
-    services.access_code_record_outcome(
-        access_code=access_code, action=services.LockAction.SET, outcome=outcome, now=now
-    )
-    return outcome
-
-
-def _assign_offline_code(access_code: AccessCode, provider, *, now: datetime) -> Outcome:
-    outcome, pin = provider.create_offline_code(
-        access_code.device.provider_device_id,
-        starts_at=access_code.starts_at,
-        ends_at=access_code.ends_at,
-        is_one_time_use=access_code.is_one_time_use,
-    )
-    services.access_code_record_outcome(
-        access_code=access_code, action=services.LockAction.SET, outcome=outcome, now=now, assigned_code=pin
-    )
-    return outcome
+    if found.is_set:
+        return Outcome.confirmed(found.provider_code_id)
+    return Outcome.pending(found.provider_code_id)

@@ -32,14 +32,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from codes import backup_pool, services
-from codes.locking import claim_due_codes, lock_devices
+from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
-from codes.programming import access_code_push
-from codes.selectors import access_code_issues, codes_at_instant
+from codes.programming import call_lock
+from codes.selectors import access_code_issues, others_at_start
 from devices import rules
 from devices.models import IssueKind
 from devices.providers import provider_for
-from devices.providers.base import Result
+from devices.providers.base import HeldCode, Outcome, Result
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def sweep(*, now: datetime | None = None, limit: int | None = None) -> SweepRepo
     now = now or timezone.now()
     lease = timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
     report = SweepReport()
+    providers = _Providers(now)
     while limit is None or report.claimed < limit:
         batch = (
             settings.SCHEDULER_BATCH_SIZE
@@ -160,11 +161,8 @@ def sweep(*, now: datetime | None = None, limit: int | None = None) -> SweepRepo
         if not ids:
             break
         report.claimed += len(ids)
-        for pk in ids:
-            try:
-                report.count(process(pk, now=now))  # releases the code's lease when done
-            except Exception:  # one broken code must not stop the sweep; its lease lapses and it is retried
-                logger.exception("scheduler failed on access code %s", pk)
+        for step in process_batch(ids, now=now, providers=providers):
+            report.count(step)
     return report
 
 
@@ -178,84 +176,230 @@ def due_plans(*, now: datetime, limit: int = 1000) -> list[tuple[AccessCode, Pla
     return [(code, plan(code, now)) for code in due[:limit]]
 
 
-def process(pk, *, now: datetime) -> Step:
-    """One step for one claimed code. Provider calls happen outside any transaction."""
-    code = AccessCode.objects.select_related("device__connected_account").get(pk=pk)
-    decided = plan(code, now)
-    if decided.step in (Step.SEND, Step.POLL, Step.REMOVE):
-        access_code_push(code, now=now)
-    elif decided.step is Step.PREFLIGHT:
-        preflight(code, now=now)
-    elif decided.step is Step.FINISH:
-        services.access_code_finish(access_code=code, now=now)
-    _after_step(code, now=now)
-    return decided.step
+class _Providers:
+    """One provider per connected account for the length of one sweep, since building one can
+    cost (a Seam client, its credentials decrypted). Never kept across sweeps: nothing may
+    assume one long-lived process, and an account's settings may change between sweeps."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._by_account: dict = {}
+
+    def __call__(self, account):
+        if account.pk not in self._by_account:
+            self._by_account[account.pk] = provider_for(account, now=self.now)
+        return self._by_account[account.pk]
 
 
-def _after_step(code: AccessCode, *, now: datetime) -> None:
-    """After a step: a backup pulled where the pool pulls by itself, warnings that depend on the
-    clock, the review flag, and the code's next look."""
-    if _should_auto_pull(code, now=now):
-        # An empty pool raises; the lock then carries empty_backup_access_code_pool.
-        with contextlib.suppress(ValidationError):
-            backup_pool.backup_code_pull(access_code=code, now=now)
+def process_batch(ids, *, now: datetime, providers: _Providers | None = None) -> list[Step]:
+    """One step for each claimed code. Returns the steps taken; a code whose step failed is
+    left out, still leased, and is retried when its lease lapses.
+
+    The batch moves in stages, so that it costs a few queries rather than a few per code: the
+    codes are read at once; their locks are called, outside Latchkey's transactions (one
+    provider session per account, see ``Provider.session``); then the answers, and what follows
+    from each, are recorded in one transaction (``services.Ledger``). Pre-flight checks go in a
+    second such round, so that their count of a lock's codes sees this batch's sends and
+    removals recorded, as it would have had the codes been processed one after another.
+    """
+    providers = providers or _Providers(now)
+    position = {pk: n for n, pk in enumerate(ids)}  # claim order: the most overdue first
+    codes = sorted(
+        AccessCode.objects.select_related("device__connected_account").filter(pk__in=ids),
+        key=lambda code: position[code.pk],
+    )
+    plans = {}
+    for code in codes:
+        try:
+            plans[code.pk] = plan(code, now)
+        except Exception:  # one broken code must not stop the sweep; its lease lapses
+            logger.exception("scheduler failed on access code %s", code.pk)
+    codes = [code for code in codes if code.pk in plans]
+    done = []
+    for preflights in (False, True):
+        group = [code for code in codes if (plans[code.pk].step is Step.PREFLIGHT) == preflights]
+        if group:
+            answers = _call_locks(group, plans, now=now, providers=providers)
+            done += _record([code for code in group if code.pk in answers], plans, answers, now=now)
+    return [plans[pk].step for pk in done]
+
+
+def _call_locks(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
+    """What each code's lock answered, by code id (None for a step that needs no lock). A code
+    whose call raised is left out, as are all of an account's codes if its provider session
+    failed: whatever was done on their locks was not kept."""
+    answers: dict = {}
+    by_account: dict = {}
+    for code in codes:
+        if plans[code.pk].step in (Step.SEND, Step.POLL, Step.REMOVE, Step.PREFLIGHT):
+            by_account.setdefault(code.device.connected_account_id, []).append(code)
+        else:
+            answers[code.pk] = None
+    for calling in by_account.values():
+        try:
+            answers.update(_call_account(calling, plans, now=now, providers=providers))
+        except Exception:
+            logger.exception("provider session failed; its codes are retried when their leases lapse")
+    return answers
+
+
+def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
+    """The calls for one account's codes, in one provider session."""
+    try:
+        provider = providers(codes[0].device.connected_account)
+        session = provider.session(sorted({code.device.provider_device_id for code in codes}))
+    except Exception:
+        # call_lock records this on each code as the provider's failure, as it would any other.
+        logger.exception("no provider for account %s", codes[0].device.connected_account_id)
+        provider, session = None, contextlib.nullcontext()
+    answers = {}
+    with session:
+        for code in codes:
+            try:
+                if plans[code.pk].step is Step.PREFLIGHT:
+                    if provider is None:
+                        raise RuntimeError("no provider to pre-flight with")
+                    answers[code.pk] = ask_lock(code, provider)
+                else:
+                    answers[code.pk] = call_lock(code, now=now, provider=provider)
+            except Exception:  # one broken code must not stop the sweep; its lease lapses
+                logger.exception("scheduler failed on access code %s", code.pk)
+    checks = {pk: answer for pk, answer in answers.items() if isinstance(answer, LockCheck)}
+    if checks:  # judged once the session is over, with Latchkey's records read for all at once
+        answers.update(preflight_findings([code for code in codes if code.pk in checks], checks))
+    return answers
+
+
+def _record(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime) -> list:
+    """Record each code's answer and what follows it; returns the ids done. Should the batch
+    fail to record (one broken code), its codes are recorded one by one, so the others keep
+    their answers and only the broken one waits for its lease to lapse."""
+    try:
+        done, pulling = _record_answers(codes, plans, answers, now=now)
+    except Exception:
+        logger.exception("recording a batch failed; recording its codes one by one")
+        done, pulling = [], []
+        for code in codes:
+            try:
+                one_done, one_pulling = _record_answers([code], plans, answers, now=now)
+            except Exception:
+                logger.exception("scheduler failed on access code %s", code.pk)
+                continue
+            done += one_done
+            pulling += one_pulling
+    for code in pulling:
+        try:
+            _pull_backup(code, now=now)
+        except Exception:
+            logger.exception("scheduler failed on access code %s", code.pk)
+            continue
+        done.append(code.pk)
+    return done
+
+
+def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime):
+    """One transaction for the lot. Returns the ids done, and the codes that must first pull a
+    backup (their next look is set after the pull, in ``_pull_backup``)."""
     with transaction.atomic():
-        lock_devices([code.device_id])
-        code = AccessCode.objects.select_related("device").get(pk=code.pk)
-        code.claimed_until = None  # this step is done: release the lease with the same write
-        if code.deleted_at is not None and not code.may_be_on_lock:
-            code.next_attempt_at = None
-            code.save(update_fields=["next_attempt_at", "claimed_until"])
-            return
-        _warn_about_delays(code, now=now)
-        _flag_if_not_ready(code, now=now)
-        due = code.next_attempt_at
-        if due is not None and due <= now and plan(code, now).step is Step.WAIT:
-            due = None  # the look that brought it here is done
-        looks = [t for t in (due, *milestones(code, now)) if t is not None]
-        if code.attempt_count and code.next_attempt_at is None:
-            # Refused for good (no keypad, slots full, bad format): nothing is retried blindly,
-            # but the lock is asked again now and then, so a fix made outside Latchkey (a
-            # keypad connected, codes deleted in the maker's app) is noticed.
-            looks.append(now + preflight_interval())
-        code.next_attempt_at = min(looks) if looks else None
-        code.save(update_fields=["next_attempt_at", "needs_review", "review_reason", "claimed_until"])
+        ledger = services.Ledger.open(codes, now=now)
+        auto_pull = _auto_pulling_devices(codes)
+        done, pulling = [], []
+        for code in codes:
+            current = _record_step(ledger, code, plans[code.pk].step, answers[code.pk])
+            if current.device_id in auto_pull and _should_auto_pull(current, now=now):
+                pulling.append(code)
+            else:
+                _after_step(ledger, current, now=now)
+                done.append(code.pk)
+        ledger.save()
+    return done, pulling
 
 
-def _warn_about_delays(code: AccessCode, *, now: datetime) -> None:
+def _record_step(ledger: services.Ledger, code: AccessCode, step: Step, answer) -> AccessCode:
+    """Apply one step's result to the code in the ledger; ``code`` is the row read before it."""
+    if step is Step.PREFLIGHT:
+        return services.record_preflight(ledger, code, answer.problems, transient=answer.transient)
+    if step is Step.FINISH:
+        return services.record_finish(ledger, code)
+    if answer is not None:
+        return services.record_outcome(
+            ledger, code, answer.action, answer.outcome, assigned_code=answer.assigned_code
+        )
+    return ledger.get(code.pk)
+
+
+def _pull_backup(code: AccessCode, *, now: datetime) -> None:
+    # An empty pool raises; the lock then carries empty_backup_access_code_pool.
+    with contextlib.suppress(ValidationError):
+        backup_pool.backup_code_pull(access_code=code, now=now)
+    with transaction.atomic():
+        ledger = services.Ledger.open([code], now=now)
+        _after_step(ledger, ledger.get(code.pk), now=now)
+        ledger.save()
+
+
+def _after_step(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> None:
+    """After a step: warnings that depend on the clock, the review flag, the code's next look,
+    and its lease released."""
+    ledger.release(code)
+    if code.deleted_at is not None and not code.may_be_on_lock:
+        code.next_attempt_at = None
+        return
+    _warn_about_delays(ledger, code, now=now)
+    _flag_if_not_ready(ledger, code, now=now)
+    due = code.next_attempt_at
+    if due is not None and due <= now and plan(code, now).step is Step.WAIT:
+        due = None  # the look that brought it here is done
+    looks = [t for t in (due, *milestones(code, now)) if t is not None]
+    if code.attempt_count and code.next_attempt_at is None:
+        # Refused for good (no keypad, slots full, bad format): nothing is retried blindly,
+        # but the lock is asked again now and then, so a fix made outside Latchkey (a
+        # keypad connected, codes deleted in the maker's app) is noticed.
+        looks.append(now + preflight_interval())
+    code.next_attempt_at = min(looks) if looks else None
+
+
+def _warn_about_delays(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> None:
     live = code.deleted_at is None and (code.ends_at is None or code.ends_at > now)
     late_to_set = (
         live and code.starts_at is not None and now >= code.starts_at and code.status != AccessCodeStatus.SET
     )
     if late_to_set:
-        _warn_once(code, "delay_in_setting_on_device", EventType.DELAY_IN_SETTING_ON_DEVICE, now=now)
+        _warn_once(ledger, code, "delay_in_setting_on_device", EventType.DELAY_IN_SETTING_ON_DEVICE)
     overdue_since = code.deleted_at or code.ends_at
     if not live and code.may_be_on_lock and overdue_since is not None and now >= overdue_since:
-        _warn_once(code, "delay_in_removing_from_device", EventType.DELAY_IN_REMOVING_FROM_DEVICE, now=now)
+        _warn_once(ledger, code, "delay_in_removing_from_device", EventType.DELAY_IN_REMOVING_FROM_DEVICE)
 
 
-def _warn_once(code: AccessCode, warning: str, event_type: EventType, *, now: datetime) -> None:
-    if code.issues.filter(kind=IssueKind.WARNING, code=warning, cleared_at__isnull=True).exists():
-        return
-    services.access_code_issue_raise(access_code=code, kind=IssueKind.WARNING, code=warning, now=now)
-    services.event_record(event_type, access_code=code, occurred_at=now)
+def _warn_once(ledger: services.Ledger, code: AccessCode, warning: str, event_type: EventType) -> None:
+    if ledger.raise_code_issue(code, IssueKind.WARNING, warning):
+        ledger.event(event_type, code)
+
+
+def _auto_pulling_devices(codes: list[AccessCode]) -> set:
+    """Devices among these codes' whose pool pulls a backup by itself."""
+    wanted = {code.device_id for code in codes if code.use_backup_access_code_pool}
+    if not wanted:
+        return set()
+    pools = BackupAccessCodePool.objects.filter(device_id__in=wanted, is_enabled=True, auto_pull=True)
+    return set(pools.values_list("device_id", flat=True))
 
 
 def _should_auto_pull(code: AccessCode, *, now: datetime) -> bool:
+    """The code, as its step left it, is still not set shortly before arrival (its lock's pool
+    pulls by itself: the caller knows)."""
     if not code.use_backup_access_code_pool or code.pulled_backup_access_code_id or code.deleted_at:
         return False
-    if code.status == AccessCodeStatus.SET or not (
+    return code.status != AccessCodeStatus.SET and (
         code.starts_at - backup_pool.AUTO_PULL_LEAD <= now < code.ends_at
-    ):
-        return False
-    return BackupAccessCodePool.objects.filter(
-        device_id=code.device_id, is_enabled=True, auto_pull=True
-    ).exists()
+    )
 
 
-def readiness_problem(code: AccessCode) -> str | None:
-    """Why the code would not work if the guest arrived, or None if it is ready."""
-    errors = [i for i in access_code_issues(code) if i.kind == IssueKind.ERROR]
+def readiness_problem(code: AccessCode, issues=None) -> str | None:
+    """Why the code would not work if the guest arrived, or None if it is ready. ``issues``: the
+    code's as ``access_code_issues`` shows them, if the caller has them already."""
+    issues = access_code_issues(code) if issues is None else issues
+    errors = [i for i in issues if i.kind == IssueKind.ERROR]
     if errors:
         worst = errors[0]
         return f"{worst.code}: {worst.message} What to do: {worst.remedy}"
@@ -274,13 +418,13 @@ def readiness_problem(code: AccessCode) -> str | None:
     return None
 
 
-def _flag_if_not_ready(code: AccessCode, *, now: datetime) -> None:
+def _flag_if_not_ready(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> None:
     if code.deleted_at is not None or code.is_backup or code.pulled_backup_access_code_id:
         return  # a code with a pulled backup stays flagged for that until staff resolve it
     deadline = code.starts_at - review_lead() if code.starts_at else code.created_at
     if now < deadline and not code.needs_review:
         return  # not urgent yet: problems are on the code, the flag comes at the deadline
-    problem = readiness_problem(code)
+    problem = readiness_problem(code, issues=ledger.issues(code))
     if problem and now >= deadline:
         code.needs_review = True
         code.review_reason = problem
@@ -292,53 +436,75 @@ def _flag_if_not_ready(code: AccessCode, *, now: datetime) -> None:
 # --- Pre-flight ---------------------------------------------------------------------------------
 
 
-def preflight(code: AccessCode, *, now: datetime) -> list[str]:
-    """Check, without programming anything, that the lock could take this code at its start:
-    reachable, with a keypad, a free slot at ``starts_at``, and a PIN it accepts that nothing
-    on it already uses. Problems become errors with remedies now, days before the guest."""
+@dataclass(frozen=True)
+class LockCheck:
+    """What a lock told a pre-flight check: its probe, and the other codes it holds (None when
+    the probe failed)."""
+
+    probe: Outcome
+    held: list[HeldCode] | None
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """A pre-flight check's findings, not yet recorded: (catalog code, message) pairs."""
+
+    problems: list[tuple[str, str]]
+    transient: bool
+
+
+def ask_lock(code: AccessCode, provider) -> LockCheck:
+    """The provider's part of a pre-flight check: programs nothing."""
     device = code.device
-    provider = provider_for(device.connected_account, now=now)
-    problems: list[tuple[str, str]] = []
     probe = provider.probe(device.provider_device_id)
     if probe.result == Result.FAILED:
-        problems += [(p.code, p.message) for p in probe.errors]
-    else:
-        held = [
-            h
-            for h in provider.list_codes(device.provider_device_id)
-            if h.provider_code_id != code.provider_code_id
-        ]
-        if code.code and any(h.code == code.code for h in held):
-            problems.append(("duplicate_code_on_device", "Another code on the lock already uses this PIN."))
-        ours = set(
-            AccessCode.objects.filter(
-                device_id=code.device_id, provider_code_id__in=[h.provider_code_id for h in held]
-            ).values_list("provider_code_id", flat=True)
-        )
-        unmanaged = sum(1 for h in held if h.provider_code_id not in ours)
-        if _slots_short(code, extra=unmanaged):
-            problems.append(
-                ("no_space_for_access_code_on_device", "The lock has no free slot when this code starts.")
-            )
-    if code.code and rules.pin_violations(device, code.code):
-        problems.append(("august_lock_bad_access_code_format", "The lock's rules refuse this PIN."))
-    services.access_code_record_preflight(
-        access_code=code, problems=problems, transient=probe.transient, now=now
+        return LockCheck(probe, None)
+    held = [
+        h
+        for h in provider.list_codes(device.provider_device_id)
+        if h.provider_code_id != code.provider_code_id
+    ]
+    return LockCheck(probe, held)
+
+
+def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
+    """Check, without programming anything, that each code's lock could take it at its start:
+    reachable, with a keypad, a free slot at ``starts_at``, and a PIN it accepts that nothing on
+    it already uses. Judged from what the locks told (``checks``, by code id) and from
+    Latchkey's records, read for all the codes at once. Recorded as errors with remedies
+    (``services.record_preflight``), days before the guest arrives."""
+    reachable = [code for code in codes if checks[code.pk].held is not None]
+    ours = set(
+        AccessCode.objects.filter(
+            device_id__in={code.device_id for code in reachable},
+            provider_code_id__in={h.provider_code_id for code in reachable for h in checks[code.pk].held},
+        ).values_list("device_id", "provider_code_id")
     )
-    return [c for c, _ in problems]
-
-
-def _slots_short(code: AccessCode, *, extra: int) -> bool:
-    """Would the lock be over capacity at ``starts_at``, counting every code that occupies it
-    then (this one included), codes on it that Latchkey does not manage, and the backup pool?"""
-    slots = code.device.max_active_codes_supported
-    if slots is None:
-        return False
-    occupying = codes_at_instant(code.device, code.starts_at).exclude(pk=code.pk).count() + 1
-    pool = BackupAccessCodePool.objects.filter(device=code.device, is_enabled=True).first()
-    # Backups already created are codes on the lock, counted above; the rest are still to come.
-    reserved = max(pool.target_size - backup_pool.reserve(pool).count(), 0) if pool else 0
-    return occupying + extra + reserved > slots
+    limited = [code for code in reachable if code.device.max_active_codes_supported is not None]
+    taken = others_at_start(limited)
+    to_come = backup_pool.backups_to_come({code.device_id for code in limited})
+    findings = {}
+    for code in codes:
+        check, problems = checks[code.pk], []
+        if check.held is None:
+            problems += [(p.code, p.message) for p in check.probe.errors]
+        else:
+            if code.code and any(h.code == code.code for h in check.held):
+                problems.append(
+                    ("duplicate_code_on_device", "Another code on the lock already uses this PIN.")
+                )
+            unmanaged = sum(1 for h in check.held if (code.device_id, h.provider_code_id) not in ours)
+            slots = code.device.max_active_codes_supported
+            # This code, the others on the lock when it starts, codes on the lock that Latchkey
+            # does not manage, and the backups its pool will still add.
+            if slots is not None and 1 + taken[code.pk] + unmanaged + to_come.get(code.device_id, 0) > slots:
+                problems.append(
+                    ("no_space_for_access_code_on_device", "The lock has no free slot when this code starts.")
+                )
+        if code.code and rules.pin_violations(code.device, code.code):
+            problems.append(("august_lock_bad_access_code_format", "The lock's rules refuse this PIN."))
+        findings[code.pk] = Preflight(problems, check.probe.transient)
+    return findings
 
 
 # --- Drift ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from operator import attrgetter
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
@@ -57,13 +58,25 @@ def pins_held_on_device(
 
 def codes_at_instant(device: Device, at: datetime) -> QuerySet[AccessCode]:
     """Codes taking a slot on the lock at ``at``: live ones whose window contains it (ongoing
-    ones always) and deleted ones not yet taken off. Offline codes take no slot."""
+    ones always) and deleted ones not yet taken off. Offline codes take no slot. (``device``
+    and ``at`` may be ``OuterRef``s, to count in a subquery.)"""
     in_window = (Q(starts_at__isnull=True) | Q(starts_at__lte=at)) & (
         Q(ends_at__isnull=True) | Q(ends_at__gt=at)
     )
     return AccessCode.objects.filter(device=device, is_offline_access_code=False).filter(
         (Q(deleted_at__isnull=True) & in_window) | Q(status=AccessCodeStatus.REMOVING)
     )
+
+
+def others_at_start(codes: list[AccessCode]) -> dict:
+    """For each time-bound code, by id: how many other codes take a slot on its lock when it
+    starts (``codes_at_instant`` at its ``starts_at``). One query for all of them."""
+    others = codes_at_instant(OuterRef("device"), OuterRef("starts_at")).exclude(pk=OuterRef("pk"))
+    count = others.order_by().values("device").annotate(n=Count("pk")).values("n")[:1]
+    counted = AccessCode.objects.filter(pk__in=[code.pk for code in codes]).annotate(
+        taken=Coalesce(Subquery(count), 0)
+    )
+    return dict(counted.values_list("pk", "taken"))
 
 
 def _active_device_issues(device_ref, account_ref) -> QuerySet[DeviceIssue]:
@@ -116,27 +129,24 @@ def access_code_issues(access_code: AccessCode) -> list[ShownIssue]:
 def issues_for_codes(codes: list[AccessCode]) -> dict:
     """``access_code_issues`` for many codes in two queries, whatever their number: the API's
     list pages cost the same for 5 codes or 500. Needs ``device`` loaded on each code."""
-    own = AccessCodeIssue.objects.filter(access_code__in=codes, cleared_at__isnull=True).order_by(
-        "created_at"
-    )
+    own: dict = {c.pk: [] for c in codes}
+    for row in AccessCodeIssue.objects.filter(access_code__in=codes, cleared_at__isnull=True):
+        own[row.access_code_id].append(row)
     device_ids = {c.device_id for c in codes}
     account_ids = {c.device.connected_account_id for c in codes}
-    inherited = (
-        DeviceIssue.objects.filter(cleared_at__isnull=True)
-        .filter(Q(device_id__in=device_ids) | Q(device__isnull=True, connected_account_id__in=account_ids))
-        .order_by("created_at")
-    )
-    by_code: dict = {c.pk: [] for c in codes}
-    for row in own:
-        by_code[row.access_code_id].append(_shown(row))
     on_device: dict = {}
     on_account: dict = {}
-    for row in inherited:
+    for row in DeviceIssue.objects.filter(cleared_at__isnull=True).filter(
+        Q(device_id__in=device_ids) | Q(device__isnull=True, connected_account_id__in=account_ids)
+    ):
         target = on_device if row.device_id else on_account
-        target.setdefault(row.device_id or row.connected_account_id, []).append(_shown(row))
-    for c in codes:
-        by_code[c.pk] += on_device.get(c.device_id, []) + on_account.get(c.device.connected_account_id, [])
-    return by_code
+        target.setdefault(row.device_id or row.connected_account_id, []).append(row)
+    return {
+        c.pk: shown_issues(
+            own[c.pk], on_device.get(c.device_id, []) + on_account.get(c.device.connected_account_id, [])
+        )
+        for c in codes
+    }
 
 
 def devices_with_backup_ready(device_ids) -> set:
@@ -151,6 +161,13 @@ def devices_with_backup_ready(device_ids) -> set:
             pulled_for__isnull=True,
         ).values_list("pool__device_id", flat=True)
     )
+
+
+def shown_issues(own, inherited) -> list[ShownIssue]:
+    """A code's own active issues, then those it inherits from its lock and account, each group
+    oldest first."""
+    by_age = attrgetter("created_at")  # sorted is stable: rows made at one instant keep their order
+    return [_shown(row) for row in [*sorted(own, key=by_age), *sorted(inherited, key=by_age)]]
 
 
 def _shown(row) -> ShownIssue:

@@ -31,7 +31,9 @@ from codes.models import (
     StaffAction,
     StaffActionKind,
 )
-from codes.selectors import pin_for_common_code_key, pins_held_on_device, review_problems
+from codes.selectors import pin_for_common_code_key, pins_held_on_device, review_problems, shown_issues
+from codes.signals import events_recorded
+from config.db import update_rows
 from devices import rules
 from devices.models import Device, DeviceIssue, IssueKind, Workspace
 from devices.providers.base import Outcome, Problem, Result
@@ -525,6 +527,33 @@ def event_record(
     payload: dict | None = None,
 ) -> Event:
     """Record what happened. Call it inside the transaction that made the change."""
+    event = _event(
+        event_type, access_code=access_code, device=device, occurred_at=occurred_at, payload=payload
+    )
+    return events_record([event])[0]
+
+
+def events_record(events: list[Event]) -> list[Event]:
+    """Write events built by ``_event``, in one query: every event is written here, one at a
+    time or a sweep's batch at once. Call it inside the transaction that made the changes.
+
+    Then ``codes.signals.events_recorded`` announces the whole batch once, so whatever listens
+    for new events (an outbox of webhook deliveries, written in this same transaction) sees every
+    one, however many were written together, at the cost of one call per batch."""
+    created = Event.objects.bulk_create(events)
+    if created:
+        events_recorded.send(sender=Event, events=created)
+    return created
+
+
+def _event(
+    event_type: EventType,
+    *,
+    access_code: AccessCode | None = None,
+    device: Device | None = None,
+    occurred_at: datetime | None = None,
+    payload: dict | None = None,
+) -> Event:
     if access_code is not None:
         device = device or access_code.device
     if device is None:
@@ -533,7 +562,7 @@ def event_record(
     if access_code is not None:
         body["access_code_id"] = str(access_code.pk)
     body.update(payload or {})
-    return Event.objects.create(
+    return Event(
         event_type=event_type,
         workspace_id=device.workspace_id,
         device=device,
@@ -554,13 +583,12 @@ def access_code_issue_raise(
 ) -> AccessCodeIssue:
     """Put an error or warning on a code. Raising one that is already active keeps the first
     (and its created_at), so repeated failures do not pile up rows."""
-    entry = catalog.lookup(kind, code)
     issue, _ = AccessCodeIssue.objects.get_or_create(
         access_code=access_code,
         kind=kind,
         code=code,
         cleared_at=None,
-        defaults={"message": message or entry.message, "created_at": now or timezone.now(), **_flags(entry)},
+        defaults=_issue_fields(kind, code, message, now=now),
     )
     return issue
 
@@ -578,21 +606,28 @@ def device_issue_raise(
 ) -> DeviceIssue:
     """Put an error or warning on a lock, or on its connected account when the catalog says the
     problem is the account's; either way it shows on every code of the lock."""
-    entry = catalog.lookup(kind, code)
-    on_account = entry.scope in (catalog.Scope.CONNECTED_ACCOUNT, catalog.Scope.BRIDGE)
-    subject = (
-        {"device": None, "connected_account_id": device.connected_account_id}
-        if on_account
-        else {"device": device}
-    )
     issue, _ = DeviceIssue.objects.get_or_create(
         kind=kind,
         code=code,
         cleared_at=None,
-        **subject,
-        defaults={"message": message or entry.message, "created_at": now or timezone.now(), **_flags(entry)},
+        **_device_issue_subject(device, kind, code),
+        defaults=_issue_fields(kind, code, message, now=now),
     )
     return issue
+
+
+def _device_issue_subject(device: Device, kind: IssueKind, code: str) -> dict:
+    """The lock, or its connected account when the catalog says the problem is the account's."""
+    on_account = catalog.lookup(kind, code).scope in (catalog.Scope.CONNECTED_ACCOUNT, catalog.Scope.BRIDGE)
+    if on_account:
+        return {"device": None, "connected_account_id": device.connected_account_id}
+    return {"device": device}
+
+
+def _issue_fields(kind: IssueKind, code: str, message: str | None, *, now: datetime | None) -> dict:
+    """A new issue's message (the catalog's unless the provider said more), time and flags."""
+    entry = catalog.lookup(kind, code)
+    return {"message": message or entry.message, "created_at": now or timezone.now(), **_flags(entry)}
 
 
 def device_issue_clear(*, device: Device, kind: IssueKind, code: str, now: datetime | None = None) -> int:
@@ -633,6 +668,143 @@ def retry_delay(attempt: int, *, rng: random.Random | None = None) -> timedelta:
 _jitter_rng = random.SystemRandom()
 
 
+class Ledger:
+    """Codes read again under their locks' row locks, with every active issue they show (their
+    own, their lock's, their account's), for recording steps on many codes with a few queries.
+
+    Each step changes the codes, issues and events here, in memory and in order, exactly as it
+    would in the database; ``save`` writes it all in the caller's transaction. The services
+    below record one code through a ledger of one, and the scheduler a whole batch through one.
+    """
+
+    # What recording a step may change on a code: saved together, and nothing else, so a step
+    # never writes back a field it did not decide (edits take the same locks, so they wait).
+    FIELDS = (
+        "provider_code_id",
+        "sent_version",
+        "code",
+        "is_waiting_for_code_assignment",
+        "status",
+        "is_scheduled_on_device",
+        "next_attempt_at",
+        "attempt_count",
+        "deleted_at",
+        "preflight_passed_at",
+        "needs_review",
+        "review_reason",
+    )
+
+    def __init__(self, codes: list[AccessCode], code_issues, device_issues, *, now: datetime) -> None:
+        self.now = now
+        self.codes = {code.pk: code for code in codes}
+        self._code_issues: dict = {code.pk: [] for code in codes}  # active ones, oldest first
+        for issue in code_issues:
+            self._code_issues[issue.access_code_id].append(issue)
+        self._device_issues: list[DeviceIssue] = list(device_issues)  # active ones, oldest first
+        self._new_issues: list = []
+        self._cleared_issues: list = []
+        self._events: list[Event] = []
+        self._releases = False
+
+    @classmethod
+    def open(cls, codes, *, now: datetime) -> "Ledger":
+        """Lock the devices of ``codes`` (rows read earlier, e.g. before a provider call) and
+        read the codes again, with their issues. Call inside ``transaction.atomic()``."""
+        devices = lock_devices({code.device_id for code in codes})
+        current = list(AccessCode.objects.filter(pk__in=[code.pk for code in codes]))
+        for code in current:
+            code.device = devices[code.device_id]
+        accounts = {device.connected_account_id for device in devices.values()}
+        code_issues = AccessCodeIssue.objects.filter(access_code__in=current, cleared_at__isnull=True)
+        device_issues = DeviceIssue.objects.filter(cleared_at__isnull=True).filter(
+            Q(device__in=devices) | Q(device__isnull=True, connected_account__in=accounts)
+        )
+        return cls(
+            current,
+            code_issues.order_by("created_at"),
+            device_issues.order_by("created_at"),
+            now=now,
+        )
+
+    def get(self, pk) -> AccessCode:
+        return self.codes[pk]
+
+    def raise_code_issue(self, code: AccessCode, kind: IssueKind, issue_code: str, message=None) -> bool:
+        """As ``access_code_issue_raise``: one already active stays as first raised. True if new."""
+        active = self._code_issues[code.pk]
+        if any(i.kind == kind and i.code == issue_code for i in active):
+            return False
+        issue = AccessCodeIssue(
+            access_code=code,
+            kind=kind,
+            code=issue_code,
+            **_issue_fields(kind, issue_code, message, now=self.now),
+        )
+        active.append(issue)
+        self._new_issues.append(issue)
+        return True
+
+    def clear_code_issues(self, code: AccessCode, kind: IssueKind, codes=None) -> None:
+        """Clear the code's active issues of ``kind`` (only those named in ``codes``, if given)."""
+        active = self._code_issues[code.pk]
+        self._code_issues[code.pk] = [i for i in active if not self._clears(i, kind, codes)]
+
+    def raise_device_issue(self, device: Device, kind: IssueKind, issue_code: str, message=None) -> None:
+        """As ``device_issue_raise``: on the lock, or on its account, where the catalog says."""
+        issue = DeviceIssue(
+            kind=kind,
+            code=issue_code,
+            **_device_issue_subject(device, kind, issue_code),
+            **_issue_fields(kind, issue_code, message, now=self.now),
+        )
+        if not any(
+            i.same_subject(issue) and (i.kind, i.code) == (kind, issue_code) for i in self._device_issues
+        ):
+            self._device_issues.append(issue)
+            self._new_issues.append(issue)
+
+    def clear_device_issues(self, device: Device, kind: IssueKind, codes) -> None:
+        """Clear those active issues of the lock and of its account."""
+        self._device_issues = [
+            i for i in self._device_issues if not (i.concerns(device) and self._clears(i, kind, codes))
+        ]
+
+    def _clears(self, issue, kind: IssueKind, codes) -> bool:
+        if issue.kind != kind or (codes is not None and issue.code not in codes):
+            return False
+        issue.cleared_at = self.now
+        if issue.pk is not None:  # one raised in this ledger is simply written cleared
+            self._cleared_issues.append(issue)
+        return True
+
+    def release(self, code: AccessCode) -> None:
+        """End the scheduler's lease on the code. Only then is the lease written: a service
+        recording one code leaves it alone, since a sweep may claim the code meanwhile (claims
+        take no device lock) and writing back the lease as read would undo that claim."""
+        code.claimed_until = None
+        self._releases = True
+
+    def event(self, event_type: EventType, code: AccessCode, payload: dict | None = None) -> None:
+        self._events.append(_event(event_type, access_code=code, occurred_at=self.now, payload=payload))
+
+    def issues(self, code: AccessCode) -> list:
+        """What ``selectors.access_code_issues`` shows for the code, as it stands in the ledger."""
+        inherited = [i for i in self._device_issues if i.concerns(code.device)]
+        return shown_issues(self._code_issues[code.pk], inherited)
+
+    def save(self) -> None:
+        for model in (AccessCodeIssue, DeviceIssue):
+            cleared = [i.pk for i in self._cleared_issues if isinstance(i, model)]
+            if cleared:
+                model.objects.filter(pk__in=cleared).update(cleared_at=self.now)
+            model.objects.bulk_create([i for i in self._new_issues if isinstance(i, model)])
+        events_record(self._events)
+        # A code still leased in a ledger that releases others (one waiting to pull a backup)
+        # is this sweep's: its lease is written back as it was.
+        update_rows(self.codes.values(), (*self.FIELDS, "claimed_until") if self._releases else self.FIELDS)
+        self._new_issues, self._cleared_issues, self._events = [], [], []
+
+
 def access_code_record_outcome(
     *,
     access_code: AccessCode,
@@ -650,49 +822,58 @@ def access_code_record_outcome(
     changed meanwhile (its ``version`` moved), the answer is about the old version: the
     provider's id is kept, but the code stays due so the new version is programmed.
     """
-    now = now or timezone.now()
     with transaction.atomic():
-        lock_devices([access_code.device_id])
-        current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
-        stale = current.version != access_code.version
-        if outcome.provider_code_id and action is LockAction.SET:
-            current.provider_code_id = outcome.provider_code_id
-        if action is LockAction.SET and outcome.result != Result.FAILED:
-            current.sent_version = access_code.version  # the version that was read and sent
-        if assigned_code is not None:
-            current.code = assigned_code
-            current.is_waiting_for_code_assignment = False
-        for problem in outcome.warnings:
-            access_code_issue_raise(
-                access_code=current,
-                kind=IssueKind.WARNING,
-                code=problem.code,
-                message=problem.message or None,
-                now=now,
-            )
-
-        if outcome.result == Result.FAILED:
-            _record_failure(current, action, outcome, now=now, rng=rng)
-        elif action is LockAction.REMOVE:
-            _record_removed(current, now=now)
-        elif outcome.result == Result.PENDING:
-            current.status = AccessCodeStatus.SETTING
-            current.next_attempt_at = now + PENDING_POLL_INTERVAL
-        else:
-            _record_set(current, now=now)
-        if outcome.result != Result.FAILED:
-            _clear_reachability_errors(current.device, now=now)
-        if stale:
-            current.next_attempt_at = now
-        current.save()
+        ledger = Ledger.open([access_code], now=now or timezone.now())
+        current = record_outcome(ledger, access_code, action, outcome, assigned_code=assigned_code, rng=rng)
+        ledger.save()
         return current
 
 
-def _record_set(code: AccessCode, *, now: datetime) -> None:
+def record_outcome(
+    ledger: Ledger,
+    access_code: AccessCode,
+    action: LockAction,
+    outcome: Outcome,
+    *,
+    assigned_code: str | None = None,
+    rng: random.Random | None = None,
+) -> AccessCode:
+    """``access_code_record_outcome`` in a ledger the caller opened and saves."""
+    now = ledger.now
+    current = ledger.get(access_code.pk)
+    stale = current.version != access_code.version
+    if outcome.provider_code_id and action is LockAction.SET:
+        current.provider_code_id = outcome.provider_code_id
+    if action is LockAction.SET and outcome.result != Result.FAILED:
+        current.sent_version = access_code.version  # the version that was read and sent
+    if assigned_code is not None:
+        current.code = assigned_code
+        current.is_waiting_for_code_assignment = False
+    for problem in outcome.warnings:
+        ledger.raise_code_issue(current, IssueKind.WARNING, problem.code, problem.message or None)
+
+    if outcome.result == Result.FAILED:
+        _record_failure(ledger, current, action, outcome, rng=rng)
+    elif action is LockAction.REMOVE:
+        _record_removed(ledger, current)
+    elif outcome.result == Result.PENDING:
+        current.status = AccessCodeStatus.SETTING
+        current.next_attempt_at = now + PENDING_POLL_INTERVAL
+    else:
+        _record_set(ledger, current)
+    if outcome.result != Result.FAILED:
+        # A command the lock took proves it reachable.
+        ledger.clear_device_issues(current.device, IssueKind.ERROR, _REACHABILITY_ERRORS)
+    if stale:
+        current.next_attempt_at = now
+    return current
+
+
+def _record_set(ledger: Ledger, code: AccessCode) -> None:
+    now = ledger.now
     # Set means every earlier failure is over, and so are the warnings about waiting for it.
-    AccessCodeIssue.objects.filter(access_code=code, cleared_at__isnull=True).filter(
-        Q(kind=IssueKind.ERROR) | Q(kind=IssueKind.WARNING, code__in=_SETTING_WARNINGS)
-    ).update(cleared_at=now)
+    ledger.clear_code_issues(code, IssueKind.ERROR)
+    ledger.clear_code_issues(code, IssueKind.WARNING, _SETTING_WARNINGS)
     code.attempt_count = 0
     # Natively scheduling locks keep the window themselves; an offline PIN carries its window.
     scheduled = code.type == AccessCodeType.TIME_BOUND and (
@@ -701,93 +882,67 @@ def _record_set(code: AccessCode, *, now: datetime) -> None:
     if scheduled and code.starts_at > now:
         # The lock keeps the window itself: loaded now, active from starts_at.
         if not code.is_scheduled_on_device:
-            event_record(EventType.SCHEDULED_ON_DEVICE, access_code=code, occurred_at=now)
+            ledger.event(EventType.SCHEDULED_ON_DEVICE, code)
         code.is_scheduled_on_device = True
         code.status = AccessCodeStatus.UNSET
         code.next_attempt_at = code.starts_at
         return
     if code.status != AccessCodeStatus.SET:
-        event_record(EventType.SET_ON_DEVICE, access_code=code, occurred_at=now)
+        ledger.event(EventType.SET_ON_DEVICE, code)
     code.is_scheduled_on_device = scheduled
     code.status = AccessCodeStatus.SET
     code.next_attempt_at = code.ends_at  # None for ongoing codes: nothing more to do
 
 
-def _record_removed(code: AccessCode, *, now: datetime) -> None:
-    event_record(EventType.REMOVED_FROM_DEVICE, access_code=code, occurred_at=now)
-    access_code_issue_clear(
-        access_code=code, kind=IssueKind.ERROR, code="failed_to_remove_from_device", now=now
-    )
-    access_code_issue_clear(
-        access_code=code, kind=IssueKind.WARNING, code="delay_in_removing_from_device", now=now
-    )
+def _record_removed(ledger: Ledger, code: AccessCode) -> None:
+    ledger.event(EventType.REMOVED_FROM_DEVICE, code)
+    ledger.clear_code_issues(code, IssueKind.ERROR, ["failed_to_remove_from_device"])
+    ledger.clear_code_issues(code, IssueKind.WARNING, ["delay_in_removing_from_device"])
     code.status = AccessCodeStatus.UNSET
     code.is_scheduled_on_device = False
     code.provider_code_id = ""
     code.next_attempt_at = None
     code.attempt_count = 0
     if code.deleted_at is None:  # a finished time-bound code leaves the API once it is off the lock
-        code.deleted_at = now
+        code.deleted_at = ledger.now
 
 
-def _record_failure(code: AccessCode, action: LockAction, outcome: Outcome, *, now: datetime, rng) -> None:
+def _record_failure(ledger: Ledger, code: AccessCode, action: LockAction, outcome: Outcome, *, rng) -> None:
     for problem in outcome.errors:
-        entry = catalog.error(problem.code)
-        if entry.scope is catalog.Scope.ACCESS_CODE:
-            access_code_issue_raise(
-                access_code=code,
-                kind=IssueKind.ERROR,
-                code=problem.code,
-                message=problem.message or None,
-                now=now,
-            )
-        else:
-            device_issue_raise(
-                device=code.device,
-                kind=IssueKind.ERROR,
-                code=problem.code,
-                message=problem.message or None,
-                now=now,
-            )
+        _raise_error(ledger, code, problem.code, problem.message)
     if code.attempt_count == 0:  # one event per run of failures, not one per retry
         event_type = (
             EventType.FAILED_TO_SET_ON_DEVICE
             if action is LockAction.SET
             else EventType.FAILED_TO_REMOVE_FROM_DEVICE
         )
-        event_record(
-            event_type,
-            access_code=code,
-            occurred_at=now,
-            payload={"errors": [p.code for p in outcome.errors]},
-        )
+        ledger.event(event_type, code, payload={"errors": [p.code for p in outcome.errors]})
     if action is LockAction.SET and code.status == AccessCodeStatus.SETTING:
         code.status = AccessCodeStatus.UNSET
     code.attempt_count += 1
     # Transient trouble is retried; a permanent refusal waits until the code or the lock changes.
-    code.next_attempt_at = now + retry_delay(code.attempt_count - 1, rng=rng) if outcome.transient else None
-
-
-def _clear_reachability_errors(device: Device, *, now: datetime) -> None:
-    DeviceIssue.objects.filter(
-        kind=IssueKind.ERROR, code__in=_REACHABILITY_ERRORS, cleared_at__isnull=True
-    ).filter(
-        Q(device=device) | Q(device__isnull=True, connected_account_id=device.connected_account_id)
-    ).update(cleared_at=now)
+    code.next_attempt_at = (
+        ledger.now + retry_delay(code.attempt_count - 1, rng=rng) if outcome.transient else None
+    )
 
 
 def access_code_finish(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:
     """A time-bound code whose window is over and that never reached its lock: it leaves the API
     as a removed one would (its history stays)."""
-    now = now or timezone.now()
     with transaction.atomic():
-        lock_devices([access_code.device_id])
-        current = AccessCode.objects.get(pk=access_code.pk)
-        if current.deleted_at is None:
-            current.deleted_at = now
-        current.next_attempt_at = None
-        current.save(update_fields=["deleted_at", "next_attempt_at"])
+        ledger = Ledger.open([access_code], now=now or timezone.now())
+        current = record_finish(ledger, access_code)
+        ledger.save()
         return current
+
+
+def record_finish(ledger: Ledger, access_code: AccessCode) -> AccessCode:
+    """``access_code_finish`` in a ledger the caller opened and saves."""
+    current = ledger.get(access_code.pk)
+    if current.deleted_at is None:
+        current.deleted_at = ledger.now
+    current.next_attempt_at = None
+    return current
 
 
 def access_code_record_preflight(
@@ -801,40 +956,46 @@ def access_code_record_preflight(
     """Record a pre-flight check's result: each problem as an error with its remedy (on the
     code, or on the lock or account where the catalog puts it), or a clean bill that clears
     earlier ones. Nothing was programmed, so the status does not change."""
-    now = now or timezone.now()
     with transaction.atomic():
-        lock_devices([access_code.device_id])
-        current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
-        if problems:
-            for code, message in problems:
-                _raise_error(current, code, message, now=now)
-            current.preflight_passed_at = None
-            current.attempt_count += 1
-            current.next_attempt_at = (
-                now + retry_delay(current.attempt_count - 1, rng=rng) if transient else None
-            )
-        else:
-            AccessCodeIssue.objects.filter(
-                access_code=current, kind=IssueKind.ERROR, cleared_at__isnull=True
-            ).update(cleared_at=now)
-            _clear_reachability_errors(current.device, now=now)
-            current.preflight_passed_at = now
-            current.attempt_count = 0
-            current.next_attempt_at = None
-        current.save(update_fields=["preflight_passed_at", "attempt_count", "next_attempt_at"])
+        ledger = Ledger.open([access_code], now=now or timezone.now())
+        current = record_preflight(ledger, access_code, problems, transient=transient, rng=rng)
+        ledger.save()
         return current
 
 
-def _raise_error(code: AccessCode, error_code: str, message: str, *, now: datetime) -> None:
-    """An error where the catalog says it belongs: on the code, or on its lock or account."""
-    if catalog.error(error_code).scope is catalog.Scope.ACCESS_CODE:
-        access_code_issue_raise(
-            access_code=code, kind=IssueKind.ERROR, code=error_code, message=message or None, now=now
+def record_preflight(
+    ledger: Ledger,
+    access_code: AccessCode,
+    problems: list[tuple[str, str]],
+    *,
+    transient: bool,
+    rng: random.Random | None = None,
+) -> AccessCode:
+    """``access_code_record_preflight`` in a ledger the caller opened and saves."""
+    current = ledger.get(access_code.pk)
+    if problems:
+        for code, message in problems:
+            _raise_error(ledger, current, code, message)
+        current.preflight_passed_at = None
+        current.attempt_count += 1
+        current.next_attempt_at = (
+            ledger.now + retry_delay(current.attempt_count - 1, rng=rng) if transient else None
         )
     else:
-        device_issue_raise(
-            device=code.device, kind=IssueKind.ERROR, code=error_code, message=message or None, now=now
-        )
+        ledger.clear_code_issues(current, IssueKind.ERROR)
+        ledger.clear_device_issues(current.device, IssueKind.ERROR, _REACHABILITY_ERRORS)
+        current.preflight_passed_at = ledger.now
+        current.attempt_count = 0
+        current.next_attempt_at = None
+    return current
+
+
+def _raise_error(ledger: Ledger, code: AccessCode, error_code: str, message: str) -> None:
+    """An error where the catalog says it belongs: on the code, or on its lock or account."""
+    if catalog.error(error_code).scope is catalog.Scope.ACCESS_CODE:
+        ledger.raise_code_issue(code, IssueKind.ERROR, error_code, message or None)
+    else:
+        ledger.raise_device_issue(code.device, IssueKind.ERROR, error_code, message or None)
 
 
 # --- Drift: what the lock holds against what Latchkey declares --------------------------------

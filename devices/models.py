@@ -339,6 +339,18 @@ class DeviceIssue(IssueRecord):
         ]
         indexes = [models.Index(fields=["device", "cleared_at"], name="device_issue_active_idx")]
 
+    def concerns(self, device: Device) -> bool:
+        """Shown on ``device``'s codes: the lock's own issue, or its account's."""
+        if self.device_id is not None:
+            return self.device_id == device.pk
+        return self.connected_account_id == device.connected_account_id
+
+    def same_subject(self, other: "DeviceIssue") -> bool:
+        """Raised on the same lock, or on the same account."""
+        if self.device_id is not None or other.device_id is not None:
+            return self.device_id == other.device_id
+        return self.connected_account_id == other.connected_account_id
+
 
 # The sandbox fleet's tables belong to this app; their module sits with the sandbox provider.
 from devices.providers.sandbox.models import (  # noqa: E402, F401

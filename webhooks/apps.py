@@ -24,9 +24,7 @@ class WebhooksConfig(AppConfig):
         # Outbound deliveries are written in the same transaction as each Event (an outbox):
         # codes records events without knowing webhooks exist, and an event can never commit
         # without its deliveries. Sending happens after commit, in a task.
-        from django.db.models.signals import post_save
-
-        from codes.models import Event
+        from codes.signals import events_recorded
         from webhooks import services
 
-        post_save.connect(services.on_event_saved, sender=Event, dispatch_uid="webhooks.outbox")
+        events_recorded.connect(services.on_events_recorded, dispatch_uid="webhooks.outbox")

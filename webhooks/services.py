@@ -4,8 +4,8 @@ Inbound: ``inbound_receive`` checks a provider's callback (size, account, Svix s
 JSON) and stores it in one insert, whatever the verdict; ``inbound_process`` applies a stored
 one through ``codes.services``, the only place a code's or lock's state changes.
 
-Outbound: ``on_event_saved`` turns each ``codes.Event`` into deliveries inside the event's own
-transaction; ``delivery_attempt`` sends one after commit, signed as Seam signs its webhooks, and
+Outbound: ``on_events_recorded`` turns each batch of ``codes.Event`` rows into deliveries inside
+the events' own transaction; ``delivery_attempt`` sends one after commit, signed as Seam signs its webhooks, and
 schedules the retry or gives up.
 """
 
@@ -498,35 +498,38 @@ SEND_DUE_BATCH = 200
 SEND_DUE_BUDGET_SECONDS = 60  # well inside django-q2's 120 s task timeout
 
 
-def on_event_saved(sender, instance: Event, created: bool, **kwargs) -> None:
-    """post_save of ``codes.Event`` (connected in WebhooksConfig.ready)."""
-    if created and not kwargs.get("raw"):
-        deliveries_create_for_event(instance)
+def on_events_recorded(sender, events: list[Event], **kwargs) -> None:
+    """``codes.signals.events_recorded`` (connected in WebhooksConfig.ready)."""
+    deliveries_create_for_events(events)
 
 
-def deliveries_create_for_event(event: Event) -> list[OutboundDelivery]:
-    """One delivery per enabled subscription of the event's workspace that wants its type.
-    Runs inside the transaction that records the event, so both commit or neither does; the
-    sending is queued for after the commit."""
-    wanted = [
-        s
-        for s in WebhookSubscription.objects.filter(workspace_id=event.workspace_id, is_disabled=False)
-        if event.event_type in s.event_types
-    ]
-    if not wanted:
-        return []
-    body = json.dumps(event_wire(event), separators=(",", ":"))
-    created = OutboundDelivery.objects.bulk_create(
-        OutboundDelivery(
-            subscription=s,
-            event=event,
-            event_type=event.event_type,
-            body=body,
-            created_at=event.created_at,
-            next_attempt_at=event.created_at,
-        )
-        for s in wanted
-    )
+def deliveries_create_for_events(events: list[Event]) -> list[OutboundDelivery]:
+    """One delivery per event and enabled subscription of its workspace that wants its type,
+    with one query for the subscriptions of the whole batch. Runs inside the transaction that
+    records the events, so both commit or neither does; sending is queued for after the commit."""
+    subscriptions: dict = {}
+    for s in WebhookSubscription.objects.filter(
+        workspace_id__in={e.workspace_id for e in events}, is_disabled=False
+    ):
+        subscriptions.setdefault(s.workspace_id, []).append(s)
+    deliveries = []
+    for event in events:
+        wanted = [s for s in subscriptions.get(event.workspace_id, []) if event.event_type in s.event_types]
+        if not wanted:
+            continue
+        body = json.dumps(event_wire(event), separators=(",", ":"))
+        deliveries += [
+            OutboundDelivery(
+                subscription=s,
+                event=event,
+                event_type=event.event_type,
+                body=body,
+                created_at=event.created_at,
+                next_attempt_at=event.created_at,
+            )
+            for s in wanted
+        ]
+    created = OutboundDelivery.objects.bulk_create(deliveries)
     for delivery in created:
         pk = delivery.pk
         transaction.on_commit(lambda pk=pk: _enqueue("webhooks.tasks.deliver", pk), robust=True)

@@ -6,6 +6,7 @@ A provider never raises for a lock's trouble; it reports it as a failed ``Outcom
 catalog codes, so a failure becomes an error with a remedy, never a crash.
 """
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -85,6 +86,12 @@ class DeviceSnapshot:
 
 class Provider(Protocol):
     """One connected account's provider. ``provider_device_id`` names the lock throughout."""
+
+    def session(self, provider_device_ids: list[str]) -> AbstractContextManager:
+        """A block in which calls to these locks may be grouped (one transaction, one read of
+        each lock's state); a provider with nothing to group returns a null context. The
+        scheduler opens one per batch, and makes no database writes of its own inside it."""
+        ...
 
     def sync_devices(self) -> list[DeviceSnapshot]: ...
 

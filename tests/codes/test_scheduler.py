@@ -1,20 +1,25 @@
 """The scheduler's promise, lived through under a controlled clock, on each sandbox lock model."""
 
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection, connections
+from django.test.utils import CaptureQueriesContext
 
-from codes import scheduler
+from codes import scheduler, services
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
-from codes.selectors import access_code_issues
+from codes.selectors import access_code_issues, codes_at_instant, others_at_start
 from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from codes.signals import events_recorded
 from devices import rules
 from devices.models import Device, SandboxLock
+from devices.providers.sandbox import provider as sandbox_provider
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
 
@@ -180,6 +185,23 @@ def test_a_small_lock_without_a_free_slot_at_arrival_is_flagged(fleet, now):
     assert code.needs_review and "no_space_for_access_code_on_device" in code.review_reason
 
 
+def test_the_slots_taken_at_each_arrival_are_counted_for_many_codes_as_for_one(fleet, now):
+    cloud = fleet["sandbox-cloud-lock"]
+    leaving = access_code_create(device=cloud, request=AccessCodeRequest(code="1357"))
+    run_until(now)
+    access_code_delete(access_code=leaving)  # removing: it takes a slot until it is off
+    access_code_create(device=cloud, request=AccessCodeRequest(code="2468"))
+    stays = [
+        booking(cloud, now, arrive_in=2 * DAY, pin="3141"),
+        booking(cloud, now, arrive_in=3 * DAY, pin="2718"),  # overlaps the first
+        booking(cloud, now, arrive_in=10 * DAY, pin="1618"),
+        booking(cloud, now, arrive_in=4 * DAY, pin="5772"),  # arrives as the first leaves
+    ]
+    one_by_one = {c.pk: codes_at_instant(cloud, c.starts_at).exclude(pk=c.pk).count() for c in stays}
+    assert others_at_start(stays) == one_by_one
+    assert sorted(one_by_one.values()) == [2, 2, 3, 3]
+
+
 def test_a_lock_without_keypad_is_flagged_and_recovers_once_one_is_connected(fleet, now):
     gate = fleet["sandbox-no-keypad"]
     code = booking(gate, now, arrive_in=4 * DAY)
@@ -291,6 +313,135 @@ def test_a_claimed_code_is_not_claimed_again_until_its_lease_lapses(fleet, now):
     # The worker died holding it: after the lease, the next sweep finishes the work.
     run_until(now + timedelta(minutes=5))
     assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
+
+
+def test_a_sweeps_queries_do_not_grow_with_the_codes_due(fleet, now):
+    """A batch is claimed, read, sent and recorded in a fixed number of queries, so a sweep's
+    cost follows the work due without a query per code."""
+    locks = [fleet[k] for k in ("sandbox-cloud-lock", "sandbox-keypad-deadbolt", "sandbox-strict-pins")]
+
+    def queries_to_send(count: int, at: datetime) -> int:
+        for n in range(count):
+            access_code_create(device=locks[n % len(locks)], request=AccessCodeRequest(name=f"Guest {n}"))
+        with CaptureQueriesContext(connection) as queries:
+            assert scheduler.sweep(now=at).steps == {"send": count}
+        return len(queries)
+
+    assert queries_to_send(3, now) == queries_to_send(30, now + HOUR)
+
+
+def test_every_event_a_sweep_records_is_announced(fleet, now):
+    """Events are written in bulk, and each batch is announced with every event in it:
+    listeners (the webhook outbox) must not miss the scheduler's events."""
+    announced = []
+
+    def listen(sender, events, **kwargs):
+        announced.extend((event.pk, event.pk is not None) for event in events)
+
+    events_recorded.connect(listen, dispatch_uid="test-listen")
+    try:
+        code = access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
+        switch(fleet["sandbox-keypad-deadbolt"], is_offline=True)
+        booking(fleet["sandbox-keypad-deadbolt"], now, arrive_in=DAY)
+        scheduler.sweep(now=now)
+    finally:
+        events_recorded.disconnect(dispatch_uid="test-listen")
+    recorded = set(Event.objects.values_list("pk", flat=True))
+    assert len(recorded) >= 4 and {pk for pk, _ in announced} == recorded
+    assert all(created for _, created in announced)
+    assert EventType.SET_ON_DEVICE in events(code)
+
+
+def test_codes_sent_to_one_lock_in_one_batch_see_each_other_on_it(fleet, now):
+    small = fleet["sandbox-small-memory"]  # three slots
+    codes = [
+        access_code_create(device=small, request=AccessCodeRequest(code=f"58219{n}", name=f"Staff {n}"))
+        for n in range(4)
+    ]
+    assert scheduler.sweep(now=now).steps == {"send": 4}
+    assert len(on_lock(small)) == 3
+    refused = [c for c in codes if fresh(c).status != AccessCodeStatus.SET]
+    assert len(refused) == 1 and "no_space_for_access_code_on_device" in issues(refused[0])
+
+
+def test_a_preflight_counts_the_codes_its_batch_just_sent_once(fleet, now):
+    small = fleet["sandbox-small-memory"]  # three slots: two staff codes and the guest fit
+    for n in range(2):
+        access_code_create(device=small, request=AccessCodeRequest(code=f"58219{n}", name=f"Staff {n}"))
+    code = booking(small, now, arrive_in=5 * DAY, pin="482193")
+    assert scheduler.sweep(now=now).steps == {"send": 2, "preflight": 1}
+    code = fresh(code)
+    assert code.preflight_passed_at == now and issues(code) == set()
+
+
+def test_one_code_that_cannot_be_recorded_does_not_hold_back_the_rest(fleet, now, monkeypatch):
+    cloud = fleet["sandbox-cloud-lock"]
+    codes = [access_code_create(device=cloud, request=AccessCodeRequest(code=f"48{n}17")) for n in range(3)]
+    broken, record = codes[1], services.record_outcome
+
+    def record_unless_broken(ledger, access_code, *args, **kwargs):
+        if access_code.pk == broken.pk:
+            raise RuntimeError("a bug in recording")
+        return record(ledger, access_code, *args, **kwargs)
+
+    monkeypatch.setattr(services, "record_outcome", record_unless_broken)
+    assert scheduler.sweep(now=now).steps == {"send": 2}
+    assert [fresh(c).status for c in codes] == [
+        AccessCodeStatus.SET,
+        AccessCodeStatus.UNSET,
+        AccessCodeStatus.SET,
+    ]
+    # Left leased, so no other sweep takes it up before the lease lapses.
+    assert fresh(broken).claimed_until > now and fresh(codes[0]).claimed_until is None
+
+
+def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(fleet, now, monkeypatch):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821"))
+
+    def broken(session):
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sandbox_provider._Session, "save", broken)
+    assert scheduler.sweep(now=now).steps is None
+    assert on_lock(cloud) == [] and fresh(code).status == AccessCodeStatus.UNSET
+    monkeypatch.undo()
+    run_until(now + timedelta(minutes=5))  # the lease lapses
+    assert on_lock(cloud) == ["4821"] and fresh(code).status == AccessCodeStatus.SET
+    sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
+    assert list(sent) == ["set"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sweeping_at_once_never_send_a_code_twice(now, settings):
+    """Two sweeps interleave their batches over the same locks: neither waits on the other in a
+    cycle (provider sessions and ledgers lock rows in key order), and each code is sent once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite tests share one in-memory database, which threads cannot lock properly")
+    workspace = workspace_get_or_create(name="Sandbox", is_sandbox=True)
+    fleet = {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
+    locks = [fleet[k] for k in ("sandbox-cloud-lock", "sandbox-keypad-deadbolt", "sandbox-strict-pins")]
+    codes = [
+        access_code_create(device=locks[n % len(locks)], request=AccessCodeRequest(name=f"Guest {n}"))
+        for n in range(45)
+    ]
+    settings.SCHEDULER_BATCH_SIZE = 4  # many small batches, so the workers interleave
+    start = threading.Barrier(2)
+
+    def worker():
+        try:
+            start.wait()
+            scheduler.sweep(now=now)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert SandboxCommand.objects.filter(action="set").count() == len(codes)
+    assert all(fresh(code).status == AccessCodeStatus.SET for code in codes)
 
 
 def test_scheduler_tick_dry_run_shows_the_plan_and_changes_nothing(fleet, now):

@@ -28,7 +28,7 @@ def broken_events(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("the events table is unavailable")
 
-    monkeypatch.setattr(code_services, "event_record", fail)
+    monkeypatch.setattr(code_services, "events_record", fail)  # every event is written through it
     return monkeypatch
 
 

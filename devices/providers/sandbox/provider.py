@@ -5,12 +5,14 @@ real lock's provider gives. Faults are switches on ``SandboxLock``, turned on fr
 the API's simulate routes. Nothing is random except through the lock's seed, so tests repeat.
 """
 
+import contextlib
 import random
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from config.db import update_rows
 from devices import rules
 from devices.models import CAPABILITY_FIELDS, ConnectedAccount, Device
 from devices.providers.base import CodeSpec, DeviceSnapshot, HeldCode, Outcome, Problem
@@ -26,10 +28,36 @@ class SandboxProvider:
     def __init__(self, account: ConnectedAccount, *, now: datetime | None = None) -> None:
         self.account = account
         self._now = now
+        self._session: _Session | None = None
 
     @property
     def now(self) -> datetime:
         return self._now or timezone.now()
+
+    @contextlib.contextmanager
+    def session(self, provider_device_ids):
+        """Calls to these locks inside the block share one transaction: each lock's state is
+        read once, under its row lock, and written back once at the end, so a sweep touching
+        hundreds of locks costs a handful of queries rather than several per call. A call
+        outside a session (or to a lock not named) makes a session of its own."""
+        with transaction.atomic():
+            session = _Session.load(self.account, provider_device_ids)
+            outer, self._session = self._session, session
+            try:
+                yield
+            finally:
+                self._session = outer
+            session.save()
+
+    @contextlib.contextmanager
+    def _memory(self, provider_device_id: str):
+        """The session and the lock's state for one call."""
+        session = self._session
+        if session is not None and provider_device_id in session.locks:
+            yield session, session.locks[provider_device_id]
+            return
+        with self.session([provider_device_id]):
+            yield self._session, self._session.locks[provider_device_id]
 
     # --- Devices ------------------------------------------------------------------------------
 
@@ -45,74 +73,75 @@ class SandboxProvider:
         return snapshots
 
     def probe(self, provider_device_id: str) -> Outcome:
-        device = self._device(provider_device_id)
-        lock = _lock(device)
-        refusal = self._unreachable(lock, action="probe")
-        if refusal is None and not device.has_keypad:
-            refusal = Outcome.failed(
-                Problem("august_lock_missing_keypad", "No keypad is connected."), transient=False
-            )
+        with self._memory(provider_device_id) as (_, memory):
+            refusal = self._unreachable(memory.lock, action="probe")
+            if refusal is None and not memory.device.has_keypad:
+                refusal = Outcome.failed(
+                    Problem("august_lock_missing_keypad", "No keypad is connected."), transient=False
+                )
         return refusal or Outcome.confirmed()
 
     # --- Codes --------------------------------------------------------------------------------
 
     def set_code(self, provider_device_id: str, spec: CodeSpec) -> Outcome:
-        with transaction.atomic():
-            device, lock = self._locked(provider_device_id)
-            outcome = self._refusal(device, lock, spec) or self._store(device, lock, spec, existing=None)
-            self._log(lock, "set", outcome, code=spec.code)
+        with self._memory(provider_device_id) as (session, memory):
+            outcome = self._refusal(memory, spec) or self._store(session, memory, spec, existing=None)
+            self._log(session, memory, "set", outcome, code=spec.code)
         return outcome
 
     def update_code(self, provider_device_id: str, provider_code_id: str, spec: CodeSpec) -> Outcome:
-        with transaction.atomic():
-            device, lock = self._locked(provider_device_id)
-            existing = lock.held_codes.filter(provider_code_id=provider_code_id).first()
+        with self._memory(provider_device_id) as (session, memory):
+            existing = memory.find(provider_code_id)
             # A code removed behind our back is simply set again.
-            outcome = self._refusal(device, lock, spec, replacing=existing) or self._store(
-                device, lock, spec, existing=existing
+            outcome = self._refusal(memory, spec, replacing=existing) or self._store(
+                session, memory, spec, existing=existing
             )
-            self._log(lock, "update", outcome, code=spec.code, provider_code_id=provider_code_id)
+            self._log(session, memory, "update", outcome, code=spec.code, provider_code_id=provider_code_id)
         return outcome
 
     def remove_code(self, provider_device_id: str, provider_code_id: str) -> Outcome:
-        with transaction.atomic():
-            device, lock = self._locked(provider_device_id)
-            outcome = self._unreachable(lock, action="remove")
-            if outcome is None and lock.fails_removal:
+        with self._memory(provider_device_id) as (session, memory):
+            outcome = self._unreachable(memory.lock, action="remove")
+            if outcome is None and memory.lock.fails_removal:
                 outcome = Outcome.failed(
                     Problem("failed_to_remove_from_device", "The lock did not confirm the removal."),
                     transient=True,
                 )
             if outcome is None:
-                lock.held_codes.filter(provider_code_id=provider_code_id).delete()
+                held = memory.find(provider_code_id)
+                if held is not None:
+                    session.remove(memory, held)
                 outcome = Outcome.confirmed(provider_code_id)
-            self._log(lock, "remove", outcome, provider_code_id=provider_code_id)
+            self._log(session, memory, "remove", outcome, provider_code_id=provider_code_id)
         return outcome
 
     def list_codes(self, provider_device_id: str) -> list[HeldCode]:
-        device = self._device(provider_device_id)
-        lock = _lock(device)
         now = self.now
-        if not lock.delays_programming:
-            # The delay is over: the lock finishes what it had accepted, as real locks do.
-            lock.held_codes.filter(confirmed_at__isnull=True).update(confirmed_at=now)
-        return [
-            HeldCode(
-                provider_code_id=held.provider_code_id,
-                code=held.code,
-                name=held.name,
-                starts_at=held.starts_at,
-                ends_at=held.ends_at,
-                is_set=held.confirmed_at is not None and held.confirmed_at <= now,
-            )
-            for held in lock.held_codes.all()
-        ]
+        with self._memory(provider_device_id) as (session, memory):
+            if not memory.lock.delays_programming:
+                # The delay is over: the lock finishes what it had accepted, as real locks do.
+                for held in memory.held:
+                    if held.confirmed_at is None:
+                        held.confirmed_at = now
+                        session.store(memory, held)
+            return [
+                HeldCode(
+                    provider_code_id=held.provider_code_id,
+                    code=held.code,
+                    name=held.name,
+                    starts_at=held.starts_at,
+                    ends_at=held.ends_at,
+                    is_set=held.confirmed_at is not None and held.confirmed_at <= now,
+                )
+                for held in memory.held
+            ]
 
     def create_offline_code(
         self, provider_device_id: str, *, starts_at: datetime, ends_at: datetime, is_one_time_use: bool
     ) -> tuple[Outcome, str | None]:
         """An algorithmic PIN for the window; the lock needs no message to accept it."""
-        device = self._device(provider_device_id)
+        with self._memory(provider_device_id) as (_, memory):
+            device = memory.device
         if not device.can_program_offline_access_codes or not device.offline_code_secret:
             return Outcome.failed(
                 Problem("failed_to_set_on_device", "This lock has no offline codes."), transient=False
@@ -135,37 +164,40 @@ class SandboxProvider:
     def simulate_external_change(
         self, provider_device_id: str, provider_code_id: str, *, new_code: str
     ) -> None:
-        lock = _lock(self._device(provider_device_id))
-        lock.held_codes.filter(provider_code_id=provider_code_id).update(code=new_code)
+        with self._memory(provider_device_id) as (session, memory):
+            held = memory.find(provider_code_id)
+            if held is not None:
+                held.code = new_code
+                session.store(memory, held)
 
     def simulate_external_delete(self, provider_device_id: str, provider_code_id: str) -> None:
-        lock = _lock(self._device(provider_device_id))
-        lock.held_codes.filter(provider_code_id=provider_code_id).delete()
+        with self._memory(provider_device_id) as (session, memory):
+            held = memory.find(provider_code_id)
+            if held is not None:
+                session.remove(memory, held)
 
     def simulate_unmanaged_code(
         self, provider_device_id: str, *, code: str | None = None, name: str = ""
     ) -> HeldCode:
-        device = self._device(provider_device_id)
-        lock = _lock(device)
-        rng = random.Random(f"{lock.seed}:{lock.code_serial}:{device.provider_device_id}")
-        pin = code or rules.generate_pin([device], rng=rng) or "0000"
-        with transaction.atomic():
-            device, lock = self._locked(provider_device_id)
-            code_id = self._next_code_id(device, lock)
-        held = SandboxHeldCode.objects.create(
-            lock=lock,
-            provider_code_id=code_id,
-            code=pin,
-            name=name or "Owner's code",
-            origin=HeldCodeOrigin.EXTERNAL,
-            confirmed_at=self.now,
-        )
+        with self._memory(provider_device_id) as (session, memory):
+            device, lock = memory.device, memory.lock
+            rng = random.Random(f"{lock.seed}:{lock.code_serial}:{device.provider_device_id}")
+            held = SandboxHeldCode(
+                lock=lock,
+                provider_code_id=session.next_code_id(memory),
+                code=code or rules.generate_pin([device], rng=rng) or "0000",
+                name=name or "Owner's code",
+                origin=HeldCodeOrigin.EXTERNAL,
+                confirmed_at=self.now,
+            )
+            session.store(memory, held)
         return HeldCode(held.provider_code_id, held.code, held.name)
 
     # --- Inside the lock ------------------------------------------------------------------------
 
-    def _refusal(self, device: Device, lock: SandboxLock, spec: CodeSpec, replacing=None) -> Outcome | None:
+    def _refusal(self, memory: "_Memory", spec: CodeSpec, replacing=None) -> Outcome | None:
         """Why the lock would not take ``spec``, as the provider would report it; None if it would."""
+        device, lock = memory.device, memory.lock
         unreachable = self._unreachable(lock, action="set")
         if unreachable:
             return unreachable
@@ -184,12 +216,8 @@ class SandboxProvider:
             return _set_failed(
                 "august_lock_bad_access_code_format", "The lock rejected the PIN's format.", transient=False
             )
-        # The lock's memory, read once: duplicates and free slots are judged from it.
-        others = list(
-            lock.held_codes.exclude(pk=replacing.pk if replacing else None).values_list(
-                "code", "starts_at", "ends_at"
-            )
-        )
+        # Duplicates and free slots are judged from the lock's memory.
+        others = [(h.code, h.starts_at, h.ends_at) for h in memory.held if h is not replacing]
         if lock.reports_duplicate_pin or any(
             code == spec.code and _overlaps(spec, s, e) for code, s, e in others
         ):
@@ -221,9 +249,10 @@ class SandboxProvider:
                 return Outcome.failed(Problem(code), *also, transient=True)
         return None
 
-    def _store(self, device: Device, lock: SandboxLock, spec: CodeSpec, *, existing) -> Outcome:
+    def _store(self, session: "_Session", memory: "_Memory", spec: CodeSpec, *, existing) -> Outcome:
+        device, lock = memory.device, memory.lock
         native = spec.use_native_schedule and device.has_native_scheduling
-        held = existing or SandboxHeldCode(lock=lock, provider_code_id=self._next_code_id(device, lock))
+        held = existing or SandboxHeldCode(lock=lock, provider_code_id=session.next_code_id(memory))
         held.code = spec.code
         held.name = spec.name
         held.starts_at = spec.starts_at if native else None
@@ -232,7 +261,7 @@ class SandboxProvider:
             held.confirmed_at = None
         else:
             held.confirmed_at = self.now + timedelta(seconds=lock.confirmation_delay_seconds)
-        held.save()
+        session.store(memory, held)
         if lock.delays_programming:
             return Outcome.pending(
                 held.provider_code_id,
@@ -244,36 +273,98 @@ class SandboxProvider:
             return Outcome.pending(held.provider_code_id)
         return Outcome.confirmed(held.provider_code_id)
 
-    def _next_code_id(self, device: Device, lock: SandboxLock) -> str:
-        """The next id in this lock's series. Callers hold the lock's row (``_locked``), so
-        two commands cannot draw the same number."""
-        lock.code_serial += 1
-        SandboxLock.objects.filter(pk=lock.pk).update(code_serial=lock.code_serial)
-        return f"{device.provider_device_id}-code-{lock.code_serial}"
-
-    def _device(self, provider_device_id: str) -> Device:
-        return self.account.devices.get(provider_device_id=provider_device_id)
-
-    def _locked(self, provider_device_id: str) -> tuple[Device, SandboxLock]:
-        device = self._device(provider_device_id)
-        lock = SandboxLock.objects.select_for_update().filter(pk=device.pk).first()
-        if lock is None:  # a lock made outside seed_sandbox gets its state on first use
-            _lock(device)
-            lock = SandboxLock.objects.select_for_update().get(pk=device.pk)
-        return device, lock
-
     def _log(
-        self, lock: SandboxLock, action: str, outcome: Outcome, *, code="", provider_code_id=None
+        self,
+        session: "_Session",
+        memory: "_Memory",
+        action: str,
+        outcome: Outcome,
+        *,
+        code="",
+        provider_code_id=None,
     ) -> None:
-        SandboxCommand.objects.create(
-            lock=lock,
-            action=action,
-            provider_code_id=provider_code_id or outcome.provider_code_id or "",
-            code=code or "",
-            result=outcome.result,
-            errors=[p.code for p in outcome.errors],
-            sent_at=self.now,
+        session.commands.append(
+            SandboxCommand(
+                lock=memory.lock,
+                action=action,
+                provider_code_id=provider_code_id or outcome.provider_code_id or "",
+                code=code or "",
+                result=outcome.result,
+                errors=[p.code for p in outcome.errors],
+                sent_at=self.now,
+            )
         )
+
+
+class _Memory:
+    """One lock as a session sees it: its device, its switches and the codes it holds."""
+
+    def __init__(self, device: Device, lock: SandboxLock, held: list[SandboxHeldCode]) -> None:
+        self.device = device
+        self.lock = lock
+        self.held = held
+        self.serial_changed = False
+
+    def find(self, provider_code_id: str) -> SandboxHeldCode | None:
+        return next((h for h in self.held if h.provider_code_id == provider_code_id), None)
+
+
+class _Session:
+    """Locks read together, under their row locks, and written back together by ``save``."""
+
+    def __init__(self, locks: dict[str, _Memory]) -> None:
+        self.locks = locks
+        self.changed: dict[int, SandboxHeldCode] = {}  # by id(): new rows have no pk yet
+        self.removed: list[SandboxHeldCode] = []
+        self.commands: list[SandboxCommand] = []
+
+    @classmethod
+    def load(cls, account: ConnectedAccount, provider_device_ids) -> "_Session":
+        wanted = set(provider_device_ids)
+        devices = {d.pk: d for d in account.devices.filter(provider_device_id__in=wanted)}
+        missing = wanted - {d.provider_device_id for d in devices.values()}
+        if missing:
+            raise Device.DoesNotExist(f"no lock {sorted(missing)} on this account")
+        # In primary-key order, so two sessions locking several locks never wait in a cycle.
+        locking = SandboxLock.objects.select_for_update().filter(pk__in=devices).order_by("pk")
+        locks = {lock.pk: lock for lock in locking}
+        if len(locks) < len(devices):  # a lock made outside seed_sandbox gets its state on first use
+            for pk in devices.keys() - locks.keys():
+                _lock(devices[pk])
+            locks = {lock.pk: lock for lock in locking.all()}
+        held: dict = {pk: [] for pk in devices}
+        for code in SandboxHeldCode.objects.filter(lock_id__in=devices):
+            held[code.lock_id].append(code)
+        return cls({d.provider_device_id: _Memory(d, locks[pk], held[pk]) for pk, d in devices.items()})
+
+    def store(self, memory: _Memory, held: SandboxHeldCode) -> None:
+        """``held`` is new or changed: in the lock's memory now, in the database at ``save``."""
+        if held.pk is None and all(h is not held for h in memory.held):
+            memory.held.append(held)
+        self.changed[id(held)] = held
+
+    def remove(self, memory: _Memory, held: SandboxHeldCode) -> None:
+        memory.held.remove(held)
+        self.changed.pop(id(held), None)
+        if held.pk is not None:
+            self.removed.append(held)
+
+    def next_code_id(self, memory: _Memory) -> str:
+        """The next id in this lock's series (the session holds the lock's row, so two
+        commands cannot draw the same number)."""
+        memory.lock.code_serial += 1
+        memory.serial_changed = True
+        return f"{memory.device.provider_device_id}-code-{memory.lock.code_serial}"
+
+    def save(self) -> None:
+        if self.removed:
+            SandboxHeldCode.objects.filter(pk__in=[h.pk for h in self.removed]).delete()
+        new = [h for h in self.changed.values() if h.pk is None]
+        old = [h for h in self.changed.values() if h.pk is not None]
+        SandboxHeldCode.objects.bulk_create(new)
+        update_rows(old, ["code", "name", "starts_at", "ends_at", "confirmed_at"])
+        update_rows([m.lock for m in self.locks.values() if m.serial_changed], ["code_serial"])
+        SandboxCommand.objects.bulk_create(self.commands)
 
 
 def _lock(device: Device) -> SandboxLock:

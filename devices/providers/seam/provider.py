@@ -9,6 +9,7 @@ both: update and delete are sent as POST with a JSON body, which the real API ac
 route, while the SDK's own ``update`` (PATCH) and ``delete`` (DELETE) are refused by the fake.
 """
 
+import contextlib
 from datetime import datetime
 
 import httpx
@@ -30,6 +31,10 @@ class SeamProvider:
     def __init__(self, account: ConnectedAccount, *, seam: Seam | None = None) -> None:
         self.account = account
         self.seam = seam or seam_client(credentials.decrypt(account.encrypted_credentials))
+
+    def session(self, provider_device_ids: list[str]) -> contextlib.nullcontext:
+        """Each call is its own HTTP request: nothing to group."""
+        return contextlib.nullcontext()
 
     # --- Devices ------------------------------------------------------------------------------
 
