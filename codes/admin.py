@@ -30,6 +30,7 @@ from codes.selectors import (
     access_code_issues,
     device_slot_forecast,
     readiness,
+    reserve,
     timeline_for_code,
     with_issue_counts,
 )
@@ -437,7 +438,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
         pool = BackupAccessCodePool.objects.filter(device_id=obj.device_id).first()
         if pool is None or not pool.is_enabled:
             return "The lock has no enabled backup pool."
-        ready = backup_pool.reserve(pool).filter(access_code__status=AccessCodeStatus.SET).count()
+        ready = reserve(pool).filter(access_code__status=AccessCodeStatus.SET).count()
         return (
             f"{ready} backup code(s) ready on the lock; "
             f"{'pulled by itself' if pool.auto_pull else 'pulled by hand'} if this code is not set in time."

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from codes import services
@@ -18,32 +17,12 @@ from codes.models import (
     BackupAccessCodePool,
     EventType,
 )
+from codes.selectors import reserve
 from devices.models import Device, IssueKind
 
 BACKUP_NAME = "Backup code"
 # How long before arrival an unset code draws on the pool by itself, where the pool allows.
 AUTO_PULL_LEAD = timedelta(minutes=30)
-
-
-def reserve(pool: BackupAccessCodePool):
-    """Backups in the pool, not handed out and not deleted."""
-    return reserves([pool])
-
-
-def reserves(pools):
-    """Backups in these pools, not handed out and not deleted."""
-    return BackupAccessCode.objects.filter(
-        pool__in=pools, pulled_for__isnull=True, access_code__deleted_at__isnull=True
-    )
-
-
-def backups_to_come(device_ids) -> dict:
-    """For each of these locks with an enabled pool, by device id: how many backup codes a
-    refill will still add (the pool's size less its reserve; backups already made are codes
-    on the lock, and count as such)."""
-    pools = list(BackupAccessCodePool.objects.filter(device_id__in=device_ids, is_enabled=True))
-    made = dict(reserves(pools).values("pool").annotate(n=Count("pk")).values_list("pool", "n"))
-    return {pool.device_id: max(pool.target_size - made.get(pool.pk, 0), 0) for pool in pools}
 
 
 def backup_pool_refill(*, device: Device, now: datetime | None = None) -> list[AccessCode]:

@@ -35,7 +35,7 @@ from codes import backup_pool, services
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
 from codes.programming import call_lock
-from codes.selectors import access_code_issues, others_at_start
+from codes.selectors import access_code_issues, backups_to_come, others_at_start
 from devices import rules
 from devices.models import IssueKind
 from devices.providers import provider_for
@@ -482,7 +482,7 @@ def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
     )
     limited = [code for code in reachable if code.device.max_active_codes_supported is not None]
     taken = others_at_start(limited)
-    to_come = backup_pool.backups_to_come({code.device_id for code in limited})
+    to_come = backups_to_come({code.device_id for code in limited})
     findings = {}
     for code in codes:
         check, problems = checks[code.pk], []

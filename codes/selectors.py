@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from codes import catalog
-from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, BackupAccessCode
+from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
 from devices import rules
 from devices.models import Device, DeviceIssue, IssueKind, Property
 
@@ -152,15 +152,9 @@ def issues_for_codes(codes: list[AccessCode]) -> dict:
 def devices_with_backup_ready(device_ids) -> set:
     """Locks whose enabled pool holds a backup code that is on the lock and not yet handed out:
     where ``is_backup_access_code_available`` is true for codes that use the pool."""
-    return set(
-        BackupAccessCode.objects.filter(
-            pool__device_id__in=device_ids,
-            pool__is_enabled=True,
-            access_code__status=AccessCodeStatus.SET,
-            access_code__deleted_at__isnull=True,
-            pulled_for__isnull=True,
-        ).values_list("pool__device_id", flat=True)
-    )
+    pools = BackupAccessCodePool.objects.filter(device_id__in=device_ids, is_enabled=True)
+    ready = reserves(pools).filter(access_code__status=AccessCodeStatus.SET)
+    return set(ready.values_list("pool__device_id", flat=True))
 
 
 def shown_issues(own, inherited) -> list[ShownIssue]:
@@ -342,12 +336,31 @@ class SlotForecast:
         return None if self.slots is None else self.slots - self.peak_used
 
 
+def reserve(pool: BackupAccessCodePool):
+    """Backups in the pool, not handed out and not deleted."""
+    return reserves([pool])
+
+
+def reserves(pools):
+    """Backups in these pools, not handed out and not deleted."""
+    return BackupAccessCode.objects.filter(
+        pool__in=pools, pulled_for__isnull=True, access_code__deleted_at__isnull=True
+    )
+
+
+def backups_to_come(device_ids) -> dict:
+    """For each of these locks with an enabled pool, by device id: how many backup codes a
+    refill will still add (the pool's size less its reserve; backups already made are codes
+    on the lock, and count as such)."""
+    pools = list(BackupAccessCodePool.objects.filter(device_id__in=device_ids, is_enabled=True))
+    made = dict(reserves(pools).values("pool").annotate(n=Count("pk")).values_list("pool", "n"))
+    return {pool.device_id: max(pool.target_size - made.get(pool.pk, 0), 0) for pool in pools}
+
+
 def device_slot_forecast(device: Device, *, now: datetime) -> SlotForecast:
     """Slots in use now and at the busiest future moment: every code that will sit on the lock
     (on a lock without schedules, from just in time before its start), codes on it being
     removed, and backup codes the pool has still to create. One query, swept in Python."""
-    from codes.models import BackupAccessCode, BackupAccessCodePool
-
     lead = timedelta(0) if device.has_native_scheduling else timedelta(minutes=settings.JUST_IN_TIME_MINUTES)
     rows = (
         AccessCode.objects.filter(device=device, is_offline_access_code=False)
@@ -367,13 +380,10 @@ def device_slot_forecast(device: Device, *, now: datetime) -> SlotForecast:
         changes.append((start, +1))
         if end is not None:
             changes.append((end, -1))
-    pool = BackupAccessCodePool.objects.filter(device=device, is_enabled=True).first()
-    to_create = 0
-    if pool is not None and device.supports_backup_access_code_pool:
-        held = BackupAccessCode.objects.filter(
-            pool=pool, pulled_for__isnull=True, access_code__deleted_at__isnull=True
-        ).count()
-        to_create = max(pool.target_size - held, 0)
+    # A refill creates nothing on a lock without pool support (backup_pool_refill).
+    to_create = (
+        backups_to_come([device.pk]).get(device.pk, 0) if device.supports_backup_access_code_pool else 0
+    )
     used = to_create
     used_now, peak_used, peak_at = None, -1, now
     # Ends before starts at the same instant: a window is half-open, [starts_at, ends_at).

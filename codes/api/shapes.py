@@ -6,19 +6,9 @@ Lists are shaped in a fixed number of queries whatever their length (``issues_fo
 
 from codes.models import AccessCode, ActionAttempt, Event
 from codes.selectors import ShownIssue, devices_with_backup_ready, issues_for_codes
+from devices.api.shapes import issue_wire
 from devices.api.wire import iso
 from devices.models import IssueKind
-
-
-def _issue(issue: ShownIssue) -> dict:
-    if issue.kind == IssueKind.WARNING:
-        return {"warning_code": issue.code, "message": issue.message, "created_at": iso(issue.created_at)}
-    return {
-        "error_code": issue.code,
-        "message": issue.message,
-        "created_at": iso(issue.created_at),
-        **{flag: True for flag in issue.flags},
-    }
 
 
 def access_codes_wire(codes: list[AccessCode]) -> list[dict]:
@@ -49,8 +39,8 @@ def _access_code(code: AccessCode, issues: list[ShownIssue], *, backup_ready: bo
         "ends_at": iso(code.ends_at),
         "created_at": iso(code.created_at),
         "is_managed": code.is_managed,
-        "errors": [_issue(i) for i in issues if i.kind == IssueKind.ERROR],
-        "warnings": [_issue(i) for i in issues if i.kind == IssueKind.WARNING],
+        "errors": [issue_wire(i, i.flags) for i in issues if i.kind == IssueKind.ERROR],
+        "warnings": [issue_wire(i, i.flags) for i in issues if i.kind == IssueKind.WARNING],
     }
     if not code.is_managed:
         return body

@@ -8,14 +8,18 @@ from devices.models import Device, DeviceIssue, IssueKind
 _FLAGS = ("is_device_error", "is_connected_account_error", "is_bridge_error")
 
 
-def issue_wire(issue, *, flags=_FLAGS) -> dict:
-    """One error or warning: ``error_code`` or ``warning_code``, message, created_at, and for
-    errors the flags saying what it is about."""
+def issue_wire(issue, flags) -> dict:
+    """One error or warning, on a lock or on a code: ``error_code`` or ``warning_code``,
+    message, created_at, and for errors the ``flags`` saying what it is about."""
     if issue.kind == IssueKind.WARNING:
         return {"warning_code": issue.code, "message": issue.message, "created_at": iso(issue.created_at)}
     body = {"error_code": issue.code, "message": issue.message, "created_at": iso(issue.created_at)}
-    body.update({flag: True for flag in flags if getattr(issue, flag)})
+    body.update({flag: True for flag in flags})
     return body
+
+
+def _device_issue_wire(row: DeviceIssue) -> dict:
+    return issue_wire(row, [flag for flag in _FLAGS if getattr(row, flag)])
 
 
 def device_issues(devices: list[Device]) -> dict:
@@ -74,8 +78,8 @@ def device_wire(device: Device, issues: list[DeviceIssue]) -> dict:
             "supports_backup_access_code_pool": device.supports_backup_access_code_pool,
             "code_constraints": _code_constraints(device),
         },
-        "errors": [issue_wire(i) for i in issues if i.kind == IssueKind.ERROR],
-        "warnings": [issue_wire(i) for i in issues if i.kind == IssueKind.WARNING],
+        "errors": [_device_issue_wire(i) for i in issues if i.kind == IssueKind.ERROR],
+        "warnings": [_device_issue_wire(i) for i in issues if i.kind == IssueKind.WARNING],
         "location": None,
         "custom_metadata": {},
     }
