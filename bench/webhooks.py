@@ -28,18 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def setup_django(database_url: str | None, var_dir: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "1"
-    os.environ["LATCHKEY_READ_DOTENV"] = "0"
-    os.environ["LATCHKEY_VAR_DIR"] = var_dir
-    os.environ["LOG_LEVEL"] = "WARNING"
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
+from bench.sweep import setup_django  # noqa: E402  (one way to start Django for a benchmark)
 
 
 def populate(codes: int):

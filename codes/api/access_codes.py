@@ -83,7 +83,7 @@ class CodeParams(Params):
     prefer_native_scheduling = WireBoolean(required=False)
 
     def validate(self, data):
-        _merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
+        merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
         if data.pop("prefer_native_scheduling", True) is False:
             raise serializers.ValidationError(
                 {
@@ -97,7 +97,7 @@ class CodeParams(Params):
         return data
 
 
-def _merge_alias(data: dict, name: str, alias: str) -> None:
+def merge_alias(data: dict, name: str, alias: str) -> None:
     if alias in data:
         value = data.pop(alias)
         if name in data and data[name] != value:
@@ -140,7 +140,7 @@ class Create(SeamRoute):
 
         def validate(self, data):
             data = super().validate(data)
-            _merge_alias(data, "is_offline_access_code", "use_offline_access_code")
+            merge_alias(data, "is_offline_access_code", "use_offline_access_code")
             rounding = data.pop("max_time_rounding", None)
             if rounding and not data.get("is_offline_access_code"):
                 raise serializers.ValidationError(
@@ -206,13 +206,17 @@ class CreateMultiple(SeamRoute):
         )
 
 
+class LookupParams(Params):
+    """How a code is named: ``access_code_id``, or ``device_id`` and ``code`` (see find_code)."""
+
+    access_code_id = serializers.UUIDField(required=False)
+    device_id = serializers.UUIDField(required=False)
+    code = WireString(required=False)
+
+
 class Get(SeamRoute):
     sdk_method = "GET"
-
-    class params(Params):
-        access_code_id = serializers.UUIDField(required=False)
-        device_id = serializers.UUIDField(required=False)
-        code = WireString(required=False)
+    params = LookupParams
 
     def answer(self, p):
         return {"access_code": access_code_wire(find_code(self.workspace, p))}

@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from codes import services
-from codes.api.access_codes import _merge_alias, code_page, find_code, find_device
+from codes.api.access_codes import LookupParams, code_page, find_code, find_device, merge_alias
 from codes.api.shapes import access_code_wire
 from codes.models import AccessCode
 from devices.api.wire import (
@@ -29,7 +29,7 @@ class ConvertParams(Params):
     force = WireBoolean(required=False)  # Latchkey converts without conditions; accepted for SDKs
 
     def validate(self, data):
-        _merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
+        merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
         data.pop("force", None)
         return data
 
@@ -58,11 +58,7 @@ class List(SeamRoute):
 
 class Get(SeamRoute):
     sdk_method = "GET"
-
-    class params(Params):
-        access_code_id = serializers.UUIDField(required=False)
-        device_id = serializers.UUIDField(required=False)
-        code = WireString(required=False)
+    params = LookupParams
 
     def answer(self, p):
         return {"access_code": access_code_wire(find_code(self.workspace, p, managed=False))}

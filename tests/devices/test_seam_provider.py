@@ -27,11 +27,16 @@ def fake_seam():
     server.stop()
 
 
+def connect_seam(endpoint: str, *, workspace: str = "W", api_key: str = API_KEY, webhook_secret=None) -> None:
+    extra = ["--webhook-secret", webhook_secret] if webhook_secret is not None else []
+    call_command(
+        "connect_seam", "--workspace", workspace, "--api-key", api_key, "--endpoint", endpoint, *extra
+    )
+
+
 @pytest.fixture
 def account(fake_seam, capsys) -> ConnectedAccount:
-    call_command(
-        "connect_seam", "--workspace", "Real Locks", "--api-key", API_KEY, "--endpoint", fake_seam.url
-    )
+    connect_seam(fake_seam.url, workspace="Real Locks")
     account_id = capsys.readouterr().out.strip().splitlines()[-1]
     return ConnectedAccount.objects.get(pk=account_id)
 
@@ -116,13 +121,9 @@ def test_an_unreachable_seam_is_a_transient_failure_on_the_code(account, fake_se
 
 def test_connect_seam_refuses_a_bad_key_and_writes_nothing(fake_seam):
     with pytest.raises(CommandError, match="--api-key: Seam refused"):
-        call_command(
-            "connect_seam", "--workspace", "W", "--api-key", "seam_wrong", "--endpoint", fake_seam.url
-        )
+        connect_seam(fake_seam.url, api_key="seam_wrong")
     with pytest.raises(CommandError, match="--api-key: a Seam API key starts with 'seam_'"):
-        call_command(
-            "connect_seam", "--workspace", "W", "--api-key", "sk_live_123", "--endpoint", fake_seam.url
-        )
+        connect_seam(fake_seam.url, api_key="sk_live_123")
     assert not Workspace.objects.exists() and not ConnectedAccount.objects.exists()
 
 
@@ -130,31 +131,13 @@ def test_connect_seam_refuses_an_unreachable_endpoint():
     from tests.devices.seam_fake import free_port
 
     with pytest.raises(CommandError, match="--endpoint: could not reach Seam"):
-        call_command(
-            "connect_seam",
-            "--workspace",
-            "W",
-            "--api-key",
-            API_KEY,
-            "--endpoint",
-            f"http://127.0.0.1:{free_port()}",
-        )
+        connect_seam(f"http://127.0.0.1:{free_port()}")
     assert not Workspace.objects.exists()
 
 
 def test_connect_seam_keeps_the_webhook_secret_for_seams_callbacks(fake_seam, capsys):
     secret = "whsec_" + "c2VhbS13ZWJob29rLXNlY3JldC0xMjM0NTY="
-    call_command(
-        "connect_seam",
-        "--workspace",
-        "W",
-        "--api-key",
-        API_KEY,
-        "--endpoint",
-        fake_seam.url,
-        "--webhook-secret",
-        secret,
-    )
+    connect_seam(fake_seam.url, webhook_secret=secret)
     account = ConnectedAccount.objects.get(pk=capsys.readouterr().out.strip().splitlines()[-1])
     assert account.webhook_secret == secret
 
@@ -164,17 +147,7 @@ def test_connect_seam_refuses_a_webhook_secret_that_is_not_whsec_base64(fake_sea
     with pytest.raises(
         CommandError, match="--webhook-secret: a Seam webhook secret is 'whsec_' followed by base64"
     ):
-        call_command(
-            "connect_seam",
-            "--workspace",
-            "W",
-            "--api-key",
-            API_KEY,
-            "--endpoint",
-            fake_seam.url,
-            "--webhook-secret",
-            secret,
-        )
+        connect_seam(fake_seam.url, webhook_secret=secret)
     assert not ConnectedAccount.objects.exists()
 
 
