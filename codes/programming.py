@@ -68,16 +68,19 @@ def access_code_push(access_code: AccessCode, *, now: datetime | None = None) ->
     return answer.outcome
 
 
-def call_lock(access_code: AccessCode, *, now: datetime, provider=None) -> LockAnswer | None:
+def call_lock(
+    access_code: AccessCode, *, now: datetime, provider=None, in_doubt: bool = False
+) -> LockAnswer | None:
     """Ask the lock for what this code needs now (None: nothing), without recording the answer:
     the caller records it, outside any transaction held during the call. A provider failure
-    becomes a failed, transient answer."""
+    becomes a failed, transient answer. ``in_doubt``: an earlier attempt may have sent the code
+    without its answer being recorded (``locking.Claim``)."""
     action = needed_action(access_code, now=now)
     if action is None:
         return None
     try:
         provider = provider or provider_for(access_code.device.connected_account, now=now)
-        return _call(access_code, action, provider)
+        return _call(access_code, action, provider, in_doubt=in_doubt)
     except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
         logger.exception("provider call for access code %s failed", access_code.pk)
         generic = (
@@ -89,7 +92,7 @@ def call_lock(access_code: AccessCode, *, now: datetime, provider=None) -> LockA
         return LockAnswer(action, outcome)
 
 
-def _call(access_code: AccessCode, action: services.LockAction, provider) -> LockAnswer:
+def _call(access_code: AccessCode, action: services.LockAction, provider, *, in_doubt: bool) -> LockAnswer:
     device = access_code.device
     lost = False
     if action is services.LockAction.SET and awaits_confirmation(access_code):
@@ -122,8 +125,32 @@ def _call(access_code: AccessCode, action: services.LockAction, provider) -> Loc
     if access_code.provider_code_id and not lost:
         outcome = provider.update_code(device.provider_device_id, access_code.provider_code_id, spec)
     else:
-        outcome = provider.set_code(device.provider_device_id, spec)
+        earlier = _unrecorded_copy(access_code, spec, provider) if in_doubt else None
+        outcome = earlier or provider.set_code(device.provider_device_id, spec)
     return LockAnswer(action, outcome)
+
+
+def _unrecorded_copy(access_code: AccessCode, spec: CodeSpec, provider) -> Outcome | None:
+    """The code as an earlier, unrecorded attempt left it on the lock, if it did; None if not.
+
+    A worker killed after the lock took the code, and before the answer was recorded, leaves
+    the code on the lock under an id Latchkey never learnt. Sent again, it would be refused as
+    a duplicate PIN (or held twice). So after such a death the lock is asked first: a code it
+    holds with this PIN and name, which no other Latchkey code claims, is this one.
+    """
+    device = access_code.device
+    claimed = set(
+        AccessCode.objects.filter(device=device, provider_code_id__gt="")
+        .exclude(pk=access_code.pk)
+        .values_list("provider_code_id", flat=True)
+    )
+    for held in provider.list_codes(device.provider_device_id):
+        if held.code == spec.code and held.name == spec.name and held.provider_code_id not in claimed:
+            logger.info("access code %s was on its lock already, unrecorded: adopted", access_code.pk)
+            if held.is_set:
+                return Outcome.confirmed(held.provider_code_id)
+            return Outcome.pending(held.provider_code_id)
+    return None
 
 
 def _poll(access_code: AccessCode, provider) -> Outcome | None:

@@ -157,11 +157,11 @@ def sweep(*, now: datetime | None = None, limit: int | None = None) -> SweepRepo
             if limit is None
             else min(settings.SCHEDULER_BATCH_SIZE, limit - report.claimed)
         )
-        ids = claim_due_codes(now=now, limit=batch, lease=lease)
-        if not ids:
+        claim = claim_due_codes(now=now, limit=batch, lease=lease)
+        if not claim.ids:
             break
-        report.claimed += len(ids)
-        for step in process_batch(ids, now=now, providers=providers):
+        report.claimed += len(claim.ids)
+        for step in process_batch(claim.ids, now=now, providers=providers, in_doubt=claim.in_doubt):
             report.count(step)
     return report
 
@@ -191,9 +191,12 @@ class _Providers:
         return self._by_account[account.pk]
 
 
-def process_batch(ids, *, now: datetime, providers: _Providers | None = None) -> list[Step]:
+def process_batch(
+    ids, *, now: datetime, providers: _Providers | None = None, in_doubt=frozenset()
+) -> list[Step]:
     """One step for each claimed code. Returns the steps taken; a code whose step failed is
-    left out, still leased, and is retried when its lease lapses.
+    left out, still leased, and is retried when its lease lapses (``in_doubt`` names such codes,
+    see ``locking.Claim``).
 
     The batch moves in stages, so that it costs a few queries rather than a few per code: the
     codes are read at once; their locks are called, outside Latchkey's transactions (one
@@ -219,12 +222,14 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
     for preflights in (False, True):
         group = [code for code in codes if (plans[code.pk].step is Step.PREFLIGHT) == preflights]
         if group:
-            answers = _call_locks(group, plans, now=now, providers=providers)
+            answers = _call_locks(group, plans, now=now, providers=providers, in_doubt=in_doubt)
             done += _record([code for code in group if code.pk in answers], plans, answers, now=now)
     return [plans[pk].step for pk in done]
 
 
-def _call_locks(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
+def _call_locks(
+    codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers, in_doubt
+) -> dict:
     """What each code's lock answered, by code id (None for a step that needs no lock). A code
     whose call raised is left out, as are all of an account's codes if its provider session
     failed: whatever was done on their locks was not kept."""
@@ -237,13 +242,15 @@ def _call_locks(codes: list[AccessCode], plans: dict, *, now: datetime, provider
             answers[code.pk] = None
     for calling in by_account.values():
         try:
-            answers.update(_call_account(calling, plans, now=now, providers=providers))
+            answers.update(_call_account(calling, plans, now=now, providers=providers, in_doubt=in_doubt))
         except Exception:
             logger.exception("provider session failed; its codes are retried when their leases lapse")
     return answers
 
 
-def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
+def _call_account(
+    codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers, in_doubt
+) -> dict:
     """The calls for one account's codes, in one provider session."""
     try:
         provider = providers(codes[0].device.connected_account)
@@ -261,7 +268,9 @@ def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, provid
                         raise RuntimeError("no provider to pre-flight with")
                     answers[code.pk] = ask_lock(code, provider)
                 else:
-                    answers[code.pk] = call_lock(code, now=now, provider=provider)
+                    answers[code.pk] = call_lock(
+                        code, now=now, provider=provider, in_doubt=code.pk in in_doubt
+                    )
             except Exception:  # one broken code must not stop the sweep; its lease lapses
                 logger.exception("scheduler failed on access code %s", code.pk)
     checks = {pk: answer for pk, answer in answers.items() if isinstance(answer, LockCheck)}

@@ -44,11 +44,17 @@ SCHEDULER_LEASE_SECONDS: int = env.int("SCHEDULER_LEASE_SECONDS", default=300)
 # Worker processes django-q2 starts on this machine.
 Q_WORKERS: int = env.int("Q_WORKERS", default=2)
 
-# Production security settings (issue: production profile). Off by default for local runs.
-SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0)
-SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=False)
+# HTTPS. On by default whenever DEBUG is off, so a production deployment is secure unless it
+# says otherwise (and `check --deploy` passes); local runs (DEBUG=1) serve plain HTTP.
+_SECURE_BY_DEFAULT = not DEBUG
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=_SECURE_BY_DEFAULT)
+SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=_SECURE_BY_DEFAULT)
+CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=_SECURE_BY_DEFAULT)
+# A year, the HSTS preload list's minimum. Browsers remember it: set 0 (or a short time) until
+# the site is sure to stay on HTTPS.
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _SECURE_BY_DEFAULT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_SECURE_BY_DEFAULT)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=_SECURE_BY_DEFAULT)
 # Only behind a proxy that sets X-Forwarded-Proto itself; otherwise a client could claim HTTPS.
 TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
 

@@ -114,6 +114,27 @@ if env.REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- Cache -----------------------------------------------------------------------------------
+# Shared by every process: the web server's workers, the qcluster's and other machines'. Latchkey
+# keeps no state of its own in a cache; django-q2 keeps its cluster statistics there (`qinfo`,
+# `qmonitor` read them from another process). Redis when the production profile has it; else
+# files in var/, which the web server and the worker of one machine share.
+if env.REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.REDIS_URL,
+            "KEY_PREFIX": "latchkey",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env.VAR_DIR / "cache",
+        }
+    }
+
 # --- Scheduler ------------------------------------------------------------------------------
 ADVANCE_PROGRAMMING_DAYS = env.ADVANCE_PROGRAMMING_DAYS
 REVIEW_LEAD_HOURS = env.REVIEW_LEAD_HOURS
@@ -152,6 +173,8 @@ STORAGES = {
 # --- Security (read from the environment; see README) ---------------------------------------
 SECURE_SSL_REDIRECT = env.SECURE_SSL_REDIRECT
 SECURE_HSTS_SECONDS = env.SECURE_HSTS_SECONDS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.SECURE_HSTS_INCLUDE_SUBDOMAINS
+SECURE_HSTS_PRELOAD = env.SECURE_HSTS_PRELOAD
 SESSION_COOKIE_SECURE = env.SESSION_COOKIE_SECURE
 CSRF_COOKIE_SECURE = env.CSRF_COOKIE_SECURE
 if env.TRUST_X_FORWARDED_PROTO:

@@ -7,6 +7,11 @@ mode on; it has to be set in the settings module the tests start with.
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+# The tests run with DEBUG off, as production does, but serve plain HTTP on loopback (the live
+# server, the SDK, the browser), so the HTTPS defaults that DEBUG off brings are turned off.
+for _https_setting in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+    os.environ.setdefault(_https_setting, "0")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 
 from config.settings import *  # noqa: E402, F403
 from config.settings import Q_CLUSTER, STATIC_ROOT, STORAGES  # noqa: E402

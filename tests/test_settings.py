@@ -7,20 +7,35 @@ import sys
 
 from django.conf import settings
 
+SET_BY_TEST_RUNS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "SECURE_SSL_REDIRECT",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+}
+
 PROBE = (
     "import json, django; from django.conf import settings; django.setup(); "
     "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], "
     "'options': settings.DATABASES['default'].get('OPTIONS', {}), 'q': settings.Q_CLUSTER, "
-    "'debug': settings.DEBUG}, default=str))"
+    "'debug': settings.DEBUG, 'cache': settings.CACHES['default']}, default=str))"
 )
 
 
 def probe(**env) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}
-    }
+    return run_python("-c", PROBE, **env)
+
+
+def run_python(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Our interpreter in a fresh process, with none of the variables a test run sets (the
+    database, the broker, the secret and the HTTPS switches) unless given here."""
+    clean = {k: v for k, v in os.environ.items() if k not in SET_BY_TEST_RUNS}
     return subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, *args],
         env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", "LATCHKEY_READ_DOTENV": "0", **env},
         capture_output=True,
         text=True,
@@ -43,6 +58,8 @@ def test_embedded_defaults_are_sqlite_with_immediate_transactions_and_the_orm_br
     assert "journal_mode=WAL" in loaded["options"]["init_command"]
     assert loaded["q"]["orm"] == "default" and "redis" not in loaded["q"]
     assert loaded["q"]["timeout"] < loaded["q"]["retry"]
+    # The web server and the worker are two processes: their cache is files they share.
+    assert loaded["cache"]["BACKEND"].endswith("FileBasedCache")
 
 
 def test_database_url_and_redis_url_switch_to_postgres_and_redis(tmp_path):
@@ -56,3 +73,47 @@ def test_database_url_and_redis_url_switch_to_postgres_and_redis(tmp_path):
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["q"]["redis"] == "redis://127.0.0.1:6379/0" and "orm" not in loaded["q"]
     assert loaded["debug"] is False
+    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["cache"]["LOCATION"] == "redis://127.0.0.1:6379/0"
+
+
+# The production profile as README describes it: no DEBUG, a real secret, PostgreSQL, Redis,
+# the site's own host name. Every HTTPS setting is left to its default.
+PRODUCTION = {
+    "SECRET_KEY": "k3Jv9-Qz_production-like-secret-WqP7xLm2Rt8sNc4Hy6Bd1Fg5",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ALLOWED_HOSTS": "latchkey.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://latchkey.example.com",
+}
+
+
+def test_check_deploy_reports_nothing_with_the_production_settings(tmp_path):
+    result = run_python(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "DEBUG",
+        LATCHKEY_VAR_DIR=str(tmp_path),
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_check_deploy_names_an_https_setting_turned_off(tmp_path):
+    # The check above can fail: turning one default off is reported, by name.
+    result = run_python(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        LATCHKEY_VAR_DIR=str(tmp_path),
+        SECURE_SSL_REDIRECT="0",
+        **PRODUCTION,
+    )
+    assert result.returncode != 0
+    assert "security.W008" in result.stderr
+    assert "SECURE_SSL_REDIRECT" in result.stderr

@@ -308,8 +308,8 @@ def test_an_update_reprograms_and_a_delete_removes(fleet, now):
 def test_a_claimed_code_is_not_claimed_again_until_its_lease_lapses(fleet, now):
     access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
     first = claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5))
-    assert len(first) == 1
-    assert claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5)) == []
+    assert len(first.ids) == 1 and first.in_doubt == frozenset()
+    assert claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5)).ids == []
     # The worker died holding it: after the lease, the next sweep finishes the work.
     run_until(now + timedelta(minutes=5))
     assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
@@ -410,6 +410,48 @@ def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(f
     assert on_lock(cloud) == ["4821"] and fresh(code).status == AccessCodeStatus.SET
     sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
     assert list(sent) == ["set"]
+
+
+def die_after_the_lock_took_the_codes(monkeypatch) -> None:
+    """The worker dies between the provider call and recording its answer: the lock holds the
+    code, and Latchkey never learns it (the production tests kill a real worker there)."""
+
+    def killed(*args, **kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(scheduler, "_record_answers", killed)
+
+
+def test_a_code_sent_by_a_worker_that_died_before_recording_is_adopted_not_sent_twice(
+    fleet, now, monkeypatch
+):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana Silva"))
+    die_after_the_lock_took_the_codes(monkeypatch)
+    with pytest.raises(SystemExit):
+        scheduler.sweep(now=now)
+    assert on_lock(cloud) == ["4821"] and fresh(code).provider_code_id == ""
+    monkeypatch.undo()
+    run_until(now + timedelta(minutes=5))  # the lease lapses; the next sweep looks first
+    held = SandboxHeldCode.objects.get(lock__device=cloud)
+    assert fresh(code).status == AccessCodeStatus.SET and code.provider_code_id == held.provider_code_id
+    assert list(SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)) == ["set"]
+    assert issues(code) == set()
+
+
+def test_a_code_in_doubt_is_still_sent_when_the_lock_holds_its_pin_for_someone_else(fleet, now, monkeypatch):
+    """Only the code's own copy is adopted: the same PIN under another name is another code,
+    and the lock's refusal is shown as it would be without the doubt."""
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana Silva"))
+    die_after_the_lock_took_the_codes(monkeypatch)
+    with pytest.raises(SystemExit):
+        scheduler.sweep(now=now)
+    monkeypatch.undo()
+    SandboxHeldCode.objects.filter(lock__device=cloud).update(name="Owner")
+    run_until(now + timedelta(minutes=5))
+    assert "duplicate_code_on_device" in issues(code)
+    assert fresh(code).provider_code_id == ""
 
 
 @pytest.mark.django_db(transaction=True)
