@@ -156,7 +156,7 @@ class SandboxLockInline(admin.StackedInline):
         ("is_offline", "hub_disconnected", "bridge_disconnected"),
         ("slots_full", "rejects_pin_format", "reports_duplicate_pin"),
         ("delays_programming", "fails_removal", "is_removed"),
-        ("confirmation_delay_seconds", "seed"),
+        ("confirmation_delay_seconds", "response_delay_ms", "seed"),
     ]
 
 

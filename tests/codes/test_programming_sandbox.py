@@ -1,6 +1,7 @@
 """Each sandbox failure mode, pushed through the real provider: the catalog codes and remedies it
 produces on the code, that the code is never lost, and that it recovers once the fault clears."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -339,3 +340,13 @@ def test_a_provider_crash_becomes_a_retryable_error_on_the_code(cloud_lock, now,
     assert set(issue_codes(code)) == {"failed_to_set_on_device"}
     assert code.next_attempt_at is not None
     assert AccessCode.objects.live().filter(pk=code.pk).exists()
+
+
+def test_a_slow_lock_answers_after_its_response_delay_with_the_work_already_kept(cloud_lock, now):
+    switch(cloud_lock, response_delay_ms=150)
+    code = access_code_create(device=cloud_lock, request=AccessCodeRequest(code="4821"))
+    started = time.monotonic()
+    push(code, now)
+    assert time.monotonic() - started >= 0.15
+    assert held(cloud_lock) == ["4821"]
+    assert code.status == AccessCodeStatus.SET

@@ -412,6 +412,30 @@ def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(f
     assert list(sent) == ["set"]
 
 
+def test_an_update_made_while_the_lock_is_called_is_not_undone_by_the_sweeps_record(fleet, now, monkeypatch):
+    """The sweep reads a code, calls its lock, then records the answer; an update that lands in
+    between (the API, a manager) wins: the code is due again at once, and the same sweep sends
+    the new version."""
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana Silva"))
+    send = sandbox_provider.SandboxProvider.set_code
+
+    def send_while_a_manager_renames(self, provider_device_id, spec):
+        outcome = send(self, provider_device_id, spec)
+        access_code_update(access_code=AccessCode.objects.get(pk=code.pk), name="Ana Souza")
+        return outcome
+
+    monkeypatch.setattr(sandbox_provider.SandboxProvider, "set_code", send_while_a_manager_renames)
+    scheduler.sweep(now=now)
+    monkeypatch.undo()
+    renamed = fresh(code)
+    assert renamed.name == "Ana Souza" and renamed.sent_version == renamed.version
+    held = SandboxHeldCode.objects.get(lock__device=cloud)
+    assert (held.code, held.name) == ("4821", renamed.appearance["name"]) and "Souza" in held.name
+    sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
+    assert list(sent) == ["set", "update"]
+
+
 def die_after_the_lock_took_the_codes(monkeypatch) -> None:
     """The worker dies between the provider call and recording its answer: the lock holds the
     code, and Latchkey never learns it (the production tests kill a real worker there)."""

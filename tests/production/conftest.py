@@ -162,8 +162,9 @@ def production(transactional_db, tmp_path):
         broker.flushdb()
 
 
-def sandbox_locks(count: int, *, slots: int = 60) -> list[Device]:
-    """``count`` plain sandbox keypad locks with ``slots`` code slots each, on one account."""
+def sandbox_locks(count: int, *, slots: int = 60, response_delay_ms: int = 0) -> list[Device]:
+    """``count`` plain sandbox keypad locks with ``slots`` code slots each, on one account,
+    answering each command after ``response_delay_ms``."""
     workspace = workspace_get_or_create(name="Production profile", is_sandbox=True)
     account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SANDBOX)
     locks = [
@@ -178,7 +179,9 @@ def sandbox_locks(count: int, *, slots: int = 60) -> list[Device]:
         )
         for n in range(count)
     ]
-    SandboxLock.objects.bulk_create(SandboxLock(device=lock) for lock in locks)
+    SandboxLock.objects.bulk_create(
+        SandboxLock(device=lock, response_delay_ms=response_delay_ms) for lock in locks
+    )
     return locks
 
 

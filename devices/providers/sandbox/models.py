@@ -27,6 +27,11 @@ class SandboxLock(models.Model):
     confirmation_delay_seconds = models.PositiveIntegerField(
         default=0, help_text="How long the lock takes to confirm a code (0: at once)."
     )
+    response_delay_ms = models.PositiveIntegerField(
+        default=0,
+        help_text="How long the lock takes to answer each command, in milliseconds (0: at once). "
+        "Real locks take from a few hundred milliseconds to seconds.",
+    )
     seed = models.IntegerField(default=0, help_text="Makes the lock's invented codes repeatable.")
     # Numbers the codes this lock stores, so their ids repeat from run to run.
     code_serial = models.PositiveIntegerField(default=0, editable=False)

@@ -7,6 +7,7 @@ the API's simulate routes. Nothing is random except through the lock's seed, so 
 
 import contextlib
 import random
+import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -48,6 +49,9 @@ class SandboxProvider:
             finally:
                 self._session = outer
             session.save()
+        # Slow locks answer late, as real ones do. The wait comes after the commit: the locks
+        # did the work, their answers are slow, and no database lock is held meanwhile.
+        time.sleep(session.answer_delay_seconds)
 
     @contextlib.contextmanager
     def _memory(self, provider_device_id: str):
@@ -283,6 +287,7 @@ class SandboxProvider:
         code="",
         provider_code_id=None,
     ) -> None:
+        session.answer_delay_seconds += memory.lock.response_delay_ms / 1000
         session.commands.append(
             SandboxCommand(
                 lock=memory.lock,
@@ -317,6 +322,7 @@ class _Session:
         self.changed: dict[int, SandboxHeldCode] = {}  # by id(): new rows have no pk yet
         self.removed: list[SandboxHeldCode] = []
         self.commands: list[SandboxCommand] = []
+        self.answer_delay_seconds = 0.0  # the locks' response_delay_ms, summed over commands
 
     @classmethod
     def load(cls, account: ConnectedAccount, provider_device_ids) -> "_Session":
