@@ -1,6 +1,7 @@
 """gunicorn serving the API while a qcluster worker sweeps the same codes: every request
 answers, and every code ends as the last write acknowledged asked, on Latchkey and on its lock."""
 
+import re
 import threading
 import time
 
@@ -36,12 +37,25 @@ def behind(codes) -> list:
     )
 
 
+def assert_pages_and_static_files_are_served(site: str) -> None:
+    """With DEBUG off, the admin's pages render and gunicorn serves their static files itself
+    (whitenoise), under hashed names that browsers may keep for good."""
+    login = httpx.get(f"{site}/admin/login/")
+    assert login.status_code == 200
+    stylesheet = re.search(r'href="(/static/admin/css/base\.[0-9a-f]+\.css)"', login.text)
+    assert stylesheet, "the login page links no hashed stylesheet"
+    css = httpx.get(site + stylesheet[1])
+    assert css.status_code == 200 and "body" in css.text
+    assert "immutable" in css.headers["cache-control"]
+
+
 def test_api_under_concurrent_load_while_the_worker_sweeps_loses_no_update(production):
     # Locks that take their time to answer, as real ones do: updates arrive while the worker
     # waits on a lock for the version they replace.
     locks = sandbox_locks(10, response_delay_ms=100)
     codes = guest_codes(locks, 120)
     _, api_key = api_key_create(workspace=locks[0].workspace)
+    production.manage("collectstatic", "--noinput", "--verbosity", "0")
     port = free_port()
     production.start(
         "gunicorn",
@@ -65,6 +79,7 @@ def test_api_under_concurrent_load_while_the_worker_sweeps_loses_no_update(produ
             return False
 
     wait_for(ready, timeout=30, what="gunicorn to answer")
+    assert_pages_and_static_files_are_served(f"http://127.0.0.1:{port}")
     # Large batches on slow locks: each code spends seconds between the worker reading it and
     # recording the lock's answer, and the clients' updates land in that window.
     production.qcluster("worker", Q_WORKERS="2", SCHEDULER_BATCH_SIZE="20")
