@@ -1,0 +1,110 @@
+"""What the benchmarks share: starting Django, a fresh database, a portfolio of locks and codes,
+and handing their key numbers to bench/run.py."""
+
+import json
+import os
+import sys
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The benchmarks' own PostgreSQL database: dropped and recreated by them, never the test suite's.
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/latchkey_bench"
+
+
+def setup_django(database_url: str | None, var_dir: str) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DEBUG"] = "1"
+    os.environ["LATCHKEY_READ_DOTENV"] = "0"
+    os.environ["LATCHKEY_VAR_DIR"] = var_dir
+    os.environ["LOG_LEVEL"] = "WARNING"  # a benchmark's output is its table
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+
+
+def fresh_database() -> None:
+    """An empty, migrated database. On PostgreSQL the schema is dropped first: the benchmark owns
+    its database on a shared server. SQLite benchmarks start in a new temporary folder."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    call_command("migrate", verbosity=0)
+
+
+def populate(
+    *, total: int, due: int, devices: int, now: datetime, workspace=None, doors_per_property: int = 0
+) -> list:
+    """``devices`` sandbox locks (6-digit PINs, 500 slots) holding ``total`` codes, of which the
+    first ``due`` are due for the scheduler at ``now``. Returns the locks.
+
+    Bulk inserts, not the services: a portfolio of a million codes must be built in minutes.
+    ``doors_per_property`` > 0 groups the locks into properties, as a real portfolio is."""
+    from codes.models import AccessCode, AccessCodeStatus, AccessCodeType
+    from devices.models import ConnectedAccount, Device, Property, ProviderKind, SandboxLock, Workspace
+
+    if workspace is None:
+        workspace = Workspace.objects.create(name=f"Bench {uuid.uuid4()}", is_sandbox=True)
+    account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SANDBOX)
+    properties = []
+    if doors_per_property:
+        properties = Property.objects.bulk_create(
+            Property(workspace=workspace, name=f"Property {n}")
+            for n in range(-(-devices // doors_per_property))
+        )
+    locks = Device.objects.bulk_create(
+        Device(
+            workspace=workspace,
+            connected_account=account,
+            property=properties[n // doors_per_property] if properties else None,
+            provider_device_id=f"bench-{n}",
+            device_type="schlage_lock",
+            display_name=f"Door {n}",
+            supported_code_lengths=[6],
+            max_active_codes_supported=500,
+        )
+        for n in range(devices)
+    )
+    SandboxLock.objects.bulk_create(SandboxLock(device=d) for d in locks)
+    batch = []
+    for n in range(total):
+        lock = locks[n % devices]
+        is_due = n < due
+        # The rest is the portfolio at rest: set ongoing codes and future stays not yet due.
+        future = now + timedelta(days=20 + n % 30)
+        batch.append(
+            AccessCode(
+                workspace=workspace,
+                device=lock,
+                code=f"{100000 + n // devices:06d}",
+                name=f"Guest {n}",
+                appearance={"name": f"Guest {n}"},
+                type=AccessCodeType.ONGOING if is_due or n % 3 == 0 else AccessCodeType.TIME_BOUND,
+                status=AccessCodeStatus.UNSET if is_due or n % 3 else AccessCodeStatus.SET,
+                starts_at=None if is_due or n % 3 == 0 else future,
+                ends_at=None if is_due or n % 3 == 0 else future + timedelta(days=3),
+                next_attempt_at=now if is_due else (None if n % 3 == 0 else future - timedelta(days=9)),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if len(batch) == 5000:
+            AccessCode.objects.bulk_create(batch)
+            batch = []
+    AccessCode.objects.bulk_create(batch)
+    return locks
+
+
+def write_summary(path: str | None, numbers: dict) -> None:
+    """The numbers bench/run.py's capacity statement is computed from, as JSON."""
+    if path:
+        Path(path).write_text(json.dumps(numbers, indent=1))
