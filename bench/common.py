@@ -3,6 +3,8 @@ and handing their key numbers to bench/run.py."""
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta
@@ -14,6 +16,9 @@ if str(ROOT) not in sys.path:
 
 # The benchmarks' own PostgreSQL database: dropped and recreated by them, never the test suite's.
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/latchkey_bench"
+# Shared by the benchmark and the processes it starts: django-q2 signs its tasks and cluster
+# status with SECRET_KEY, so both sides must hold the same one.
+BENCH_SECRET_KEY = "bench-" + "not-a-secret-" * 5
 
 
 def setup_django(database_url: str | None, var_dir: str) -> None:
@@ -22,6 +27,7 @@ def setup_django(database_url: str | None, var_dir: str) -> None:
     os.environ["LATCHKEY_READ_DOTENV"] = "0"
     os.environ["LATCHKEY_VAR_DIR"] = var_dir
     os.environ["LOG_LEVEL"] = "WARNING"  # a benchmark's output is its table
+    os.environ["SECRET_KEY"] = BENCH_SECRET_KEY
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     import django
@@ -102,6 +108,41 @@ def populate(
             batch = []
     AccessCode.objects.bulk_create(batch)
     return locks
+
+
+def production_env(*, var_dir: str, database_url: str | None, **more: str) -> dict:
+    """The environment of a server or worker we start: the production profile, less HTTPS (plain
+    HTTP on loopback), plus ``more``."""
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": BENCH_SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LATCHKEY_READ_DOTENV": "0",
+        "LATCHKEY_VAR_DIR": var_dir,
+        "LOG_LEVEL": "WARNING",
+        # Security settings default to on when DEBUG is off; wrk speaks plain HTTP.
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "SECURE_HSTS_SECONDS": "0",
+    }
+    env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return {**env, **more}
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a process we started in its own session, and everything it started."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def write_summary(path: str | None, numbers: dict) -> None:

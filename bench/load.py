@@ -16,10 +16,8 @@ bench/RESULTS.md.
 import argparse
 import io
 import json
-import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -31,7 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, populate, setup_django, write_summary  # noqa: E402
+from bench.common import (  # noqa: E402
+    fresh_database,
+    populate,
+    production_env,
+    setup_django,
+    stop,
+    write_summary,
+)
 
 LUA_SCRIPT = ROOT / "bench" / "wrk" / "routes.lua"
 # Reads first, then writes: the creates add codes, which the reads should not see grow.
@@ -73,28 +78,6 @@ def seed(*, doors: int, codes: int, ids_path: Path) -> str:
     return raw_key
 
 
-def production_env(*, var_dir: str, database_url: str | None) -> dict:
-    """gunicorn's environment: the production profile, less HTTPS (plain HTTP on loopback)."""
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-load-" + "x" * 60,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LATCHKEY_READ_DOTENV": "0",
-        "LATCHKEY_VAR_DIR": var_dir,
-        "LOG_LEVEL": "WARNING",
-        # Security settings default to on when DEBUG is off; wrk speaks plain HTTP.
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "SECURE_HSTS_SECONDS": "0",
-    }
-    env.pop("DATABASE_URL", None)
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    return env
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -121,18 +104,6 @@ def wait_until_serving(base_url: str, api_key: str, server: subprocess.Popen, ti
         except httpx.TransportError:
             time.sleep(0.3)
     raise SystemExit(f"gunicorn did not answer on {base_url} within {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a process we started in its own session, and everything it started."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def run_wrk(*, base_url: str, route: str, api_key: str, ids_path: Path, args, duration: int) -> dict:
