@@ -15,14 +15,11 @@ given). Prints a Markdown table; bench/run.py writes it into bench/RESULTS.md.
 """
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,8 +150,6 @@ def main() -> None:
     last = runs[-1]
     print(
         f"\n### Inbound webhooks, {vendor}: {args.deliveries} signed deliveries, one process\n\n"
-        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}.\n\n"
         f"| measure | per second (median of {len(runs)}) | min | max |\n|---|---:|---:|---:|\n"
         f"| verified and stored (HTTP request to 200, task queued) | {statistics.median(receive):,.0f} "
         f"| {min(receive):,.0f} | {max(receive):,.0f} |\n"
