@@ -134,10 +134,12 @@ def production_env(*, var_dir: str, database_url: str | None, **more: str) -> di
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop a process we started in its own session, and everything it started."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
+    """Stop a process we started in its own session, and everything it started: its group is
+    signalled even if the leader has exited, since its children (gunicorn's workers) may not have."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return  # the whole group is gone
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
