@@ -6,7 +6,7 @@ PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint test-sqlite test-postgres clean
+.PHONY: run test install lint test-sqlite test-postgres bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,17 @@ $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 install: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+
+# The API load test drives gunicorn with Debian's wrk, from a second process.
+WRK := /usr/bin/wrk
+$(WRK):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
+# Every benchmark on SQLite and on PostgreSQL (a database of their own: they drop its schema),
+# the worker scaling one on Redis database 14; writes bench/RESULTS.md.
+PG_BENCH_URL ?= postgres://postgres@127.0.0.1:5432/latchkey_bench
+bench: $(VENV)/.installed $(WRK)
+	$(PY) bench/run.py --postgres $(PG_BENCH_URL)
 
 # Install, migrate, seed the demo workspace, then run the web server and the django-q2 worker
 # on the embedded defaults (SQLite in var/, ORM broker). Ctrl-C stops both.

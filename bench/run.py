@@ -1,80 +1,175 @@
 """Run every benchmark and write bench/RESULTS.md.
 
-    python bench/run.py [--postgres postgres://postgres@127.0.0.1:5432/latchkey_bench] [--only webhooks]
+    python bench/run.py [--postgres postgres://postgres@127.0.0.1:5432/latchkey_bench | --no-postgres]
+                        [--repeat 3] [--only sweep|webhooks|load|workers] [--smoke --output PATH]
 
-Benchmarks print Markdown; this collects them with the machine they ran on. The PostgreSQL
-database named is dropped and recreated by the benchmark: give it one of its own.
+Benchmarks print Markdown; this collects them, with the time each ran, under a header that says
+how to read them, and computes from their numbers what one machine carries (the capacity
+statement). Each benchmark runs on SQLite and on PostgreSQL (``--postgres``, a database of the
+benchmarks' own: they drop and recreate its schema); the worker scaling benchmark runs on
+PostgreSQL with Redis (database 14 on 127.0.0.1:6379) only. The load test needs ``wrk``
+(``make bench`` installs it).
+
 ``--only NAME`` runs one benchmark and replaces just its sections in RESULTS.md, keeping the
-others as they were measured.
+others as they were measured; the numbers behind the capacity statement are kept in
+bench/summary.json for that.
 """
 
 import argparse
+import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.capacity import capacity_statement  # noqa: E402
+from bench.common import DEFAULT_POSTGRES_URL  # noqa: E402
 
 
-def run(*args: str) -> str:
-    return subprocess.run(  # noqa: S603 (our own interpreter and scripts)
-        [sys.executable, *args], capture_output=True, text=True, check=True, cwd=HERE.parent
-    ).stdout
+@dataclass(frozen=True)
+class Benchmark:
+    heading: str  # what its sections' headings start with in RESULTS.md
+    smoke: tuple[str, ...]  # tiny sizes, to check the whole pipeline in a minute or two
+    on_sqlite: bool = True
+    takes_repeat: bool = True
 
 
-# Each benchmark, and the heading its sections start with in RESULTS.md.
-BENCHMARKS = {"sweep": "### Sweep", "webhooks": "### Inbound webhooks"}
+BENCHMARKS = {
+    "sweep": Benchmark("### Sweep", ("--totals", "1000", "3000", "--due", "100", "--devices", "100")),
+    "webhooks": Benchmark("### Inbound webhooks", ("--deliveries", "100")),
+    "load": Benchmark(
+        "### API load test",
+        ("--duration", "2", "--warmup", "1", "--doors", "20", "--codes", "200"),
+        takes_repeat=False,
+    ),
+    "workers": Benchmark(
+        "### Worker scaling", ("--due", "1000", "--total", "2000", "--devices", "100"), on_sqlite=False
+    ),
+}
+
+HEADER = """\
+# Benchmark results
+
+Written by `python bench/run.py` ({when}); {machine}, {cores} cores, Python {python}. Everything ran
+on this one machine: PostgreSQL, Redis, the web server, the workers and the load generator share
+its cores. Within a table, sizes are measured interleaved in one run, so machine noise hits each
+alike: compare the numbers inside a table (the ratios) more than across runs. Each section says
+when it was measured.
+
+How to read the tables:
+
+- **Capacity** (next section) is arithmetic on the measured numbers below, with its assumptions
+  stated; it is not a measurement itself.
+- **Sweep**: one scheduler sweep (`codes.scheduler.sweep`, in-process) with 1,000 codes due among
+  10,000, 100,000 and 1,000,000 codes on 2,000 sandbox locks; each size on a fresh database.
+  'runs' is how many times a size was measured (the million-code size fewer times: building it
+  takes minutes), 'due codes per s' is 1,000 / the median. The ratios show how the cost of the
+  same due work grows with the portfolio; issue 4's targets are at most 2 s for 1,000 due among
+  100,000 on SQLite and at most 1.5x from 10,000 to 100,000. 'peak RSS growth' is how far the
+  sweep raised the process's high-water mark, which populating the database set first: 0 means
+  it stayed below it (an upper-bound check, not the sweep's own footprint).
+- **Inbound webhooks**: a lock provider's signed callbacks, through Django's request handling in
+  one process (the test client, no network): verified and stored per second, then processed
+  (the code's state and event written) per second by the task's function. Issue 6's target is
+  500 stored per second on SQLite.
+- **API load test**: this is the API benchmark. gunicorn serves `config.wsgi` with DEBUG off;
+  wrk, a separate process, loads one route at a time over loopback for a fixed time. req/s is
+  completed requests per second with every worker busy; p50/p90/p99 are latencies as wrk saw
+  them; 'non-2xx' counts answers that were not 2xx and 'socket errors' wrk's connect, read,
+  write and timeout errors: both should be 0. gunicorn's sync workers close the connection
+  after each answer, so every request includes a TCP connect, as through most proxies.
+- **Worker scaling**: the production profile's background side: a backlog of due codes
+  programmed by one `qcluster` process, then by two sharing it, on PostgreSQL with Redis as
+  django-q2's broker. 'backlog time' runs from the first sweep's start to the last one's end.
+"""
 
 
-def sections_of(name: str, args) -> list[str]:
-    script = str(HERE / f"{name}.py")
-    out = [run(script, "--repeat", args.repeat)]
-    if args.postgres:
-        out.append(run(script, "--repeat", args.repeat, "--database-url", args.postgres))
-    return out
+def run_benchmark(name: str, database_url: str | None, args) -> tuple[str, dict]:
+    """One benchmark on one database: its Markdown, and its numbers for the capacity statement."""
+    command = [sys.executable, str(HERE / f"{name}.py")]
+    if BENCHMARKS[name].takes_repeat:
+        command += ["--repeat", args.repeat]
+    if args.smoke:
+        command += BENCHMARKS[name].smoke
+    if database_url:
+        command += ["--database-url", database_url]
+    with tempfile.NamedTemporaryFile(suffix=".json") as summary:
+        command += ["--summary-json", summary.name]
+        print(f"running {' '.join(command[1:])}", file=sys.stderr, flush=True)
+        markdown = subprocess.run(  # noqa: S603 (our own interpreter and scripts)
+            command, capture_output=True, text=True, check=True, cwd=HERE.parent
+        ).stdout
+        numbers = json.loads(Path(summary.name).read_text())
+    stamp = f"\n_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC._\n"
+    return markdown.rstrip("\n") + "\n" + stamp, numbers
 
 
-def without(text: str, heading: str) -> str:
-    """``text`` less every section whose heading starts with ``heading``."""
-    kept, skipping = [], False
+def sections_of(text: str, heading: str) -> str:
+    """The sections of ``text`` whose heading starts with ``heading``."""
+    kept, keeping = [], False
     for line in text.splitlines(keepends=True):
-        if line.startswith("### "):
-            skipping = line.startswith(heading)
-        if not skipping:
+        if line.startswith(("### ", "## ")):
+            keeping = line.startswith(heading)
+        if keeping:
             kept.append(line)
     return "".join(kept)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--postgres", help="PostgreSQL URL for the second pass (omitted: SQLite only)")
+    parser.add_argument(
+        "--postgres",
+        default=DEFAULT_POSTGRES_URL,
+        help=f"PostgreSQL URL for the second pass (default {DEFAULT_POSTGRES_URL}); its schema is dropped",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--repeat", default="3")
     parser.add_argument(
         "--only", choices=sorted(BENCHMARKS), help="run one benchmark, keep the others' results"
     )
-    args = parser.parse_args()
-    results = HERE / "RESULTS.md"
-    if args.only:
-        kept = without(results.read_text(), BENCHMARKS[args.only]).rstrip("\n") + "\n"
-        results.write_text(kept + "".join(sections_of(args.only, args)))
-        print(results.read_text())
-        return
-    sections = [section for name in BENCHMARKS for section in sections_of(name, args)]
-    header = (
-        "# Benchmark results\n\n"
-        f"Written by `python bench/run.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        "Sizes are measured interleaved in one run, so machine noise hits each alike.\n\n"
-        "Reading the sweep table: the target (issue 4) is at most 2 s for 1,000 due codes among "
-        "100,000 on SQLite, and at most 1.5x between 10,000 and 100,000 total codes. "
-        "'peak RSS growth' is how far the sweep raised the process's high-water mark, which "
-        "populating the database set first: 0 means the sweep stayed below it, an upper bound "
-        "check rather than a measurement of the sweep's own footprint.\n"
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, written to --output: checks the pipeline only"
     )
-    results.write_text(header + "".join(sections))
+    parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    postgres = None if args.no_postgres else args.postgres
+    if args.smoke and args.output == HERE / "RESULTS.md":
+        parser.error("--smoke needs --output elsewhere: its numbers are not results")
+    results, summary_path = args.output, args.output.with_name("summary.json")
+
+    names = [args.only] if args.only else list(BENCHMARKS)
+    old_text = results.read_text() if results.exists() else ""
+    summary = json.loads(summary_path.read_text()) if args.only and summary_path.exists() else {}
+    fresh: dict[str, str] = {}
+    for name in names:
+        databases = ([None] if BENCHMARKS[name].on_sqlite else []) + ([postgres] if postgres else [])
+        summary = {k: v for k, v in summary.items() if not k.startswith(f"{name}/")}
+        fresh[name] = ""
+        for database_url in databases:
+            markdown, numbers = run_benchmark(name, database_url, args)
+            fresh[name] += markdown
+            summary[f"{name}/{'postgresql' if database_url else 'sqlite'}"] = numbers
+
+    body = "".join(
+        fresh[name] if name in fresh else sections_of(old_text, bench.heading)
+        for name, bench in BENCHMARKS.items()
+    )
+    header = HEADER.format(
+        when=f"last run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        + (f", `--only {args.only}`" if args.only else ""),
+        machine=platform.machine(),
+        cores=os.cpu_count(),
+        python=platform.python_version(),
+    )
+    summary_path.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    results.write_text(header + "\n" + capacity_statement(summary) + body)
     print(results.read_text())
 
 

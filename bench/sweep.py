@@ -1,85 +1,28 @@
-"""Sweep benchmark: the cost of one scheduler sweep with 1,000 codes due, among 10,000 and
-among 100,000 codes on 2,000 sandbox locks, measured side by side in one run.
+"""Sweep benchmark: the cost of one scheduler sweep with 1,000 codes due, among 10,000, 100,000
+and 1,000,000 codes on 2,000 sandbox locks, measured side by side in one run.
 
-    python bench/sweep.py [--totals 10000 100000] [--due 1000] [--devices 2000] [--database-url URL]
+    python bench/sweep.py [--totals 10000 100000 1000000] [--due 1000] [--devices 2000]
+                          [--repeat 3] [--large-repeat 1] [--database-url URL] [--summary-json PATH]
 
 Each size gets a fresh database (SQLite in a temporary folder unless --database-url is given).
-Prints a Markdown table; bench/run.py writes it into bench/RESULTS.md.
+Building a million codes takes minutes, so totals of a million and more are measured
+``--large-repeat`` times only, in the middle repetitions, so that they still sit between the
+smaller sizes' runs. Prints a Markdown table; bench/run.py writes it into bench/RESULTS.md.
 """
 
 import argparse
-import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def setup_django(database_url: str | None, var_dir: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["DEBUG"] = "1"
-    os.environ["LATCHKEY_READ_DOTENV"] = "0"
-    os.environ["LATCHKEY_VAR_DIR"] = var_dir
-    os.environ["LOG_LEVEL"] = "WARNING"  # a benchmark's output is its table
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
-
-
-def populate(*, total: int, due: int, devices: int, now: datetime) -> None:
-    from codes.models import AccessCode, AccessCodeStatus, AccessCodeType
-    from devices.models import ConnectedAccount, Device, ProviderKind, SandboxLock, Workspace
-
-    workspace = Workspace.objects.create(name=f"Bench {uuid.uuid4()}", is_sandbox=True)
-    account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SANDBOX)
-    locks = Device.objects.bulk_create(
-        Device(
-            workspace=workspace,
-            connected_account=account,
-            provider_device_id=f"bench-{n}",
-            device_type="schlage_lock",
-            display_name=f"Door {n}",
-            supported_code_lengths=[6],
-            max_active_codes_supported=500,
-        )
-        for n in range(devices)
-    )
-    SandboxLock.objects.bulk_create(SandboxLock(device=d) for d in locks)
-    batch = []
-    for n in range(total):
-        lock = locks[n % devices]
-        is_due = n < due
-        # The rest is the portfolio at rest: set ongoing codes and future stays not yet due.
-        future = now + timedelta(days=20 + n % 30)
-        batch.append(
-            AccessCode(
-                workspace=workspace,
-                device=lock,
-                code=f"{100000 + n // devices:06d}",
-                name=f"Guest {n}",
-                appearance={"name": f"Guest {n}"},
-                type=AccessCodeType.ONGOING if is_due or n % 3 == 0 else AccessCodeType.TIME_BOUND,
-                status=AccessCodeStatus.UNSET if is_due or n % 3 else AccessCodeStatus.SET,
-                starts_at=None if is_due or n % 3 == 0 else future,
-                ends_at=None if is_due or n % 3 == 0 else future + timedelta(days=3),
-                next_attempt_at=now if is_due else (None if n % 3 == 0 else future - timedelta(days=9)),
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        if len(batch) == 5000:
-            AccessCode.objects.bulk_create(batch)
-            batch = []
-    AccessCode.objects.bulk_create(batch)
+from bench.common import fresh_database, populate, setup_django, write_summary  # noqa: E402
 
 
 def measure(*, total: int, due: int, devices: int, database_url: str | None) -> dict:
@@ -101,14 +44,9 @@ def child(total: int, due: int, devices: int, database_url: str) -> None:
 
     with tempfile.TemporaryDirectory() as var_dir:
         setup_django(database_url or None, var_dir)
-        from django.core.management import call_command
         from django.db import connection
 
-        if database_url:
-            # A clean schema on the shared server: the benchmark owns this database.
-            with connection.cursor() as cursor:
-                cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        call_command("migrate", verbosity=0)
+        fresh_database()
         from codes import scheduler
         from codes.models import AccessCode
 
@@ -140,40 +78,66 @@ def child(total: int, due: int, devices: int, database_url: str) -> None:
         )
 
 
+LARGE_TOTAL = 1_000_000
+
+
+def runs_in(repetition: int, *, total: int, repeat: int, large_repeat: int) -> bool:
+    """Whether ``total`` is measured in this repetition: always, or for a large total only in
+    the middle ``large_repeat`` repetitions."""
+    if total < LARGE_TOTAL or large_repeat >= repeat:
+        return True
+    first = (repeat - large_repeat) // 2
+    return first <= repetition < first + large_repeat
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--totals", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--totals", type=int, nargs="+", default=[10_000, 100_000, LARGE_TOTAL])
     parser.add_argument("--due", type=int, default=1000)
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--large-repeat", type=int, default=1, help="repetitions for totals of 1,000,000+")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--summary-json", help="also write the medians here, for bench/run.py")
     args = parser.parse_args()
     rows = []
-    for _ in range(args.repeat):  # interleaved, so machine noise hits every size alike
+    for repetition in range(args.repeat):  # interleaved, so machine noise hits every size alike
         for total in args.totals:
-            rows.append(
-                measure(total=total, due=args.due, devices=args.devices, database_url=args.database_url)
-            )
+            if runs_in(repetition, total=total, repeat=args.repeat, large_repeat=args.large_repeat):
+                rows.append(
+                    measure(total=total, due=args.due, devices=args.devices, database_url=args.database_url)
+                )
     backend = rows[0]["backend"]
     print(f"\n### Sweep, {backend}: {args.due} due codes on {args.devices} locks\n")
     print(
-        f"| total codes | sweep s (median of {args.repeat}) | min | max | peak RSS growth MiB | due left after |"
+        "| total codes | runs | sweep s (median) | min | max | due codes per s | populate s | peak RSS growth MiB | due left after |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     medians = {}
     for total in args.totals:
         runs = [r for r in rows if r["total"] == total]
         times = [r["sweep_s"] for r in runs]
         medians[total] = statistics.median(times)
         print(
-            f"| {total:,} | {medians[total]:.3f} | {min(times):.3f} | {max(times):.3f} "
+            f"| {total:,} | {len(runs)} | {medians[total]:.3f} | {min(times):.3f} | {max(times):.3f} "
+            f"| {args.due / medians[total]:,.0f} | {statistics.median(r['populate_s'] for r in runs):.0f} "
             f"| {max(r['peak_growth_mib'] for r in runs)} | {max(r['left_due'] for r in runs)} |"
         )
-    if len(args.totals) > 1:
-        small, large = args.totals[0], args.totals[-1]
+    print()
+    small = args.totals[0]
+    for large in args.totals[1:]:
         print(
-            f"\nRatio {large:,} / {small:,} total codes, same due work: {medians[large] / medians[small]:.2f}x"
+            f"Ratio {large:,} / {small:,} total codes, same due work: {medians[large] / medians[small]:.2f}x  "
         )
+    write_summary(
+        args.summary_json,
+        {
+            "backend": backend,
+            "due": args.due,
+            "devices": args.devices,
+            "median_sweep_s": {str(total): medians[total] for total in args.totals},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Inbound webhook benchmark: verified and stored deliveries per second, and processed events per
 second, on one process.
 
-    python bench/webhooks.py [--deliveries 2000] [--repeat 3] [--database-url URL]
+    python bench/webhooks.py [--deliveries 2000] [--repeat 3] [--database-url URL] [--summary-json PATH]
 
 Receiving is measured end to end through Django's request handling (URL routing, middleware,
 the view): each request carries a distinct Seam event, signed with svix beforehand so signing
@@ -15,20 +15,17 @@ given). Prints a Markdown table; bench/run.py writes it into bench/RESULTS.md.
 """
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sweep import setup_django  # noqa: E402  (one way to start Django for a benchmark)
+from bench.common import fresh_database, setup_django, write_summary  # noqa: E402
 
 
 def populate(codes: int):
@@ -94,14 +91,13 @@ def signed_requests(account, devices, count: int) -> list[tuple[bytes, dict]]:
 
 
 def one_run(count: int) -> dict:
-    from django.core.management import call_command
     from django.test import Client
     from django_q.models import OrmQ
 
     from webhooks import services
     from webhooks.models import InboundDelivery, InboundStatus
 
-    call_command("migrate", verbosity=0)
+    fresh_database()
     account, devices = populate(count)
     requests = signed_requests(account, devices, count)
     client = Client(HTTP_HOST="localhost")
@@ -136,6 +132,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database-url")
+    parser.add_argument("--summary-json", help="also write the medians here, for bench/run.py")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as var_dir:
         setup_django(args.database_url, var_dir)
@@ -144,21 +141,15 @@ def main() -> None:
         vendor = connection.vendor
         runs = []
         for _ in range(args.repeat):
-            if vendor == "sqlite":
+            if vendor == "sqlite":  # PostgreSQL's schema is dropped by fresh_database
                 connection.close()
                 Path(var_dir, "latchkey.sqlite3").unlink(missing_ok=True)
-            else:
-                from django.core.management import call_command
-
-                call_command("flush", interactive=False, verbosity=0)
             runs.append(one_run(args.deliveries))
     receive = [r["receive_rate"] for r in runs]
     process = [r["process_rate"] for r in runs]
     last = runs[-1]
     print(
         f"\n### Inbound webhooks, {vendor}: {args.deliveries} signed deliveries, one process\n\n"
-        f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}.\n\n"
         f"| measure | per second (median of {len(runs)}) | min | max |\n|---|---:|---:|---:|\n"
         f"| verified and stored (HTTP request to 200, task queued) | {statistics.median(receive):,.0f} "
         f"| {min(receive):,.0f} | {max(receive):,.0f} |\n"
@@ -167,6 +158,14 @@ def main() -> None:
         f"Last run: {last['stored']} stored pending, {last['queued']} tasks queued on the ORM broker, "
         f"{last['processed']} processed. Target (issue 6): at least 500 verified and stored per second "
         "on SQLite.\n"
+    )
+    write_summary(
+        args.summary_json,
+        {
+            "backend": vendor,
+            "receive_per_s": statistics.median(receive),
+            "process_per_s": statistics.median(process),
+        },
     )
 
 
