@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -122,6 +123,19 @@ def sections_of(text: str, heading: str) -> str:
     return "".join(kept)
 
 
+def create_database_if_missing(url: str) -> None:
+    """A fresh machine has the server but not the benchmark's own database: create it, through
+    the server's maintenance database (psycopg, which the project already depends on)."""
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as server:
+        if not server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -143,6 +157,8 @@ def main() -> None:
     if args.smoke and args.output == HERE / "RESULTS.md":
         parser.error("--smoke needs --output elsewhere: its numbers are not results")
     results, summary_path = args.output, args.output.with_name("summary.json")
+    if postgres:
+        create_database_if_missing(postgres)
 
     names = [args.only] if args.only else list(BENCHMARKS)
     old_text = results.read_text() if results.exists() else ""
