@@ -6,7 +6,6 @@ transaction mode (config.settings) takes the database's write lock when the tran
 which serializes writers just as well.
 """
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -24,20 +23,10 @@ def lock_devices(device_ids) -> dict:
     return {d.pk: d for d in devices}
 
 
-@dataclass(frozen=True)
-class Claim:
-    """Codes a sweep now holds. ``in_doubt`` are those whose last claim lapsed unreleased: the
-    worker holding it died (or its step failed) somewhere between calling the lock and
-    recording the answer, so the lock may hold what Latchkey never recorded it sent."""
-
-    ids: list
-    in_doubt: frozenset = frozenset()
-
-
-def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> Claim:
+def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> list:
     """Claim up to ``limit`` codes that are due (``next_attempt_at <= now``) and not leased by
-    another worker. The claim is a lease: a worker that dies holding it leaves nothing stuck,
-    since the lease lapses and the next sweep claims the code again.
+    another worker; return their ids. The claim is a lease: a worker that dies holding it
+    leaves nothing stuck, since the lease lapses and the next sweep claims the code again.
 
     The batch is claimed with one compare-and-set update (only rows still free take the lease)
     in the same transaction as the read that chose it, so two workers can never both hold a
@@ -54,12 +43,11 @@ def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> Claim:
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True)
     with transaction.atomic():
-        chosen = list(due.values_list("pk", "claimed_until")[:limit])
-        ids = [pk for pk, _ in chosen]
+        ids = list(due.values_list("pk", flat=True)[:limit])
         claimed = AccessCode.objects.filter(free, pk__in=ids).update(claimed_until=now + lease)
         if claimed != len(ids):
             # Not possible while the transaction holds them (above). Were it ever, we could not
             # tell which rows are ours: take none, and leave them to the next sweep.
             transaction.set_rollback(True)
-            return Claim([])
-    return Claim(ids, frozenset(pk for pk, lapsed in chosen if lapsed is not None))
+            return []
+    return ids

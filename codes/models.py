@@ -93,6 +93,15 @@ class AccessCode(models.Model):
     claimed_until = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="A worker's lease on this code; expires by itself."
     )
+    # Written before the lock is asked to store the code, cleared when its answer is recorded.
+    # Should the worker die in between, the lock may hold a copy whose id Latchkey never learnt;
+    # this is how the next attempt (or a drift check) recognises that copy.
+    send_in_flight = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The PIN and name last sent to the lock as a new code, until the answer is recorded.",
+    )
     preflight_passed_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="Last clean pre-flight check (just-in-time locks)."
     )
@@ -162,6 +171,7 @@ class AccessCode(models.Model):
             bool(self.provider_code_id)
             or self.status != AccessCodeStatus.UNSET
             or self.is_scheduled_on_device
+            or self.send_in_flight is not None
         )
 
     @property

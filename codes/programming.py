@@ -15,7 +15,7 @@ from django.utils import timezone
 from codes import services
 from codes.models import AccessCode, AccessCodeStatus
 from devices.providers import provider_for
-from devices.providers.base import CodeSpec, Outcome, Problem
+from devices.providers.base import CodeSpec, HeldCode, Outcome, Problem
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +69,18 @@ def access_code_push(access_code: AccessCode, *, now: datetime | None = None) ->
 
 
 def call_lock(
-    access_code: AccessCode, *, now: datetime, provider=None, in_doubt: bool = False
+    access_code: AccessCode, *, now: datetime, provider=None, adopted: set | None = None
 ) -> LockAnswer | None:
     """Ask the lock for what this code needs now (None: nothing), without recording the answer:
     the caller records it, outside any transaction held during the call. A provider failure
-    becomes a failed, transient answer. ``in_doubt``: an earlier attempt may have sent the code
-    without its answer being recorded (``locking.Claim``)."""
+    becomes a failed, transient answer. ``adopted``: the lock copies already taken up in this
+    session (see ``_unrecorded_copy``), shared by the calls of one batch."""
     action = needed_action(access_code, now=now)
     if action is None:
         return None
     try:
         provider = provider or provider_for(access_code.device.connected_account, now=now)
-        return _call(access_code, action, provider, in_doubt=in_doubt)
+        return _call(access_code, action, provider, adopted=set() if adopted is None else adopted)
     except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
         logger.exception("provider call for access code %s failed", access_code.pk)
         generic = (
@@ -92,7 +92,7 @@ def call_lock(
         return LockAnswer(action, outcome)
 
 
-def _call(access_code: AccessCode, action: services.LockAction, provider, *, in_doubt: bool) -> LockAnswer:
+def _call(access_code: AccessCode, action: services.LockAction, provider, *, adopted: set) -> LockAnswer:
     device = access_code.device
     lost = False
     if action is services.LockAction.SET and awaits_confirmation(access_code):
@@ -100,10 +100,14 @@ def _call(access_code: AccessCode, action: services.LockAction, provider, *, in_
         if polled is not None:
             return LockAnswer(action, polled)
         lost = True  # the lock dropped it: send it again below, as a new code
+    earlier = None
+    if access_code.send_in_flight and (lost or not access_code.provider_code_id):
+        earlier = _unrecorded_copy(access_code, provider, adopted)
     if action is services.LockAction.REMOVE:
-        return LockAnswer(
-            action, provider.remove_code(device.provider_device_id, access_code.provider_code_id)
-        )
+        provider_code_id = access_code.provider_code_id or (earlier and earlier.provider_code_id)
+        if not provider_code_id:
+            return LockAnswer(action, Outcome.confirmed())  # never reached the lock: nothing to take off
+        return LockAnswer(action, provider.remove_code(device.provider_device_id, provider_code_id))
     if access_code.is_offline_access_code:
         outcome, pin = provider.create_offline_code(
             device.provider_device_id,
@@ -112,44 +116,71 @@ def _call(access_code: AccessCode, action: services.LockAction, provider, *, in_
             is_one_time_use=access_code.is_one_time_use,
         )
         return LockAnswer(action, outcome, assigned_code=pin)
+    spec = code_spec(access_code)
+    if access_code.provider_code_id and not lost:
+        outcome = provider.update_code(device.provider_device_id, access_code.provider_code_id, spec)
+    elif earlier is not None:
+        # The copy an earlier attempt left, brought in line with the code as it is now (its PIN,
+        # name or window may have changed since), instead of a second copy beside it.
+        outcome = provider.update_code(device.provider_device_id, earlier.provider_code_id, spec)
+    else:
+        outcome = provider.set_code(device.provider_device_id, spec)
+    return LockAnswer(action, outcome)
+
+
+def code_spec(access_code: AccessCode) -> CodeSpec:
+    """The code as its lock should hold it."""
     appearance = access_code.appearance or {}
-    spec = CodeSpec(
+    return CodeSpec(
         code=access_code.code,
         name=appearance.get("name") or access_code.name,
         first_name=appearance.get("first_name"),
         last_name=appearance.get("last_name"),
         starts_at=access_code.starts_at,
         ends_at=access_code.ends_at,
-        use_native_schedule=device.has_native_scheduling and access_code.starts_at is not None,
+        use_native_schedule=access_code.device.has_native_scheduling and access_code.starts_at is not None,
     )
-    if access_code.provider_code_id and not lost:
-        outcome = provider.update_code(device.provider_device_id, access_code.provider_code_id, spec)
-    else:
-        earlier = _unrecorded_copy(access_code, spec, provider) if in_doubt else None
-        outcome = earlier or provider.set_code(device.provider_device_id, spec)
-    return LockAnswer(action, outcome)
 
 
-def _unrecorded_copy(access_code: AccessCode, spec: CodeSpec, provider) -> Outcome | None:
-    """The code as an earlier, unrecorded attempt left it on the lock, if it did; None if not.
+def sends_new_copy(access_code: AccessCode) -> bool:
+    """A send of this code may store a new copy on the lock (whose id the answer brings):
+    never sent, or sent and perhaps dropped by the lock. Offline PINs are never sent."""
+    if access_code.is_offline_access_code:
+        return False
+    return not access_code.provider_code_id or awaits_confirmation(access_code)
 
-    A worker killed after the lock took the code, and before the answer was recorded, leaves
-    the code on the lock under an id Latchkey never learnt. Sent again, it would be refused as
-    a duplicate PIN (or held twice). So after such a death the lock is asked first: a code it
-    holds with this PIN and name, which no other Latchkey code claims, is this one.
+
+def send_in_flight_marks(access_code: AccessCode) -> list[dict]:
+    """``send_in_flight`` once this code's next send is written down: the sends still
+    unanswered, and this one. Earlier ones are kept, so that a second death before any answer
+    is recorded still leaves every copy findable."""
+    spec = code_spec(access_code)
+    mark = {"code": spec.code, "name": spec.name}
+    earlier = access_code.send_in_flight or []
+    return earlier if mark in earlier else [*earlier, mark]
+
+
+def _unrecorded_copy(access_code: AccessCode, provider, adopted: set) -> HeldCode | None:
+    """The copy of this code that an earlier, unanswered send left on the lock, if any.
+
+    A worker killed after the lock took the code, and before the answer was recorded, leaves a
+    copy under an id Latchkey never learnt. Sent again, the code would be refused as a duplicate
+    PIN, or held twice; deleted, its PIN would stay on the lock. So when ``send_in_flight``
+    shows a send went unanswered, the lock is asked first: a code it holds with a PIN and name
+    sent then, which no other managed code (nor another code of this batch) has taken, is ours.
     """
     device = access_code.device
-    claimed = set(
-        AccessCode.objects.filter(device=device, provider_code_id__gt="")
+    marks = access_code.send_in_flight or []
+    taken = adopted | set(
+        AccessCode.objects.filter(device=device, is_managed=True, provider_code_id__gt="")
         .exclude(pk=access_code.pk)
         .values_list("provider_code_id", flat=True)
     )
     for held in provider.list_codes(device.provider_device_id):
-        if held.code == spec.code and held.name == spec.name and held.provider_code_id not in claimed:
-            logger.info("access code %s was on its lock already, unrecorded: adopted", access_code.pk)
-            if held.is_set:
-                return Outcome.confirmed(held.provider_code_id)
-            return Outcome.pending(held.provider_code_id)
+        if {"code": held.code, "name": held.name} in marks and held.provider_code_id not in taken:
+            logger.info("access code %s found on its lock from an unanswered send", access_code.pk)
+            adopted.add(held.provider_code_id)
+            return held
     return None
 
 

@@ -34,8 +34,9 @@ from django.utils import timezone
 from codes import backup_pool, services
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
-from codes.programming import call_lock
+from codes.programming import call_lock, send_in_flight_marks, sends_new_copy
 from codes.selectors import access_code_issues, backups_to_come, others_at_start
+from config.db import update_rows
 from devices import rules
 from devices.models import IssueKind
 from devices.providers import provider_for
@@ -157,11 +158,11 @@ def sweep(*, now: datetime | None = None, limit: int | None = None) -> SweepRepo
             if limit is None
             else min(settings.SCHEDULER_BATCH_SIZE, limit - report.claimed)
         )
-        claim = claim_due_codes(now=now, limit=batch, lease=lease)
-        if not claim.ids:
+        ids = claim_due_codes(now=now, limit=batch, lease=lease)
+        if not ids:
             break
-        report.claimed += len(claim.ids)
-        for step in process_batch(claim.ids, now=now, providers=providers, in_doubt=claim.in_doubt):
+        report.claimed += len(ids)
+        for step in process_batch(ids, now=now, providers=providers):
             report.count(step)
     return report
 
@@ -191,12 +192,9 @@ class _Providers:
         return self._by_account[account.pk]
 
 
-def process_batch(
-    ids, *, now: datetime, providers: _Providers | None = None, in_doubt=frozenset()
-) -> list[Step]:
+def process_batch(ids, *, now: datetime, providers: _Providers | None = None) -> list[Step]:
     """One step for each claimed code. Returns the steps taken; a code whose step failed is
-    left out, still leased, and is retried when its lease lapses (``in_doubt`` names such codes,
-    see ``locking.Claim``).
+    left out, still leased, and is retried when its lease lapses.
 
     The batch moves in stages, so that it costs a few queries rather than a few per code: the
     codes are read at once; their locks are called, outside Latchkey's transactions (one
@@ -222,14 +220,27 @@ def process_batch(
     for preflights in (False, True):
         group = [code for code in codes if (plans[code.pk].step is Step.PREFLIGHT) == preflights]
         if group:
-            answers = _call_locks(group, plans, now=now, providers=providers, in_doubt=in_doubt)
+            if not preflights:
+                _write_down_sends(group, plans)
+            answers = _call_locks(group, plans, now=now, providers=providers)
             done += _record([code for code in group if code.pk in answers], plans, answers, now=now)
     return [plans[pk].step for pk in done]
 
 
-def _call_locks(
-    codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers, in_doubt
-) -> dict:
+def _write_down_sends(codes: list[AccessCode], plans: dict) -> None:
+    """Commit, before any lock is called, which codes are about to be stored on their locks as
+    new copies (``AccessCode.send_in_flight``), so that a worker dying between the lock's answer
+    and its record leaves the copy findable. The codes in hand keep the marks as read: those
+    tell this attempt whether an earlier send went unanswered."""
+    sending = [
+        AccessCode(pk=code.pk, send_in_flight=send_in_flight_marks(code))
+        for code in codes
+        if plans[code.pk].step is Step.SEND and sends_new_copy(code)
+    ]
+    update_rows(sending, ["send_in_flight"])
+
+
+def _call_locks(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
     """What each code's lock answered, by code id (None for a step that needs no lock). A code
     whose call raised is left out, as are all of an account's codes if its provider session
     failed: whatever was done on their locks was not kept."""
@@ -242,15 +253,13 @@ def _call_locks(
             answers[code.pk] = None
     for calling in by_account.values():
         try:
-            answers.update(_call_account(calling, plans, now=now, providers=providers, in_doubt=in_doubt))
+            answers.update(_call_account(calling, plans, now=now, providers=providers))
         except Exception:
             logger.exception("provider session failed; its codes are retried when their leases lapse")
     return answers
 
 
-def _call_account(
-    codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers, in_doubt
-) -> dict:
+def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
     """The calls for one account's codes, in one provider session."""
     try:
         provider = providers(codes[0].device.connected_account)
@@ -260,6 +269,7 @@ def _call_account(
         logger.exception("no provider for account %s", codes[0].device.connected_account_id)
         provider, session = None, contextlib.nullcontext()
     answers = {}
+    adopted: set = set()  # lock copies taken up from unanswered sends, one owner each
     with session:
         for code in codes:
             try:
@@ -268,9 +278,7 @@ def _call_account(
                         raise RuntimeError("no provider to pre-flight with")
                     answers[code.pk] = ask_lock(code, provider)
                 else:
-                    answers[code.pk] = call_lock(
-                        code, now=now, provider=provider, in_doubt=code.pk in in_doubt
-                    )
+                    answers[code.pk] = call_lock(code, now=now, provider=provider, adopted=adopted)
             except Exception:  # one broken code must not stop the sweep; its lease lapses
                 logger.exception("scheduler failed on access code %s", code.pk)
     checks = {pk: answer for pk, answer in answers.items() if isinstance(answer, LockCheck)}

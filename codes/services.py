@@ -692,6 +692,7 @@ class Ledger:
         "preflight_passed_at",
         "needs_review",
         "review_reason",
+        "send_in_flight",
     )
 
     def __init__(self, codes: list[AccessCode], code_issues, device_issues, *, now: datetime) -> None:
@@ -846,6 +847,10 @@ def record_outcome(
         current.provider_code_id = outcome.provider_code_id
     if action is LockAction.SET and outcome.result != Result.FAILED:
         current.sent_version = access_code.version  # the version that was read and sent
+    if outcome.result != Result.FAILED or not outcome.transient:
+        # Answered: the copy is known by its id (or taken off, or refused by the lock). A
+        # transient failure (a timeout, the provider down) may hide a copy kept: the marks stay.
+        current.send_in_flight = None
     if assigned_code is not None:
         current.code = assigned_code
         current.is_waiting_for_code_assignment = False
@@ -1079,9 +1084,18 @@ def unmanaged_codes_sync(*, device: Device, held: list, now: datetime | None = N
             .exclude(provider_code_id="")
             .values_list("provider_code_id", "is_managed")
         )
+        # A managed code's copy whose send is still unanswered (being recorded now, or left by a
+        # worker that died) is not someone else's code: the scheduler takes it up.
+        in_flight = [
+            mark
+            for marks in AccessCode.objects.filter(
+                device=device, is_managed=True, send_in_flight__isnull=False
+            ).values_list("send_in_flight", flat=True)
+            for mark in marks
+        ]
         created = []
         for h in held:
-            if h.provider_code_id in known:
+            if h.provider_code_id in known or {"code": h.code, "name": h.name} in in_flight:
                 continue
             time_bound = h.starts_at is not None and h.ends_at is not None and h.ends_at > h.starts_at
             created.append(

@@ -308,8 +308,8 @@ def test_an_update_reprograms_and_a_delete_removes(fleet, now):
 def test_a_claimed_code_is_not_claimed_again_until_its_lease_lapses(fleet, now):
     access_code_create(device=fleet["sandbox-cloud-lock"], request=AccessCodeRequest(code="4821"))
     first = claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5))
-    assert len(first.ids) == 1 and first.in_doubt == frozenset()
-    assert claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5)).ids == []
+    assert len(first) == 1
+    assert claim_due_codes(now=now, limit=10, lease=timedelta(minutes=5)) == []
     # The worker died holding it: after the lease, the next sweep finishes the work.
     run_until(now + timedelta(minutes=5))
     assert on_lock(fleet["sandbox-cloud-lock"]) == ["4821"]
@@ -459,8 +459,10 @@ def test_a_code_sent_by_a_worker_that_died_before_recording_is_adopted_not_sent_
     run_until(now + timedelta(minutes=5))  # the lease lapses; the next sweep looks first
     held = SandboxHeldCode.objects.get(lock__device=cloud)
     assert fresh(code).status == AccessCodeStatus.SET and code.provider_code_id == held.provider_code_id
-    assert list(SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)) == ["set"]
-    assert issues(code) == set()
+    # Sent once; the copy found was brought in line with the code rather than sent again.
+    sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
+    assert list(sent) == ["set", "update"]
+    assert issues(code) == set() and code.send_in_flight is None
 
 
 def test_a_code_in_doubt_is_still_sent_when_the_lock_holds_its_pin_for_someone_else(fleet, now, monkeypatch):
@@ -476,6 +478,89 @@ def test_a_code_in_doubt_is_still_sent_when_the_lock_holds_its_pin_for_someone_e
     run_until(now + timedelta(minutes=5))
     assert "duplicate_code_on_device" in issues(code)
     assert fresh(code).provider_code_id == ""
+
+
+def crash_after_the_locks_answered(monkeypatch, now) -> None:
+    """One sweep whose worker dies after the locks took its codes, before the record."""
+    die_after_the_lock_took_the_codes(monkeypatch)
+    with pytest.raises(SystemExit):
+        scheduler.sweep(now=now)
+    monkeypatch.undo()
+
+
+def held_on(device: Device) -> list[tuple]:
+    return list(SandboxHeldCode.objects.filter(lock__device=device).values_list("code", "name", "ends_at"))
+
+
+def test_a_code_changed_after_an_unanswered_send_updates_that_copy_not_a_second_one(fleet, now, monkeypatch):
+    deadbolt = fleet["sandbox-keypad-deadbolt"]  # keeps the window itself
+    code = booking(deadbolt, now, arrive_in=2 * DAY)
+    crash_after_the_locks_answered(monkeypatch, now)
+    later = code.ends_at + DAY
+    access_code_update(access_code=fresh(code), code="5931", ends_at=later)
+    run_until(now + timedelta(minutes=6))
+    assert held_on(deadbolt) == [("5931", fresh(code).appearance["name"], later)]
+    sent = SandboxCommand.objects.filter(lock__device=deadbolt).values_list("action", flat=True)
+    assert list(sent) == ["set", "update"]
+    assert fresh(code).send_in_flight is None and code.sent_version == code.version
+
+
+def test_two_codes_in_doubt_with_the_same_pin_and_name_take_one_copy_each(fleet, now, monkeypatch):
+    deadbolt = fleet["sandbox-keypad-deadbolt"]
+    first = booking(deadbolt, now, arrive_in=2 * DAY)
+    second = booking(deadbolt, now, arrive_in=6 * DAY)  # same PIN and name, a later stay
+    crash_after_the_locks_answered(monkeypatch, now)
+    run_until(now + timedelta(minutes=6))
+    assert fresh(first).provider_code_id and fresh(second).provider_code_id
+    assert first.provider_code_id != second.provider_code_id
+    held = set(
+        SandboxHeldCode.objects.filter(lock__device=deadbolt).values_list("provider_code_id", flat=True)
+    )
+    assert held == {first.provider_code_id, second.provider_code_id}
+    assert not issues(first) and not issues(second)
+
+
+def test_a_drift_check_between_the_death_and_the_retry_does_not_take_the_copy_for_a_stranger(
+    fleet, now, monkeypatch
+):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana Silva"))
+    crash_after_the_locks_answered(monkeypatch, now)
+    scheduler.check_drift(now=now + timedelta(minutes=1))
+    assert not AccessCode.objects.filter(is_managed=False).exists()
+    run_until(now + timedelta(minutes=6))
+    assert fresh(code).status == AccessCodeStatus.SET and on_lock(cloud) == ["4821"]
+    assert not issues(code)
+
+
+def test_a_code_deleted_after_an_unanswered_send_is_taken_off_its_lock(fleet, now, monkeypatch):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana Silva"))
+    crash_after_the_locks_answered(monkeypatch, now)
+    access_code_delete(access_code=fresh(code))
+    run_until(now + timedelta(minutes=6))
+    assert on_lock(cloud) == []
+    assert fresh(code).status == AccessCodeStatus.UNSET and code.send_in_flight is None
+
+
+def test_a_failed_look_at_the_lock_keeps_the_doubt_for_the_next_attempt(fleet, now, monkeypatch):
+    cloud = fleet["sandbox-cloud-lock"]
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana Silva"))
+    crash_after_the_locks_answered(monkeypatch, now)
+
+    def unreachable(self, provider_device_id):
+        raise ConnectionError("provider timed out")
+
+    monkeypatch.setattr(sandbox_provider.SandboxProvider, "list_codes", unreachable)
+    retry_at = now + timedelta(minutes=5)
+    with time_machine.travel(retry_at, tick=False):
+        scheduler.sweep(now=retry_at)
+    assert "failed_to_set_on_device" in issues(code) and fresh(code).send_in_flight
+    monkeypatch.undo()
+    run_until(now + timedelta(hours=1))
+    assert fresh(code).status == AccessCodeStatus.SET and on_lock(cloud) == ["4821"]
+    sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
+    assert list(sent) == ["set", "update"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from codes.models import AccessCode, AccessCodeStatus
 from devices.models import SandboxCommand, SandboxHeldCode
 from devices.services import api_key_create
-from tests.production.conftest import free_port, guest_codes, sandbox_locks, wait_for
+from tests.production.harness import free_port, guest_codes, sandbox_locks, wait_for
 
 CLIENTS = 8
 LOAD_SECONDS = 10
@@ -83,6 +83,7 @@ def test_api_under_concurrent_load_while_the_worker_sweeps_loses_no_update(produ
     # Large batches on slow locks: each code spends seconds between the worker reading it and
     # recording the lock's answer, and the clients' updates land in that window.
     production.qcluster("worker", Q_WORKERS="2", SCHEDULER_BATCH_SIZE="20")
+    production.wait_for_clusters(1)
 
     # Each client owns its share of the codes, so each code's last write is well defined: a
     # rename every round, and a new PIN (unique to the code and round, so never a clash) every

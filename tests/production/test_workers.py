@@ -9,7 +9,7 @@ from django_q.models import Success
 
 from codes.models import AccessCode, AccessCodeStatus
 from devices.models import SandboxCommand, SandboxHeldCode
-from tests.production.conftest import (
+from tests.production.harness import (
     all_set,
     guest_codes,
     held_but_unrecorded,
@@ -47,6 +47,7 @@ def test_two_clusters_sweeping_the_same_work_never_program_a_code_twice(producti
     # Small batches, so that the two sweeps interleave claim by claim.
     for name in ("cluster-a", "cluster-b"):
         production.qcluster(name, Q_WORKERS="1", SCHEDULER_BATCH_SIZE="4")
+    production.wait_for_clusters(2)
     production.enqueue_sweeps(6)
     wait_for(lambda: all_set(codes), timeout=90, what="every code set on its lock")
     wait_for(lambda: Success.objects.count() == 6, timeout=30, what="six sweeps recorded done")
@@ -68,6 +69,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(production):
     lease = {"SCHEDULER_LEASE_SECONDS": "3", "SCHEDULER_BATCH_SIZE": "20", "Q_WORKERS": "1"}
     for attempt in range(5):
         doomed = production.qcluster(f"doomed-{attempt}", **lease)
+        production.wait_for_clusters(1)
         production.enqueue_sweeps(1)
         wait_for(held_but_unrecorded, timeout=60, what="a batch sent and not yet recorded", every=0.002)
         production.kill(doomed)
@@ -80,6 +82,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(production):
     assert set_before < len(codes)
 
     production.qcluster("successor", **lease)
+    production.wait_for_clusters(1)
     # The schedule's next sweeps: one now, and more while the dead worker's leases lapse.
     for _ in range(10):
         production.enqueue_sweeps(1)
