@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench import workers  # noqa: E402
 from bench.capacity import capacity_statement  # noqa: E402
 from bench.common import DEFAULT_POSTGRES_URL  # noqa: E402
 
@@ -157,10 +159,20 @@ def main() -> None:
     if args.smoke and args.output == HERE / "RESULTS.md":
         parser.error("--smoke needs --output elsewhere: its numbers are not results")
     results, summary_path = args.output, args.output.with_name("summary.json")
+    names = [args.only] if args.only else list(BENCHMARKS)
+    # What each benchmark needs, checked before the first one starts rather than half an hour in.
     if postgres:
         create_database_if_missing(postgres)
+    if "load" in names and not shutil.which("wrk"):
+        parser.error("the load test needs wrk on PATH (make bench installs Debian's)")
+    if "workers" in names and postgres:
+        import redis
 
-    names = [args.only] if args.only else list(BENCHMARKS)
+        try:
+            redis.Redis.from_url(workers.DEFAULT_REDIS_URL).ping()
+        except redis.RedisError as error:
+            parser.error(f"the worker benchmark needs Redis at {workers.DEFAULT_REDIS_URL}: {error}")
+
     old_text = results.read_text() if results.exists() else ""
     summary = json.loads(summary_path.read_text()) if args.only and summary_path.exists() else {}
     fresh: dict[str, str] = {}

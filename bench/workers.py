@@ -42,6 +42,10 @@ from bench.common import (  # noqa: E402
 SWEEP_TASK = "codes.tasks.sweep_due_codes"
 
 
+# Its own Redis database, which each run empties (the tests use 15).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
 def wait_for_clusters(count: int, clusters: list[subprocess.Popen], timeout: float = 60) -> None:
     from django_q.status import Stat
 
@@ -110,7 +114,7 @@ def one_run(*, clusters_count: int, args, var_dir: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--due", type=int, default=20_000)
     parser.add_argument("--total", type=int, default=50_000)
     parser.add_argument("--devices", type=int, default=2000)

@@ -176,12 +176,22 @@ def _unrecorded_copy(access_code: AccessCode, provider, adopted: set) -> HeldCod
         .exclude(pk=access_code.pk)
         .values_list("provider_code_id", flat=True)
     )
-    for held in provider.list_codes(device.provider_device_id):
-        if {"code": held.code, "name": held.name} in marks and held.provider_code_id not in taken:
-            logger.info("access code %s found on its lock from an unanswered send", access_code.pk)
-            adopted.add(held.provider_code_id)
-            return held
-    return None
+    candidates = [
+        held
+        for held in provider.list_codes(device.provider_device_id)
+        if {"code": held.code, "name": held.name} in marks and held.provider_code_id not in taken
+    ]
+    if not candidates:
+        return None
+    # Two codes of one guest (same PIN and name, stays that do not overlap) may both be in doubt:
+    # each takes the copy holding its own window, so that updating it never makes two copies
+    # overlap on the lock.
+    spec = code_spec(access_code)
+    own = [h for h in candidates if (h.starts_at, h.ends_at) == (spec.starts_at, spec.ends_at)]
+    held = (own or candidates)[0]
+    logger.info("access code %s found on its lock from an unanswered send", access_code.pk)
+    adopted.add(held.provider_code_id)
+    return held
 
 
 def _poll(access_code: AccessCode, provider) -> Outcome | None:

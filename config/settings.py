@@ -116,9 +116,10 @@ else:
 
 # --- Cache -----------------------------------------------------------------------------------
 # Shared by every process: the web server's workers, the qcluster's and other machines'. Latchkey
-# keeps no state of its own in a cache; django-q2 keeps its cluster statistics there (`qinfo`,
-# `qmonitor` read them from another process). Redis when the production profile has it; else
-# files in var/, which the web server and the worker of one machine share.
+# keeps no state of its own in a cache. On the ORM broker django-q2 keeps its cluster statistics
+# here (`qinfo`, `qmonitor` read them from another process); on Redis it keeps them in the broker.
+# Redis when the production profile has it; else files in var/, which one machine's web server
+# and worker share (the per-process default, local memory, would hide each from the other).
 if env.REDIS_URL:
     CACHES = {
         "default": {
