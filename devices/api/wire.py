@@ -241,9 +241,17 @@ class Params(serializers.Serializer):
 
 def read_query(params_class: type[Params], query) -> dict:
     """A query string as the SDK writes it, turned into the JSON the same route takes as a body:
-    arrays as repeated keys (``ids=a&ids=b``, or ``ids[]=a``), booleans as true/false."""
+    arrays as repeated keys (``ids=a&ids=b``, or ``ids[]=a``), booleans as true/false. A single
+    value given more than once is refused: which one the caller meant is a guess."""
     fields = params_class().fields
     data: dict = {}
+    repeated = [
+        name
+        for name in (key.removesuffix("[]") for key in query if len(query.getlist(key)) > 1)
+        if name in fields and not isinstance(fields[name], serializers.ListField)
+    ]
+    if repeated:
+        raise invalid_input({name: ["takes one value, but was given more than once."] for name in repeated})
     for key in query:
         if key in IGNORED_QUERY_KEYS:
             continue
@@ -254,7 +262,7 @@ def read_query(params_class: type[Params], query) -> dict:
             # The SDK writes an empty list as one empty value (``ids=``).
             data.setdefault(name, []).extend(v for v in values if v != "")
             continue
-        value = values[-1]
+        value = values[0]
         if isinstance(field, WireBoolean) and value in ("true", "false"):
             value = value == "true"
         data[name] = value

@@ -258,6 +258,21 @@ def test_an_empty_list_in_a_query_string_is_an_empty_list(http, fleet):
     assert body["ok"] is True and body["devices"] == []
 
 
+def test_a_single_value_given_twice_in_a_query_string_is_refused_by_name(http, fleet):
+    lock = str(fleet["keypad-deadbolt"].pk)
+    other = str(fleet["cloud-lock"].pk)
+    response = http.get(f"/access_codes/list?device_id={lock}&device_id={other}&limit=2&limit=3")
+    error = _error(response, 400, "invalid_input")
+    assert set(error["validation_errors"]) - {"_errors"} == {"device_id", "limit"}
+    assert error["validation_errors"]["limit"]["_errors"] == [
+        "takes one value, but was given more than once."
+    ]
+    # Arrays are repeated keys by design, and a repeated unknown key is named as unknown.
+    assert http.get(f"/devices/list?device_ids={lock}&device_ids={other}").json()["ok"] is True
+    unknown = _error(http.get("/devices/list?colour=red&colour=blue"), 400, "invalid_input")
+    assert "colour" in unknown["validation_errors"]
+
+
 def test_concurrent_creates_with_one_common_code_key_share_one_pin(api_url, api_key, fleet):
     from concurrent.futures import ThreadPoolExecutor
 
