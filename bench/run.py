@@ -52,6 +52,7 @@ BENCHMARKS = {
         ("--duration", "2", "--warmup", "1", "--doors", "20", "--codes", "200"),
         takes_repeat=False,
     ),
+    "drift": Benchmark("### Drift check", ("--locks", "50", "--codes", "200")),
     "workers": Benchmark(
         "### Worker scaling", ("--due", "1000", "--total", "2000", "--devices", "100"), on_sqlite=False
     ),
@@ -88,6 +89,8 @@ How to read the tables:
   them; 'non-2xx' counts answers that were not 2xx and 'socket errors' wrk's connect, read,
   write and timeout errors: both should be 0. gunicorn's sync workers close the connection
   after each answer, so every request includes a TCP connect, as through most proxies.
+- **Drift check**: one process comparing every lock's codes with what Latchkey declares, as the
+  15-minute schedule does, on a programmed portfolio where nothing differs (the steady state).
 - **Worker scaling**: the production profile's background side: a backlog of due codes
   programmed by one `qcluster` process, then by two sharing it, on PostgreSQL with Redis as
   django-q2's broker. 'backlog time' runs from the first sweep's start to the last one's end.

@@ -527,11 +527,18 @@ def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
 # --- Drift ---------------------------------------------------------------------------------------
 
 
+# Locks checked for drift per provider session and per round of queries.
+DRIFT_CHUNK = 200
+
+
 def check_drift(*, now: datetime | None = None, devices=None) -> dict:
     """Compare what each lock holds with what Latchkey declares, and act on the differences.
 
     Only codes whose current version the lock confirmed are judged: a code still on its way
     is not drift. A lock that cannot be asked is skipped; the next run asks again.
+
+    It runs over every lock every 15 minutes, so locks go a chunk at a time: one provider
+    session and a few queries per chunk, and the per-lock services only where a lock differs.
     """
     from devices.models import Device
 
@@ -542,23 +549,64 @@ def check_drift(*, now: datetime | None = None, devices=None) -> dict:
         if devices is not None
         else Device.objects.select_related("connected_account").filter(access_codes__isnull=False).distinct()
     )
+    by_account: dict = {}
     for device in devices:
-        provider = provider_for(device.connected_account, now=now)
-        try:
-            held = provider.list_codes(device.provider_device_id)
-        except Exception:  # unreachable now; drift can wait for the next run
-            logger.warning("could not list codes on %s for drift", device.pk, exc_info=True)
-            continue
-        counts["devices"] += 1
-        by_id = {h.provider_code_id: h for h in held}
-        settled = (
-            AccessCode.objects.filter(device=device, is_managed=True, deleted_at__isnull=True)
-            .exclude(provider_code_id="")
-            .filter(Q(status=AccessCodeStatus.SET) | Q(is_scheduled_on_device=True))
-        )
-        for code in settled:
-            if code.sent_version != code.version:
-                continue
+        by_account.setdefault(device.connected_account_id, []).append(device)
+    for locks in by_account.values():
+        provider = provider_for(locks[0].connected_account, now=now)
+        for start in range(0, len(locks), DRIFT_CHUNK):
+            chunk = locks[start : start + DRIFT_CHUNK]
+            held = _held_codes(provider, chunk)
+            for key, found in _drift_in(chunk, held, now=now).items():
+                counts[key] += found
+    return counts
+
+
+def _held_codes(provider, locks) -> dict:
+    """What each lock holds, by device id, for those that answered."""
+    held = {}
+    try:
+        with provider.session([lock.provider_device_id for lock in locks]):
+            for lock in locks:
+                try:
+                    held[lock.pk] = provider.list_codes(lock.provider_device_id)
+                except Exception:  # unreachable now; drift can wait for the next run
+                    logger.warning("could not list codes on %s for drift", lock.pk, exc_info=True)
+    except Exception:
+        logger.warning("could not open a provider session for drift", exc_info=True)
+        return {}
+    return held
+
+
+def _drift_in(locks, held: dict, *, now: datetime) -> dict:
+    counts = {"devices": len(held), "changed": 0, "removed": 0, "unmanaged": 0}
+    reachable = [lock for lock in locks if lock.pk in held]
+    rows = AccessCode.objects.filter(device__in=reachable).filter(
+        ~Q(provider_code_id="") | Q(is_managed=True, send_in_flight__isnull=False)
+    )
+    known: dict = {lock.pk: set() for lock in reachable}  # provider ids Latchkey has a row for
+    in_flight: dict = {lock.pk: [] for lock in reachable}  # marks of unanswered sends
+    listed_unmanaged: dict = {lock.pk: set() for lock in reachable}
+    settled: dict = {lock.pk: [] for lock in reachable}
+    for code in rows:
+        if code.provider_code_id:
+            known[code.device_id].add(code.provider_code_id)
+        if code.is_managed and code.send_in_flight:
+            in_flight[code.device_id] += code.send_in_flight
+        if not code.is_managed and code.deleted_at is None:
+            listed_unmanaged[code.device_id].add(code.provider_code_id)
+        if (
+            code.is_managed
+            and code.deleted_at is None
+            and code.provider_code_id
+            and (code.status == AccessCodeStatus.SET or code.is_scheduled_on_device)
+            and code.sent_version == code.version
+        ):
+            settled[code.device_id].append(code)
+    for lock in reachable:
+        by_id = {h.provider_code_id: h for h in held[lock.pk]}
+        for code in settled[lock.pk]:
+            code.device = lock
             found = by_id.get(code.provider_code_id)
             if found is None:
                 services.access_code_record_drift(access_code=code, held_code=None, now=now)
@@ -566,5 +614,14 @@ def check_drift(*, now: datetime | None = None, devices=None) -> dict:
             elif found.code != code.code:
                 services.access_code_record_drift(access_code=code, held_code=found.code, now=now)
                 counts["changed"] += 1
-        counts["unmanaged"] += len(services.unmanaged_codes_sync(device=device, held=held, now=now))
+        strangers = [
+            h
+            for h in held[lock.pk]
+            if h.provider_code_id not in known[lock.pk]
+            and {"code": h.code, "name": h.name} not in in_flight[lock.pk]
+        ]
+        if strangers or listed_unmanaged[lock.pk] - by_id.keys():
+            # Codes set outside Latchkey appeared or went: the service sorts it out under locks.
+            synced = services.unmanaged_codes_sync(device=lock, held=held[lock.pk], now=now)
+            counts["unmanaged"] += len(synced)
     return counts

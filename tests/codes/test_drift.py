@@ -103,3 +103,41 @@ def test_a_code_still_on_its_way_is_not_drift(lock, now):
     scheduler.sweep(now=now)
     assert scheduler.check_drift(now=now) == {"devices": 1, "changed": 0, "removed": 0, "unmanaged": 0}
     assert access_code_issues(code) == []
+
+
+def test_a_drift_checks_queries_do_not_grow_with_the_locks(now):
+    """Every lock is checked every 15 minutes, so a lock that holds what it should costs no
+    query of its own: the same few per chunk of locks, whether 2 or 12."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from devices.models import ConnectedAccount, Device, ProviderKind, SandboxLock
+
+    workspace = workspace_get_or_create(name="Portfolio", is_sandbox=True)
+    account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SANDBOX)
+
+    def doors(count: int, first: int) -> list[Device]:
+        made = []
+        for n in range(first, first + count):
+            door = Device.objects.create(
+                workspace=workspace,
+                connected_account=account,
+                provider_device_id=f"door-{n}",
+                device_type="schlage_lock",
+                display_name=f"Door {n}",
+                supported_code_lengths=[6],
+            )
+            SandboxLock.objects.create(device=door)
+            access_code_create(device=door, request=AccessCodeRequest(name=f"Guest {n}"))
+            made.append(door)
+        scheduler.sweep(now=now)
+        return made
+
+    def queries_for(locks) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            counts = scheduler.check_drift(now=now, devices=locks)
+        assert counts == {"devices": len(locks), "changed": 0, "removed": 0, "unmanaged": 0}
+        return len(queries)
+
+    few, many = doors(2, 0), doors(12, 2)
+    assert queries_for(few) == queries_for(many)
