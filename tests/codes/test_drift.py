@@ -11,6 +11,7 @@ from codes.services import AccessCodeRequest, access_code_create
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.providers.sandbox.provider import SandboxProvider
 from devices.services import sandbox_fleet_create, workspace_get_or_create
+from tests.devices.factories import sandbox_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -111,25 +112,10 @@ def test_a_drift_checks_queries_do_not_grow_with_the_locks(now):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from devices.models import ConnectedAccount, Device, ProviderKind, SandboxLock
-
-    workspace = workspace_get_or_create(name="Portfolio", is_sandbox=True)
-    account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SANDBOX)
-
-    def doors(count: int, first: int) -> list[Device]:
-        made = []
-        for n in range(first, first + count):
-            door = Device.objects.create(
-                workspace=workspace,
-                connected_account=account,
-                provider_device_id=f"door-{n}",
-                device_type="schlage_lock",
-                display_name=f"Door {n}",
-                supported_code_lengths=[6],
-            )
-            SandboxLock.objects.create(device=door)
-            access_code_create(device=door, request=AccessCodeRequest(name=f"Guest {n}"))
-            made.append(door)
+    def doors(count: int, **where) -> list:
+        made = sandbox_locks(count, **where)
+        for door in made:
+            access_code_create(device=door, request=AccessCodeRequest(name=f"Guest at {door.display_name}"))
         scheduler.sweep(now=now)
         return made
 
@@ -139,5 +125,6 @@ def test_a_drift_checks_queries_do_not_grow_with_the_locks(now):
         assert counts == {"devices": len(locks), "changed": 0, "removed": 0, "unmanaged": 0}
         return len(queries)
 
-    few, many = doors(2, 0), doors(12, 2)
+    few = doors(2)
+    many = doors(12, account=few[0].connected_account, first=2)
     assert queries_for(few) == queries_for(many)

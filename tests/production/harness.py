@@ -18,8 +18,7 @@ from django.conf import settings
 
 from codes.models import AccessCode, AccessCodeStatus
 from codes.services import AccessCodeRequest, access_code_create
-from devices.models import ConnectedAccount, Device, ProviderKind, SandboxHeldCode, SandboxLock
-from devices.services import workspace_get_or_create
+from devices.models import Device, SandboxHeldCode
 
 
 def wait_for(condition: Callable[[], object], *, timeout: float, what, every: float = 0.1, required=True):
@@ -124,29 +123,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def sandbox_locks(count: int, *, slots: int = 60, response_delay_ms: int = 0) -> list[Device]:
-    """``count`` plain sandbox keypad locks with ``slots`` code slots each, on one account,
-    answering each command after ``response_delay_ms``."""
-    workspace = workspace_get_or_create(name="Production profile", is_sandbox=True)
-    account = ConnectedAccount.objects.create(workspace=workspace, provider=ProviderKind.SANDBOX)
-    locks = [
-        Device.objects.create(
-            workspace=workspace,
-            connected_account=account,
-            provider_device_id=f"door-{n}",
-            device_type="schlage_lock",
-            display_name=f"Door {n}",
-            supported_code_lengths=[6],
-            max_active_codes_supported=slots,
-        )
-        for n in range(count)
-    ]
-    SandboxLock.objects.bulk_create(
-        SandboxLock(device=lock, response_delay_ms=response_delay_ms) for lock in locks
-    )
-    return locks
 
 
 def guest_codes(locks: list[Device], count: int) -> list[AccessCode]:

@@ -12,7 +12,8 @@ from django.utils import timezone
 from codes.models import AccessCode, AccessCodeStatus
 from devices.models import SandboxCommand, SandboxHeldCode
 from devices.services import api_key_create
-from tests.production.harness import free_port, guest_codes, sandbox_locks, wait_for
+from tests.devices.factories import sandbox_locks
+from tests.production.harness import free_port, guest_codes, wait_for
 
 CLIENTS = 8
 LOAD_SECONDS = 10

@@ -9,11 +9,11 @@ from django_q.models import Success
 
 from codes.models import AccessCode, AccessCodeStatus
 from devices.models import SandboxCommand, SandboxHeldCode
+from tests.devices.factories import sandbox_locks
 from tests.production.harness import (
     all_set,
     guest_codes,
     held_but_unrecorded,
-    sandbox_locks,
     states,
     wait_for,
 )
