@@ -154,8 +154,7 @@ def send_in_flight_marks(access_code: AccessCode) -> list[dict]:
     """``send_in_flight`` once this code's next send is written down: the sends still
     unanswered, and this one. Earlier ones are kept, so that a second death before any answer
     is recorded still leaves every copy findable."""
-    spec = code_spec(access_code)
-    mark = {"code": spec.code, "name": spec.name}
+    mark = services.send_mark(code_spec(access_code))
     earlier = access_code.send_in_flight or []
     return earlier if mark in earlier else [*earlier, mark]
 
@@ -179,7 +178,7 @@ def _unrecorded_copy(access_code: AccessCode, provider, adopted: set) -> HeldCod
     candidates = [
         held
         for held in provider.list_codes(device.provider_device_id)
-        if {"code": held.code, "name": held.name} in marks and held.provider_code_id not in taken
+        if services.send_mark(held) in marks and held.provider_code_id not in taken
     ]
     if not candidates:
         return None

@@ -614,12 +614,9 @@ def _drift_in(locks, held: dict, *, now: datetime) -> dict:
             elif found.code != code.code:
                 services.access_code_record_drift(access_code=code, held_code=found.code, now=now)
                 counts["changed"] += 1
-        strangers = [
-            h
-            for h in held[lock.pk]
-            if h.provider_code_id not in known[lock.pk]
-            and {"code": h.code, "name": h.name} not in in_flight[lock.pk]
-        ]
+        strangers = services.codes_set_outside(
+            held[lock.pk], known=known[lock.pk], in_flight=in_flight[lock.pk]
+        )
         if strangers or listed_unmanaged[lock.pk] - by_id.keys():
             # Codes set outside Latchkey appeared or went: the service sorts it out under locks.
             synced = services.unmanaged_codes_sync(device=lock, held=held[lock.pk], now=now)

@@ -1072,6 +1072,19 @@ def access_code_record_drift(
         return current
 
 
+def send_mark(code) -> dict:
+    """How ``AccessCode.send_in_flight`` names one send: the PIN and name the lock was given.
+    ``code`` is what was sent (a ``CodeSpec``) or what a lock holds (a ``HeldCode``)."""
+    return {"code": code.code, "name": code.name}
+
+
+def codes_set_outside(held: list, *, known, in_flight: list) -> list:
+    """The lock's codes that are no one's in Latchkey: no row has their id (``known``), and
+    none is the copy of a managed code whose send is still unanswered (``in_flight``, its marks;
+    being recorded now, or left by a worker that died: the scheduler takes those up)."""
+    return [h for h in held if h.provider_code_id not in known and send_mark(h) not in in_flight]
+
+
 def unmanaged_codes_sync(*, device: Device, held: list, now: datetime | None = None) -> list[AccessCode]:
     """Codes on the lock that Latchkey did not create become unmanaged codes (Seam's term), so
     they are visible, count against slots and PIN conflicts, and can be converted to managed.
@@ -1084,8 +1097,6 @@ def unmanaged_codes_sync(*, device: Device, held: list, now: datetime | None = N
             .exclude(provider_code_id="")
             .values_list("provider_code_id", "is_managed")
         )
-        # A managed code's copy whose send is still unanswered (being recorded now, or left by a
-        # worker that died) is not someone else's code: the scheduler takes it up.
         in_flight = [
             mark
             for marks in AccessCode.objects.filter(
@@ -1094,9 +1105,7 @@ def unmanaged_codes_sync(*, device: Device, held: list, now: datetime | None = N
             for mark in marks
         ]
         created = []
-        for h in held:
-            if h.provider_code_id in known or {"code": h.code, "name": h.name} in in_flight:
-                continue
+        for h in codes_set_outside(held, known=known, in_flight=in_flight):
             time_bound = h.starts_at is not None and h.ends_at is not None and h.ends_at > h.starts_at
             created.append(
                 AccessCode.objects.create(
