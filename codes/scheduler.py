@@ -36,7 +36,7 @@ from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
 from codes.programming import call_lock, send_in_flight_marks, sends_new_copy
 from codes.selectors import access_code_issues, backups_to_come, others_at_start
-from config.db import update_rows
+from common.db import update_rows
 from devices import rules
 from devices.models import IssueKind
 from devices.providers import provider_for

@@ -33,7 +33,8 @@ from codes.models import (
 )
 from codes.selectors import pin_for_common_code_key, pins_held_on_device, review_problems, shown_issues
 from codes.signals import events_recorded
-from config.db import update_rows
+from common.db import update_rows
+from common.sentinels import NOT_GIVEN
 from devices import rules
 from devices.models import Device, DeviceIssue, IssueKind, Workspace
 from devices.providers.base import Outcome, Problem, Result
@@ -52,14 +53,6 @@ _FLAGS = (
 
 class CodeConflict(rules.Conflict):
     """The PIN is already on the lock, or scheduled on it, in an overlapping window (HTTP 409)."""
-
-
-class _Unchanged:
-    def __repr__(self) -> str:
-        return "UNCHANGED"
-
-
-UNCHANGED = _Unchanged()
 
 
 @dataclass(frozen=True)
@@ -398,27 +391,27 @@ def _insert(
 def _update_request(
     current: AccessCode,
     *,
-    name=UNCHANGED,
-    code=UNCHANGED,
-    starts_at=UNCHANGED,
-    ends_at=UNCHANGED,
+    name=NOT_GIVEN,
+    code=NOT_GIVEN,
+    starts_at=NOT_GIVEN,
+    ends_at=NOT_GIVEN,
     make_ongoing: bool = False,
-    preferred_code_length=UNCHANGED,
-    use_backup_access_code_pool=UNCHANGED,
-    allow_external_modification=UNCHANGED,
+    preferred_code_length=NOT_GIVEN,
+    use_backup_access_code_pool=NOT_GIVEN,
+    allow_external_modification=NOT_GIVEN,
 ) -> AccessCodeRequest:
     """The full request an update amounts to: the current code with the changes applied."""
     if current.deleted_at is not None:
         raise ValidationError({"access_code_id": ["this access code has been deleted."]})
     if not current.is_managed:
         raise ValidationError({"access_code_id": ["this code is unmanaged; convert it to managed first."]})
-    if make_ongoing and (starts_at not in (UNCHANGED, None) or ends_at not in (UNCHANGED, None)):
+    if make_ongoing and (starts_at not in (NOT_GIVEN, None) or ends_at not in (NOT_GIVEN, None)):
         raise ValidationError({"type": ["an ongoing code has no starts_at or ends_at; drop them."]})
-    if current.is_offline_access_code and code is not UNCHANGED and code != current.code:
+    if current.is_offline_access_code and code is not NOT_GIVEN and code != current.code:
         raise ValidationError({"code": ["offline codes are assigned by the lock's algorithm."]})
 
     def pick(value, current_value):
-        return current_value if value is UNCHANGED else value
+        return current_value if value is NOT_GIVEN else value
 
     window = (None, None) if make_ongoing else (current.starts_at, current.ends_at)
     return AccessCodeRequest(

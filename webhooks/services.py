@@ -30,7 +30,8 @@ from svix.webhooks import Webhook, WebhookVerificationError
 from codes import services as code_services
 from codes.api.shapes import event_wire
 from codes.models import AccessCode, Event, EventType
-from devices.api.wire import iso
+from common.sentinels import NOT_GIVEN
+from common.times import iso
 from devices.models import ConnectedAccount, Device
 from webhooks.models import (
     InboundDelivery,
@@ -46,14 +47,6 @@ logger = logging.getLogger(__name__)
 
 URL_MAX_LENGTH = WebhookSubscription._meta.get_field("url").max_length
 EVENT_TYPES = tuple(EventType.values)
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET = _Unset()
 
 
 # --- Subscriptions ------------------------------------------------------------------------------
@@ -114,15 +107,15 @@ def _event_types_problem(value) -> tuple[list[str], str | None]:
     return list(dict.fromkeys(value)), None
 
 
-def _checked(*, url=UNSET, event_types=UNSET) -> dict:
+def _checked(*, url=NOT_GIVEN, event_types=NOT_GIVEN) -> dict:
     """The fields given, checked; raises ValidationError naming every field at fault."""
     errors, values = {}, {}
-    if url is not UNSET:
+    if url is not NOT_GIVEN:
         problem = url_problem(url)
         if problem:
             errors["url"] = [problem]
         values["url"] = url
-    if event_types is not UNSET:
+    if event_types is not NOT_GIVEN:
         types, problem = _event_types_problem(event_types)
         if problem:
             errors["event_types"] = [problem]
@@ -139,7 +132,7 @@ def subscription_create(workspace, *, url: str, event_types: list[str] | None = 
     return WebhookSubscription.objects.create(workspace=workspace, **values)
 
 
-def subscription_update(subscription, *, url=UNSET, event_types=UNSET) -> WebhookSubscription:
+def subscription_update(subscription, *, url=NOT_GIVEN, event_types=NOT_GIVEN) -> WebhookSubscription:
     """Change the fields passed; the others stay. The secret never changes."""
     values = _checked(url=url, event_types=event_types)
     for field, value in values.items():

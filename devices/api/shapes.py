@@ -2,7 +2,7 @@
 
 from django.db.models import Q
 
-from devices.api.wire import iso
+from common.times import iso
 from devices.models import Device, DeviceIssue, IssueKind
 
 _FLAGS = ("is_device_error", "is_connected_account_error", "is_bridge_error")

@@ -36,6 +36,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.times import iso
 from devices.api.schema import QUERY_METHODS, SeamRouteSchema
 from devices.models import ApiKey, Workspace
 from devices.rules import Conflict
@@ -336,13 +337,6 @@ class PageParams(Params):
 
 
 # --- Routes ----------------------------------------------------------------------------------
-
-
-def iso(value: datetime | None) -> str | None:
-    """Times on the wire: ISO 8601 in UTC to the millisecond with a Z, as Seam writes them."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SeamRoute(APIView):

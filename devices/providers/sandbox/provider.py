@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from config.db import update_rows
+from common.db import update_rows
 from devices import rules
 from devices.models import CAPABILITY_FIELDS, ConnectedAccount, Device
 from devices.providers.base import CodeSpec, DeviceSnapshot, HeldCode, Outcome, Problem
