@@ -12,7 +12,7 @@ from codes.services import AccessCodeRequest, access_code_create
 from devices.models import SandboxLock
 from devices.providers.sandbox.models import SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
-from tests.codes.test_scheduler import run_until
+from tests.codes.clock import run_until
 
 pytestmark = pytest.mark.django_db
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)

@@ -22,6 +22,7 @@ from devices.models import Device, SandboxLock
 from devices.providers.sandbox import provider as sandbox_provider
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
+from tests.codes.clock import run_until
 
 pytestmark = pytest.mark.django_db
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)
@@ -31,28 +32,6 @@ DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 def fleet(now):
     workspace = workspace_get_or_create(name="Sandbox", is_sandbox=True)
     return {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
-
-
-def run_until(target: datetime) -> None:
-    """Sweep at every instant a code is due, up to ``target``, as django-q2's minute schedule
-    would (it sweeps whatever is due, so sweeping exactly at due times is the same thing)."""
-    for _ in range(2000):
-        # A leased code comes due again when its lease lapses, as the minute schedule finds it.
-        candidates = [
-            max(c.next_attempt_at, c.claimed_until or c.next_attempt_at)
-            for c in AccessCode.objects.filter(next_attempt_at__lte=target).only(
-                "next_attempt_at", "claimed_until"
-            )
-        ]
-        due = min((t for t in candidates if t <= target), default=None)
-        if due is None:
-            break
-        with time_machine.travel(due, tick=False):
-            scheduler.sweep(now=due)
-    else:
-        raise AssertionError("the scheduler never settled")
-    with time_machine.travel(target, tick=False):
-        scheduler.sweep(now=target)
 
 
 def switch(device: Device, **faults) -> None:

@@ -25,7 +25,7 @@ from codes.services import AccessCodeRequest, access_code_create, access_code_de
 from devices.models import Device, DeviceIssue, SandboxLock
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
-from tests.codes.test_scheduler import run_until
+from tests.codes.clock import run_until
 from tests.conftest import NOW
 
 HOUR = timedelta(hours=1)
