@@ -1,7 +1,6 @@
-"""``/devices/*``: reading a workspace's locks (``/devices/get``, ``/devices/list``) and the
-routes that change what codes see: ``/devices/update`` (the lock's backup pool is the codes
-app's) and ``/devices/simulate/*`` (a sandbox lock going offline puts ``device_offline`` on every
-code of it)."""
+"""Device routes that change what codes see: ``/devices/update`` (the lock's backup pool is the
+codes app's) and ``/devices/simulate/*`` (a sandbox lock going offline puts ``device_offline`` on
+every code of it); ``/devices/get`` and ``/devices/list`` read locks."""
 
 from django.db import transaction
 from rest_framework import serializers
