@@ -190,7 +190,7 @@ LOGGING = {
 }
 
 
-# The REST API speaks Seam's access-code API (see devices/api/wire.py for its envelope, errors
+# The REST API speaks Seam's access-code API (see api/wire.py for its envelope, errors
 # and authentication, which each route sets itself).
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

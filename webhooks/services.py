@@ -28,8 +28,8 @@ from django_q.tasks import async_task
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from codes import services as code_services
-from codes.api.shapes import event_wire
 from codes.models import AccessCode, Event, EventType
+from codes.shapes import event_wire
 from common.sentinels import NOT_GIVEN
 from common.times import iso
 from devices.models import ConnectedAccount, Device

@@ -3,9 +3,7 @@
 from django.db.models import Q
 from rest_framework import serializers
 
-from codes.api.shapes import action_attempt_wire, event_wire
-from codes.models import ActionAttempt, Event, EventType
-from devices.api.wire import (
+from api.wire import (
     MAX_PAGE_SIZE,
     PageParams,
     Params,
@@ -16,6 +14,8 @@ from devices.api.wire import (
     paginate,
     pagination_body,
 )
+from codes.models import ActionAttempt, Event, EventType
+from codes.shapes import action_attempt_wire, event_wire
 
 MAX_EVENTS = 1000
 

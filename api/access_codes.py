@@ -11,12 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework import serializers
 
-from codes import backup_pool, services
-from codes.api.idempotency import idempotent
-from codes.api.shapes import access_code_wire, access_codes_wire, action_attempt_wire
-from codes.models import AccessCode, ActionType
-from codes.selectors import pin_suggestion
-from devices.api.wire import (
+from api.idempotency import idempotent
+from api.wire import (
     MAX_PAGE_SIZE,
     PageParams,
     Params,
@@ -30,6 +26,10 @@ from devices.api.wire import (
     paginate,
     pagination_body,
 )
+from codes import backup_pool, services
+from codes.models import AccessCode, ActionType
+from codes.selectors import pin_suggestion
+from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from devices.models import MAX_CODE_LENGTH, Device
 from devices.services import device_code_constraints_report
 

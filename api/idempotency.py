@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from api.wire import SeamError, invalid_input
 from codes.models import IdempotentRequest
-from devices.api.wire import SeamError, invalid_input
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = IdempotentRequest._meta.get_field("key").max_length

@@ -6,11 +6,8 @@ import re
 from django.utils import timezone
 from rest_framework import serializers
 
-from codes import services
-from codes.api.access_codes import LookupParams, code_page, find_code, find_device, merge_alias
-from codes.api.shapes import access_code_wire
-from codes.models import AccessCode
-from devices.api.wire import (
+from api.access_codes import LookupParams, code_page, find_code, find_device, merge_alias
+from api.wire import (
     PageParams,
     Params,
     SeamError,
@@ -18,6 +15,9 @@ from devices.api.wire import (
     WireBoolean,
     WireString,
 )
+from codes import services
+from codes.models import AccessCode
+from codes.shapes import access_code_wire
 from devices.models import ProviderKind
 from devices.providers import provider_for
 

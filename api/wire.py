@@ -12,8 +12,8 @@ this module copies Seam's conventions exactly:
   header;
 - keys are ``Authorization: Bearer seam_...`` workspace API keys.
 
-It lives in ``devices`` because workspaces and their API keys do; ``codes`` and ``webhooks``
-import it, never the other way round.
+It lives in ``api``, the top floor: the API's modules import ``codes``, ``devices`` and
+``webhooks``, never the other way round.
 """
 
 import logging
@@ -36,8 +36,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.schema import QUERY_METHODS, SeamRouteSchema
 from common.times import iso
-from devices.api.schema import QUERY_METHODS, SeamRouteSchema
 from devices.models import ApiKey, Workspace
 from devices.rules import Conflict
 from devices.services import api_key_authenticate

@@ -43,7 +43,7 @@ class SeamRouteSchema(AutoSchema):
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "devices.api.wire.ApiKeyAuthentication"
+    target_class = "api.wire.ApiKeyAuthentication"
     name = "workspaceApiKey"
 
     def get_security_definition(self, auto_schema):

@@ -7,8 +7,8 @@ Lists are shaped in a fixed number of queries whatever their length (``issues_fo
 from codes.models import AccessCode, ActionAttempt, Event
 from codes.selectors import ShownIssue, devices_with_backup_ready, issues_for_codes
 from common.times import iso
-from devices.api.shapes import issue_wire
 from devices.models import IssueKind
+from devices.shapes import issue_wire
 
 
 def access_codes_wire(codes: list[AccessCode]) -> list[dict]:

@@ -3,7 +3,7 @@
 
 from rest_framework import serializers
 
-from devices.api.wire import Params, SeamRoute, WireString, not_found
+from api.wire import Params, SeamRoute, WireString, not_found
 from webhooks import services
 from webhooks.models import WebhookSubscription
 from webhooks.selectors import subscriptions_for

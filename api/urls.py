@@ -1,8 +1,12 @@
-from django.urls import path
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from codes.api import access_codes, activity, devices, unmanaged
+from api import access_codes, activity, devices, unmanaged, webhooks
+from api.wire import route_not_found
 
 urlpatterns = [
+    path("devices/get", devices.Get.as_view()),
+    path("devices/list", devices.List.as_view()),
     path("access_codes/create", access_codes.Create.as_view()),
     path("access_codes/create_multiple", access_codes.CreateMultiple.as_view()),
     path("access_codes/delete", access_codes.Delete.as_view()),
@@ -27,4 +31,12 @@ urlpatterns = [
     path("action_attempts/list", activity.ActionAttemptList.as_view()),
     path("events/get", activity.EventGet.as_view()),
     path("events/list", activity.EventList.as_view()),
+    path("webhooks/create", webhooks.Create.as_view()),
+    path("webhooks/get", webhooks.Get.as_view()),
+    path("webhooks/list", webhooks.List.as_view()),
+    path("webhooks/update", webhooks.Update.as_view()),
+    path("webhooks/delete", webhooks.Delete.as_view()),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^.*$", route_not_found),
 ]
