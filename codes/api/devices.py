@@ -5,8 +5,8 @@ every code of it). Reading devices is ``devices.api``'s."""
 from django.db import transaction
 from rest_framework import serializers
 
-from codes import backup_pool, services
 from codes.api.access_codes import find_device
+from codes.services import backup_pool, reports
 from devices.api.wire import Params, SeamError, SeamRoute, WireBoolean, WireString
 from devices.services import NotSandbox, device_rename, sandbox_lock_switch
 
@@ -75,18 +75,18 @@ class SimulateConnect(_Simulate):
     switches = {"is_offline": False}
 
     def record(self, device):
-        services.device_connection_record(device=device, online=True)
+        reports.device_connection_record(device=device, online=True)
 
 
 class SimulateDisconnect(_Simulate):
     switches = {"is_offline": True}
 
     def record(self, device):
-        services.device_connection_record(device=device, online=False)
+        reports.device_connection_record(device=device, online=False)
 
 
 class SimulateRemove(_Simulate):
     switches = {"is_removed": True}
 
     def record(self, device):
-        services.device_removal_record(device=device)
+        reports.device_removal_record(device=device)
