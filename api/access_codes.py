@@ -26,9 +26,9 @@ from api.wire import (
     paginate,
     pagination_body,
 )
-from codes import backup_pool, services
 from codes.models import AccessCode, ActionType
 from codes.selectors import pin_suggestion
+from codes.services import access_codes, backup_pool, checks
 from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from devices.models import MAX_CODE_LENGTH, Device
 from devices.services import device_code_constraints_report
@@ -110,8 +110,8 @@ class CreateFields(CodeParams):
     use_backup_access_code_pool = WireBoolean(required=False)
 
 
-def code_request(params: dict) -> services.AccessCodeRequest:
-    return services.AccessCodeRequest(
+def code_request(params: dict) -> checks.AccessCodeRequest:
+    return checks.AccessCodeRequest(
         name=params.get("name") or "",
         code=params.get("code"),
         starts_at=params.get("starts_at"),
@@ -156,10 +156,10 @@ class Create(SeamRoute):
         device = find_device(self.workspace, p["device_id"])
 
         def make():
-            code = services.access_code_create(
+            code = access_codes.access_code_create(
                 device=device, request=code_request(p), common_code_key=p.get("common_code_key")
             )
-            attempt = services.action_attempt_record(
+            attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
             )
             return {"access_code": access_code_wire(code), "action_attempt": action_attempt_wire(attempt)}
@@ -191,14 +191,14 @@ class CreateMultiple(SeamRoute):
 
         def make():
             try:
-                codes = services.access_codes_create_multiple(devices=ordered, request=request)
+                codes = access_codes.access_codes_create_multiple(devices=ordered, request=request)
             except ValidationError as exc:
                 no_shared_pin = "code" in getattr(exc, "message_dict", {}) and request.code is None
                 if p["behavior_when_code_cannot_be_shared"] != "create_random_code" or not no_shared_pin:
                     raise
                 # No single PIN fits every lock: each gets its own, all or nothing.
                 with transaction.atomic():
-                    codes = [services.access_code_create(device=d, request=request) for d in ordered]
+                    codes = [access_codes.access_code_create(device=d, request=request) for d in ordered]
             return {"access_codes": access_codes_wire(codes)}
 
         return idempotent(
@@ -289,8 +289,8 @@ class Update(SeamRoute):
                 if not p.get(field):
                     raise invalid_input({field: ["is required to make the code time_bound."]})
         with transaction.atomic():
-            code = services.access_code_update(access_code=code, **changes)
-            attempt = services.action_attempt_record(
+            code = access_codes.access_code_update(access_code=code, **changes)
+            attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.UPDATE_ACCESS_CODE
             )
         return {"action_attempt": action_attempt_wire(attempt)}
@@ -309,7 +309,7 @@ class UpdateMultiple(SeamRoute):
         changes = {f: p[f] for f in ("starts_at", "ends_at") if f in p}
         if "name" in p:
             changes["name"] = p["name"] or ""
-        services.access_codes_update_multiple(
+        access_codes.access_codes_update_multiple(
             workspace_id=self.workspace.pk, common_code_key=p["common_code_key"], **changes
         )
         return {}
@@ -325,8 +325,8 @@ class Delete(SeamRoute):
     def answer(self, p):
         code = find_code(self.workspace, p)
         with transaction.atomic():
-            code = services.access_code_delete(access_code=code)
-            attempt = services.action_attempt_record(
+            code = access_codes.access_code_delete(access_code=code)
+            attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.DELETE_ACCESS_CODE
             )
         return {"action_attempt": action_attempt_wire(attempt)}

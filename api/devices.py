@@ -19,7 +19,7 @@ from api.wire import (
     paginate,
     pagination_body,
 )
-from codes import backup_pool, services
+from codes.services import backup_pool, reports
 from devices.models import Device
 from devices.services import NotSandbox, device_rename, sandbox_lock_switch
 from devices.shapes import device_issues, device_wire, devices_wire
@@ -148,18 +148,18 @@ class SimulateConnect(_Simulate):
     switches = {"is_offline": False}
 
     def record(self, device):
-        services.device_connection_record(device=device, online=True)
+        reports.device_connection_record(device=device, online=True)
 
 
 class SimulateDisconnect(_Simulate):
     switches = {"is_offline": True}
 
     def record(self, device):
-        services.device_connection_record(device=device, online=False)
+        reports.device_connection_record(device=device, online=False)
 
 
 class SimulateRemove(_Simulate):
     switches = {"is_removed": True}
 
     def record(self, device):
-        services.device_removal_record(device=device)
+        reports.device_removal_record(device=device)

@@ -15,8 +15,8 @@ from api.wire import (
     WireBoolean,
     WireString,
 )
-from codes import services
 from codes.models import AccessCode
+from codes.services import drift
 from codes.shapes import access_code_wire
 from devices.models import ProviderKind
 from devices.providers import provider_for
@@ -36,7 +36,7 @@ class ConvertParams(Params):
 
 def _convert(workspace, p) -> None:
     code = find_code(workspace, p, managed=False)
-    services.access_code_convert_to_managed(
+    drift.access_code_convert_to_managed(
         access_code=code, allow_external_modification=p.get("allow_external_modification", False)
     )
 
@@ -94,7 +94,7 @@ class Delete(SeamRoute):
         access_code_id = serializers.UUIDField()
 
     def answer(self, p):
-        services.unmanaged_access_code_delete(access_code=find_code(self.workspace, p, managed=False))
+        drift.unmanaged_access_code_delete(access_code=find_code(self.workspace, p, managed=False))
         return {}
 
 
@@ -122,7 +122,7 @@ class SimulateCreateUnmanaged(SeamRoute):
         held = provider.simulate_unmanaged_code(
             device.provider_device_id, code=p["code"], name=p.get("name", "")
         )
-        services.unmanaged_codes_sync(
+        drift.unmanaged_codes_sync(
             device=device, held=provider.list_codes(device.provider_device_id), now=now
         )
         code = AccessCode.objects.select_related("device").get(

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from codes import backup_pool, catalog, services
+from codes import catalog
 from codes.models import (
     AccessCode,
     AccessCodeIssue,
@@ -34,6 +34,7 @@ from codes.selectors import (
     timeline_for_code,
     with_issue_counts,
 )
+from codes.services import access_codes, backup_pool, checks, drift, staff
 from codes.templatetags.latchkey import local_time_html, mask_pins
 from devices.admin import DeviceAdmin, ReadOnlyAdmin, WorkspaceScopedAdmin
 from devices.models import Device
@@ -121,10 +122,10 @@ class AccessCodeForm(forms.ModelForm):
             "ends_at": "In UTC.",
         }
 
-    def service_request(self) -> services.AccessCodeRequest:
+    def service_request(self) -> checks.AccessCodeRequest:
         """A new code, as the service takes it."""
         data = self.cleaned_data
-        return services.AccessCodeRequest(
+        return checks.AccessCodeRequest(
             name=data.get("name") or "",
             code=data.get("code") or None,
             starts_at=data.get("starts_at"),
@@ -162,9 +163,9 @@ class AccessCodeForm(forms.ModelForm):
             return data
         try:
             if not self.instance._state.adding:  # (a new code already has its UUID as pk)
-                services.access_code_update_check(access_code=self.instance, **self.service_changes())
+                access_codes.access_code_update_check(access_code=self.instance, **self.service_changes())
             elif data.get("device") is not None:
-                services.access_code_check(device=data["device"], request=self.service_request())
+                checks.access_code_check(device=data["device"], request=self.service_request())
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 field = _FORM_FIELD_FOR.get(field, field)
@@ -179,7 +180,7 @@ class AccessCodeChangeForm(AccessCodeForm):
     new_code = forms.CharField(
         label="New PIN",
         required=False,
-        max_length=services.CODE_MAX_LENGTH,
+        max_length=checks.CODE_MAX_LENGTH,
         help_text="Leave empty to keep the PIN. Use “Generate a new PIN” to let Latchkey choose one.",
     )
 
@@ -512,7 +513,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
         user = request.user
         try:
             if action == "reveal":
-                pin = services.access_code_pin_reveal(access_code=obj, actor=user)
+                pin = staff.access_code_pin_reveal(access_code=obj, actor=user)
                 context = {
                     **self.admin_site.each_context(request),
                     "title": f"PIN of {obj}",
@@ -526,22 +527,22 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
                 response["Cache-Control"] = "no-store"
                 return response
             if action == "retry":
-                services.access_code_retry_now(access_code=obj, actor=user)
+                staff.access_code_retry_now(access_code=obj, actor=user)
                 done = "Latchkey is checking this code with its lock now."
             elif action == "new_pin":
-                services.access_code_update(access_code=obj, code=None)
+                access_codes.access_code_update(access_code=obj, code=None)
                 done = "A new PIN was generated; Latchkey puts it on the lock."
             elif action == "pull_backup":
                 backup_pool.backup_code_pull(access_code=obj)
                 done = "A backup code was pulled for this guest: reveal it on the backup code's page."
             elif action in ("allow_external", "disallow_external"):
                 allow = action == "allow_external"
-                services.access_code_update(access_code=obj, allow_external_modification=allow)
+                access_codes.access_code_update(access_code=obj, allow_external_modification=allow)
                 done = "Changes made outside Latchkey are now " + (
                     "allowed." if allow else "undone by Latchkey."
                 )
             else:  # convert
-                services.access_code_convert_to_managed(access_code=obj)
+                drift.access_code_convert_to_managed(access_code=obj)
                 done = "Latchkey now manages this code."
         except ValidationError as exc:
             for field, problems in exc.message_dict.items():
@@ -594,9 +595,9 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            saved = services.access_code_update(access_code=obj, **form.service_changes())
+            saved = access_codes.access_code_update(access_code=obj, **form.service_changes())
         else:
-            saved = services.access_code_create(
+            saved = access_codes.access_code_create(
                 device=form.cleaned_data["device"], request=form.service_request()
             )
         # The admin goes on with ``obj`` (log entry, redirect): make it the row the service wrote.
@@ -612,9 +613,9 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
 
     def delete_model(self, request, obj):
         if obj.is_managed:
-            services.access_code_delete(access_code=obj)
+            access_codes.access_code_delete(access_code=obj)
         else:
-            services.unmanaged_access_code_delete(access_code=obj)
+            drift.unmanaged_access_code_delete(access_code=obj)
 
     def delete_queryset(self, request, queryset):
         for access_code in queryset:

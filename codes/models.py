@@ -181,16 +181,6 @@ class AccessCode(models.Model):
             return False
         return self.code is not None if self.is_offline_access_code else bool(self.provider_code_id)
 
-    @property
-    def is_backup_access_code_available(self) -> bool:
-        """Seam's flag, derived rather than stored: the code may draw on its lock's pool, and
-        the pool holds a backup code that is on the lock and not yet handed out."""
-        if not self.use_backup_access_code_pool:
-            return False
-        from codes.selectors import devices_with_backup_ready  # the one definition of "ready"
-
-        return self.device_id in devices_with_backup_ready([self.device_id])
-
 
 class AccessCodeIssue(IssueRecord):
     """An error or warning raised on one access code."""

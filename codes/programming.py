@@ -1,8 +1,8 @@
 """Bring one lock in line with one code's declared state, now.
 
 The provider is called outside any database transaction (a slow lock must not hold the
-database's write lock); its answer is then applied by ``services.access_code_record_outcome``
-(or, for a scheduler batch, ``services.record_outcome`` in one ledger). When to call this is the
+database's write lock); its answer is then applied by ``ledger.access_code_record_outcome``
+(or, for a scheduler batch, ``ledger.record_outcome`` in one ledger). When to call this is the
 scheduler's business.
 """
 
@@ -12,20 +12,13 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from codes import services
+from codes import lifecycle
 from codes.models import AccessCode, AccessCodeStatus
+from codes.services import drift, ledger
 from devices.providers import provider_for
 from devices.providers.base import CodeSpec, HeldCode, Outcome, Problem
 
 logger = logging.getLogger(__name__)
-
-
-def needed_action(access_code: AccessCode, *, now: datetime) -> services.LockAction | None:
-    """What the lock must do for this code now, judged from stored state and the clock."""
-    finished = access_code.ends_at is not None and access_code.ends_at <= now
-    if access_code.deleted_at is not None or finished:
-        return services.LockAction.REMOVE if access_code.may_be_on_lock else None
-    return services.LockAction.SET
 
 
 def awaits_confirmation(access_code: AccessCode) -> bool:
@@ -45,7 +38,7 @@ def awaits_confirmation(access_code: AccessCode) -> bool:
 class LockAnswer:
     """What the lock answered for one code, not yet recorded."""
 
-    action: services.LockAction
+    action: lifecycle.LockAction
     outcome: Outcome
     assigned_code: str | None = None  # an offline code's PIN, derived by the provider
 
@@ -58,7 +51,7 @@ def access_code_push(access_code: AccessCode, *, now: datetime | None = None) ->
     answer = call_lock(access_code, now=now)
     if answer is None:
         return None
-    services.access_code_record_outcome(
+    ledger.access_code_record_outcome(
         access_code=access_code,
         action=answer.action,
         outcome=answer.outcome,
@@ -75,7 +68,7 @@ def call_lock(
     the caller records it, outside any transaction held during the call. A provider failure
     becomes a failed, transient answer. ``adopted``: the lock copies already taken up in this
     session (see ``_unrecorded_copy``), shared by the calls of one batch."""
-    action = needed_action(access_code, now=now)
+    action = lifecycle.needed_action(access_code, now=now)
     if action is None:
         return None
     try:
@@ -84,7 +77,9 @@ def call_lock(
     except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
         logger.exception("provider call for access code %s failed", access_code.pk)
         generic = (
-            "failed_to_set_on_device" if action is services.LockAction.SET else "failed_to_remove_from_device"
+            "failed_to_set_on_device"
+            if action is lifecycle.LockAction.SET
+            else "failed_to_remove_from_device"
         )
         outcome = Outcome.failed(
             Problem(generic, f"The lock's provider failed ({type(exc).__name__})."), transient=True
@@ -92,10 +87,10 @@ def call_lock(
         return LockAnswer(action, outcome)
 
 
-def _call(access_code: AccessCode, action: services.LockAction, provider, *, adopted: set) -> LockAnswer:
+def _call(access_code: AccessCode, action: lifecycle.LockAction, provider, *, adopted: set) -> LockAnswer:
     device = access_code.device
     lost = False
-    if action is services.LockAction.SET and awaits_confirmation(access_code):
+    if action is lifecycle.LockAction.SET and awaits_confirmation(access_code):
         polled = _poll(access_code, provider)
         if polled is not None:
             return LockAnswer(action, polled)
@@ -103,7 +98,7 @@ def _call(access_code: AccessCode, action: services.LockAction, provider, *, ado
     earlier = None
     if access_code.send_in_flight and (lost or not access_code.provider_code_id):
         earlier = _unrecorded_copy(access_code, provider, adopted)
-    if action is services.LockAction.REMOVE:
+    if action is lifecycle.LockAction.REMOVE:
         provider_code_id = access_code.provider_code_id or (earlier and earlier.provider_code_id)
         if not provider_code_id:
             return LockAnswer(action, Outcome.confirmed())  # never reached the lock: nothing to take off
@@ -154,7 +149,7 @@ def send_in_flight_marks(access_code: AccessCode) -> list[dict]:
     """``send_in_flight`` once this code's next send is written down: the sends still
     unanswered, and this one. Earlier ones are kept, so that a second death before any answer
     is recorded still leaves every copy findable."""
-    mark = services.send_mark(code_spec(access_code))
+    mark = drift.send_mark(code_spec(access_code))
     earlier = access_code.send_in_flight or []
     return earlier if mark in earlier else [*earlier, mark]
 
@@ -178,7 +173,7 @@ def _unrecorded_copy(access_code: AccessCode, provider, adopted: set) -> HeldCod
     candidates = [
         held
         for held in provider.list_codes(device.provider_device_id)
-        if services.send_mark(held) in marks and held.provider_code_id not in taken
+        if drift.send_mark(held) in marks and held.provider_code_id not in taken
     ]
     if not candidates:
         return None

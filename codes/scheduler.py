@@ -14,16 +14,16 @@ and moves it one step along its life:
 - a code still not set when it starts, or still on the lock after it ends, gets the matching
   ``delay_in_*`` warning and event.
 
-Everything is decided from stored state and the ``now`` it is given, so ``scheduler_tick --at``
-and tests drive it without tricks. After each step the code's next look is the earliest of its
-retry time and its next milestone, so the sweep's cost follows the due work, not the total.
+Everything is decided from stored state and the ``now`` it is given (``codes.lifecycle``: the
+plan, the milestones and the durations), so ``scheduler_tick --at`` and tests drive it without
+tricks. After each step the code's next look is the earliest of its retry time and its next
+milestone, so the sweep's cost follows the due work, not the total.
 """
 
 import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,11 +31,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from codes import backup_pool, services
+from codes import lifecycle
+from codes.lifecycle import Plan, Step
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
 from codes.programming import call_lock, send_in_flight_marks, sends_new_copy
 from codes.selectors import access_code_issues, backups_to_come, others_at_start
+from codes.services import backup_pool, drift
+from codes.services import ledger as code_ledger
 from common.db import update_rows
 from devices import rules
 from devices.models import IssueKind
@@ -43,94 +46,6 @@ from devices.providers import provider_for
 from devices.providers.base import HeldCode, Outcome, Result
 
 logger = logging.getLogger(__name__)
-
-
-def advance() -> timedelta:
-    return timedelta(days=settings.ADVANCE_PROGRAMMING_DAYS)
-
-
-def review_lead() -> timedelta:
-    return timedelta(hours=settings.REVIEW_LEAD_HOURS)
-
-
-def just_in_time() -> timedelta:
-    return timedelta(minutes=settings.JUST_IN_TIME_MINUTES)
-
-
-def preflight_interval() -> timedelta:
-    return timedelta(hours=settings.PREFLIGHT_INTERVAL_HOURS)
-
-
-class Step(StrEnum):
-    SEND = "send"  # program the current version onto the lock
-    POLL = "poll"  # ask the lock whether it has confirmed (sent, unconfirmed, or due to go live)
-    REMOVE = "remove"  # take it off the lock
-    PREFLIGHT = "preflight"  # check the lock could take it, without programming anything
-    FINISH = "finish"  # over and never on the lock: leave the API
-    WAIT = "wait"  # nothing to do until the next milestone
-
-
-@dataclass(frozen=True)
-class Plan:
-    step: Step
-    reason: str
-
-
-def uses_lock_schedule(code: AccessCode) -> bool:
-    """Loaded ahead with its window (the lock, or the offline PIN, enforces it) rather than set
-    just in time."""
-    return code.type == AccessCodeType.TIME_BOUND and (
-        code.device.has_native_scheduling or code.is_offline_access_code
-    )
-
-
-def plan(code: AccessCode, now: datetime) -> Plan:
-    """What the code needs now, from its stored state and the clock alone."""
-    ended = code.ends_at is not None and code.ends_at <= now
-    if code.deleted_at is not None or ended:
-        if code.may_be_on_lock:
-            return Plan(Step.REMOVE, "deleted" if code.deleted_at else "ended")
-        return Plan(Step.FINISH, "over, and never on the lock")
-    if code.type == AccessCodeType.ONGOING:
-        return _plan_sent(code, now) or Plan(Step.WAIT, "set")
-    if now < code.starts_at - advance():
-        return Plan(Step.WAIT, "not yet in the advance window")
-    if uses_lock_schedule(code):
-        sent = _plan_sent(code, now)
-        if sent:
-            return sent
-        if now >= code.starts_at and code.status != AccessCodeStatus.SET:
-            return Plan(Step.POLL, "should be active now")
-        return Plan(Step.WAIT, "loaded with its schedule")
-    if now < code.starts_at - just_in_time():
-        checked = code.preflight_passed_at
-        if checked is None or checked <= now - preflight_interval() or code.attempt_count:
-            return Plan(Step.PREFLIGHT, "inside the advance window")
-        return Plan(Step.WAIT, "pre-flighted")
-    return _plan_sent(code, now) or Plan(Step.WAIT, "set")
-
-
-def _plan_sent(code: AccessCode, now: datetime) -> Plan | None:
-    """SEND or POLL for a code that must be on its lock now; None if it is there, confirmed."""
-    if not code.lock_has_current_version:
-        return Plan(Step.SEND, "not on the lock in its current version")
-    if code.status == AccessCodeStatus.SETTING:
-        return Plan(Step.POLL, "waiting for the lock to confirm")
-    return None
-
-
-def milestones(code: AccessCode, now: datetime) -> list[datetime]:
-    """The instants at which this code's situation changes by the clock alone."""
-    if code.type != AccessCodeType.TIME_BOUND or code.deleted_at is not None:
-        return []
-    points = [code.starts_at - advance(), code.starts_at - review_lead(), code.starts_at, code.ends_at]
-    if code.use_backup_access_code_pool:
-        points.append(code.starts_at - backup_pool.AUTO_PULL_LEAD)
-    if not uses_lock_schedule(code):
-        points.append(code.starts_at - just_in_time())
-        if code.preflight_passed_at is not None:
-            points.append(code.preflight_passed_at + preflight_interval())
-    return [p for p in points if p > now]
 
 
 # --- The sweep ----------------------------------------------------------------------------------
@@ -174,7 +89,7 @@ def due_plans(*, now: datetime, limit: int = 1000) -> list[tuple[AccessCode, Pla
         .filter(next_attempt_at__lte=now)
         .order_by("next_attempt_at")
     )
-    return [(code, plan(code, now)) for code in due[:limit]]
+    return [(code, lifecycle.plan(code, now)) for code in due[:limit]]
 
 
 class _Providers:
@@ -199,7 +114,7 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
     The batch moves in stages, so that it costs a few queries rather than a few per code: the
     codes are read at once; their locks are called, outside Latchkey's transactions (one
     provider session per account, see ``Provider.session``); then the answers, and what follows
-    from each, are recorded in one transaction (``services.Ledger``). Pre-flight checks go in a
+    from each, are recorded in one transaction (``ledger.Ledger``). Pre-flight checks go in a
     second such round, so that their count of a lock's codes sees this batch's sends and
     removals recorded, as it would have had the codes been processed one after another.
     """
@@ -212,7 +127,7 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
     plans = {}
     for code in codes:
         try:
-            plans[code.pk] = plan(code, now)
+            plans[code.pk] = lifecycle.plan(code, now)
         except Exception:  # one broken code must not stop the sweep; its lease lapses
             logger.exception("scheduler failed on access code %s", code.pk)
     codes = [code for code in codes if code.pk in plans]
@@ -318,12 +233,12 @@ def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now:
     """One transaction for the lot. Returns the ids done, and the codes that must first pull a
     backup (their next look is set after the pull, in ``_pull_backup``)."""
     with transaction.atomic():
-        ledger = services.Ledger.open(codes, now=now)
+        ledger = code_ledger.Ledger.open(codes, now=now)
         auto_pull = _auto_pulling_devices(codes)
         done, pulling = [], []
         for code in codes:
             current = _record_step(ledger, code, plans[code.pk].step, answers[code.pk])
-            if current.device_id in auto_pull and _should_auto_pull(current, now=now):
+            if current.device_id in auto_pull and lifecycle.should_auto_pull(current, now=now):
                 pulling.append(code)
             else:
                 _after_step(ledger, current, now=now)
@@ -332,14 +247,14 @@ def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now:
     return done, pulling
 
 
-def _record_step(ledger: services.Ledger, code: AccessCode, step: Step, answer) -> AccessCode:
+def _record_step(ledger: code_ledger.Ledger, code: AccessCode, step: Step, answer) -> AccessCode:
     """Apply one step's result to the code in the ledger; ``code`` is the row read before it."""
     if step is Step.PREFLIGHT:
-        return services.record_preflight(ledger, code, answer.problems, transient=answer.transient)
+        return code_ledger.record_preflight(ledger, code, answer.problems, transient=answer.transient)
     if step is Step.FINISH:
-        return services.record_finish(ledger, code)
+        return code_ledger.record_finish(ledger, code)
     if answer is not None:
-        return services.record_outcome(
+        return code_ledger.record_outcome(
             ledger, code, answer.action, answer.outcome, assigned_code=answer.assigned_code
         )
     return ledger.get(code.pk)
@@ -350,12 +265,12 @@ def _pull_backup(code: AccessCode, *, now: datetime) -> None:
     with contextlib.suppress(ValidationError):
         backup_pool.backup_code_pull(access_code=code, now=now)
     with transaction.atomic():
-        ledger = services.Ledger.open([code], now=now)
+        ledger = code_ledger.Ledger.open([code], now=now)
         _after_step(ledger, ledger.get(code.pk), now=now)
         ledger.save()
 
 
-def _after_step(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> None:
+def _after_step(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) -> None:
     """After a step: warnings that depend on the clock, the review flag, the code's next look,
     and its lease released."""
     ledger.release(code)
@@ -365,19 +280,19 @@ def _after_step(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> 
     _warn_about_delays(ledger, code, now=now)
     _flag_if_not_ready(ledger, code, now=now)
     due = code.next_attempt_at
-    if due is not None and due <= now and plan(code, now).step is Step.WAIT:
+    if due is not None and due <= now and lifecycle.plan(code, now).step is Step.WAIT:
         due = None  # the look that brought it here is done
-    looks = [t for t in (due, *milestones(code, now)) if t is not None]
+    looks = [t for t in (due, *lifecycle.milestones(code, now)) if t is not None]
     if code.attempt_count and code.next_attempt_at is None:
         # Refused for good (no keypad, slots full, bad format): nothing is retried blindly,
         # but the lock is asked again now and then, so a fix made outside Latchkey (a
         # keypad connected, codes deleted in the maker's app) is noticed.
-        looks.append(now + preflight_interval())
+        looks.append(now + lifecycle.preflight_interval())
     code.next_attempt_at = min(looks) if looks else None
 
 
-def _warn_about_delays(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> None:
-    live = code.deleted_at is None and (code.ends_at is None or code.ends_at > now)
+def _warn_about_delays(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) -> None:
+    live = not lifecycle.is_over(code, now)
     late_to_set = (
         live and code.starts_at is not None and now >= code.starts_at and code.status != AccessCodeStatus.SET
     )
@@ -388,7 +303,7 @@ def _warn_about_delays(ledger: services.Ledger, code: AccessCode, *, now: dateti
         _warn_once(ledger, code, "delay_in_removing_from_device", EventType.DELAY_IN_REMOVING_FROM_DEVICE)
 
 
-def _warn_once(ledger: services.Ledger, code: AccessCode, warning: str, event_type: EventType) -> None:
+def _warn_once(ledger: code_ledger.Ledger, code: AccessCode, warning: str, event_type: EventType) -> None:
     if ledger.raise_code_issue(code, IssueKind.WARNING, warning):
         ledger.event(event_type, code)
 
@@ -402,16 +317,6 @@ def _auto_pulling_devices(codes: list[AccessCode]) -> set:
     return set(pools.values_list("device_id", flat=True))
 
 
-def _should_auto_pull(code: AccessCode, *, now: datetime) -> bool:
-    """The code, as its step left it, is still not set shortly before arrival (its lock's pool
-    pulls by itself: the caller knows)."""
-    if not code.use_backup_access_code_pool or code.pulled_backup_access_code_id or code.deleted_at:
-        return False
-    return code.status != AccessCodeStatus.SET and (
-        code.starts_at - backup_pool.AUTO_PULL_LEAD <= now < code.ends_at
-    )
-
-
 def readiness_problem(code: AccessCode, issues=None) -> str | None:
     """Why the code would not work if the guest arrived, or None if it is ready. ``issues``: the
     code's as ``access_code_issues`` shows them, if the caller has them already."""
@@ -420,7 +325,7 @@ def readiness_problem(code: AccessCode, issues=None) -> str | None:
     if errors:
         worst = errors[0]
         return f"{worst.code}: {worst.message} What to do: {worst.remedy}"
-    if code.type == AccessCodeType.ONGOING or not uses_lock_schedule(code):
+    if code.type == AccessCodeType.ONGOING or not lifecycle.uses_lock_schedule(code):
         if code.type == AccessCodeType.ONGOING and code.status != AccessCodeStatus.SET:
             return "not set on the lock yet"
         if (
@@ -435,10 +340,10 @@ def readiness_problem(code: AccessCode, issues=None) -> str | None:
     return None
 
 
-def _flag_if_not_ready(ledger: services.Ledger, code: AccessCode, *, now: datetime) -> None:
+def _flag_if_not_ready(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) -> None:
     if code.deleted_at is not None or code.is_backup or code.pulled_backup_access_code_id:
         return  # a code with a pulled backup stays flagged for that until staff resolve it
-    deadline = code.starts_at - review_lead() if code.starts_at else code.created_at
+    deadline = code.starts_at - lifecycle.review_lead() if code.starts_at else code.created_at
     if now < deadline and not code.needs_review:
         return  # not urgent yet: problems are on the code, the flag comes at the deadline
     problem = readiness_problem(code, issues=ledger.issues(code))
@@ -489,7 +394,7 @@ def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
     reachable, with a keypad, a free slot at ``starts_at``, and a PIN it accepts that nothing on
     it already uses. Judged from what the locks told (``checks``, by code id) and from
     Latchkey's records, read for all the codes at once. Recorded as errors with remedies
-    (``services.record_preflight``), days before the guest arrives."""
+    (``ledger.record_preflight``), days before the guest arrives."""
     reachable = [code for code in codes if checks[code.pk].held is not None]
     ours = set(
         AccessCode.objects.filter(
@@ -609,16 +514,14 @@ def _drift_in(locks, held: dict, *, now: datetime) -> dict:
             code.device = lock
             found = by_id.get(code.provider_code_id)
             if found is None:
-                services.access_code_record_drift(access_code=code, held_code=None, now=now)
+                drift.access_code_record_drift(access_code=code, held_code=None, now=now)
                 counts["removed"] += 1
             elif found.code != code.code:
-                services.access_code_record_drift(access_code=code, held_code=found.code, now=now)
+                drift.access_code_record_drift(access_code=code, held_code=found.code, now=now)
                 counts["changed"] += 1
-        strangers = services.codes_set_outside(
-            held[lock.pk], known=known[lock.pk], in_flight=in_flight[lock.pk]
-        )
+        strangers = drift.codes_set_outside(held[lock.pk], known=known[lock.pk], in_flight=in_flight[lock.pk])
         if strangers or listed_unmanaged[lock.pk] - by_id.keys():
             # Codes set outside Latchkey appeared or went: the service sorts it out under locks.
-            synced = services.unmanaged_codes_sync(device=lock, held=held[lock.pk], now=now)
+            synced = drift.unmanaged_codes_sync(device=lock, held=held[lock.pk], now=now)
             counts["unmanaged"] += len(synced)
     return counts

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from codes import catalog
+from codes import catalog, lifecycle
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
 from devices import rules
 from devices.models import Device, DeviceIssue, IssueKind, Property
@@ -41,7 +41,7 @@ def pins_held_on_device(
     """
     # On a lock without schedules a code goes on just in time, before its start; two codes
     # whose stays meet within that lead would both be on the lock at once.
-    lead = timedelta(0) if device.has_native_scheduling else timedelta(minutes=settings.JUST_IN_TIME_MINUTES)
+    lead = lifecycle.schedule_lead(device)
     window_start = starts_at - lead if starts_at else now
     overlaps = Q(ends_at__isnull=True) | Q(ends_at__gt=window_start)
     if ends_at is not None:

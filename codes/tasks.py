@@ -2,7 +2,8 @@
 
 from django.utils import timezone
 
-from codes import backup_pool, scheduler
+from codes import scheduler
+from codes.services import backup_pool
 
 
 def sweep_due_codes() -> dict:

@@ -18,7 +18,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from codes import services
 from codes.models import AccessCode
 from codes.selectors import (
     Readiness,
@@ -28,6 +27,7 @@ from codes.selectors import (
     review_problems,
     review_queue,
 )
+from codes.services import access_codes, checks, staff
 from devices.models import Device, Property
 from devices.selectors import workspaces_visible_to
 
@@ -140,16 +140,16 @@ def review_step(request, access_code_id):
                 )
                 if assignee is None:
                     raise ValidationError({"assignee": ["choose someone who may work the review queue."]})
-            services.review_assign(access_code=code, actor=request.user, assignee=assignee)
+            staff.review_assign(access_code=code, actor=request.user, assignee=assignee)
             done = f"{code} assigned to {assignee.get_username()}." if assignee else f"{code} unassigned."
         elif step == "acknowledge":
-            services.review_acknowledge(access_code=code, actor=request.user)
+            staff.review_acknowledge(access_code=code, actor=request.user)
             done = f"{code} acknowledged."
         elif step == "note":
-            services.review_note(access_code=code, actor=request.user, note=note)
+            staff.review_note(access_code=code, actor=request.user, note=note)
             done = f"Note added to {code}."
         else:
-            services.review_resolve(access_code=code, actor=request.user, note=note)
+            staff.review_resolve(access_code=code, actor=request.user, note=note)
             done = f"{code} resolved; it comes back here if a problem returns."
     except ValidationError as exc:
         return review_queue_page(request, errors={code.pk: exc.message_dict}, status=400)
@@ -199,7 +199,7 @@ _FORM_FIELD_FOR = {
 
 
 class PropertyCodeForm(forms.Form):
-    name = forms.CharField(label="Guest or code name", max_length=services.NAME_MAX_LENGTH, required=False)
+    name = forms.CharField(label="Guest or code name", max_length=checks.NAME_MAX_LENGTH, required=False)
     devices = forms.ModelMultipleChoiceField(
         label="Doors",
         queryset=Device.objects.none(),
@@ -210,7 +210,7 @@ class PropertyCodeForm(forms.Form):
     code = forms.CharField(
         label="PIN",
         required=False,
-        max_length=services.CODE_MAX_LENGTH,
+        max_length=checks.CODE_MAX_LENGTH,
         help_text="Leave empty: Latchkey generates one that every chosen door accepts.",
     )
     ongoing = forms.BooleanField(label="Ongoing (no arrival or departure)", required=False)
@@ -252,13 +252,13 @@ class PropertyCodeForm(forms.Form):
     def local(self, day, at) -> datetime:
         return datetime.combine(day, at, tzinfo=self.property.zone)
 
-    def service_request(self) -> services.AccessCodeRequest:
+    def service_request(self) -> checks.AccessCodeRequest:
         data = self.cleaned_data
         starts_at = ends_at = None
         if not data.get("ongoing"):
             starts_at = self.local(data["arrival_date"], data["check_in_time"])
             ends_at = self.local(data["departure_date"], data["check_out_time"])
-        return services.AccessCodeRequest(
+        return checks.AccessCodeRequest(
             name=data.get("name") or "",
             code=data.get("code") or None,
             starts_at=starts_at,
@@ -299,9 +299,11 @@ def code_create(request):
             devices = list(form.cleaned_data["devices"])
             try:
                 if len(devices) == 1:
-                    created = [services.access_code_create(device=devices[0], request=form.service_request())]
+                    created = [
+                        access_codes.access_code_create(device=devices[0], request=form.service_request())
+                    ]
                 else:
-                    created = services.access_codes_create_multiple(
+                    created = access_codes.access_codes_create_multiple(
                         devices=devices, request=form.service_request()
                     )
             except ValidationError as exc:

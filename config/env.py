@@ -33,7 +33,7 @@ LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 # SECRET_KEY then makes stored credentials unreadable; set this to keep them independent.
 CREDENTIALS_KEY: str = env.str("CREDENTIALS_KEY", default="")
 
-# The scheduler's timing (see codes/scheduler.py).
+# The scheduler's timing (see codes/lifecycle.py and codes/scheduler.py).
 ADVANCE_PROGRAMMING_DAYS: int = env.int("ADVANCE_PROGRAMMING_DAYS", default=9)
 REVIEW_LEAD_HOURS: int = env.int("REVIEW_LEAD_HOURS", default=72)
 JUST_IN_TIME_MINUTES: int = env.int("JUST_IN_TIME_MINUTES", default=60)

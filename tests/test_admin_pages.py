@@ -21,13 +21,10 @@ from codes.models import (
     EventType,
 )
 from codes.programming import access_code_push
-from codes.services import (
-    AccessCodeRequest,
-    access_code_create,
-    access_code_delete,
-    device_issue_raise,
-    review_note,
-)
+from codes.services.access_codes import access_code_create, access_code_delete
+from codes.services.checks import AccessCodeRequest
+from codes.services.history import device_issue_raise
+from codes.services.staff import review_note
 from devices.models import ApiKey, Device, DeviceIssue, IssueKind, Membership
 from devices.services import api_key_create, sandbox_fleet_create
 from tests.codes.factories import AccessCodeFactory

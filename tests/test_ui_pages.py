@@ -15,12 +15,10 @@ from django.urls import reverse
 from codes import catalog
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, Event, EventType, StaffAction
 from codes.programming import access_code_push
-from codes.services import (
-    AccessCodeRequest,
-    access_code_create,
-    access_code_record_drift,
-    device_issue_raise,
-)
+from codes.services.access_codes import access_code_create
+from codes.services.checks import AccessCodeRequest
+from codes.services.drift import access_code_record_drift
+from codes.services.history import device_issue_raise
 from devices.models import Device, IssueKind, Membership
 from devices.selectors import ADMINISTRATOR, PROPERTY_MANAGER, REVIEWER
 from devices.services import sandbox_fleet_create

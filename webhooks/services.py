@@ -27,8 +27,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from codes import services as code_services
 from codes.models import AccessCode, Event, EventType
+from codes.services import reports
 from codes.shapes import event_wire
 from common.sentinels import NOT_GIVEN
 from common.times import iso
@@ -166,7 +166,7 @@ def subscription_enable(subscription, *, now: datetime | None = None) -> Webhook
 
 # Seam echoes changes made through its API (by Latchkey itself); nothing to apply.
 _ECHOES = frozenset({EventType.CREATED, EventType.CHANGED, EventType.DELETED})
-HANDLED_EVENT_TYPES = code_services.PROVIDER_CODE_EVENTS | code_services.PROVIDER_DEVICE_EVENTS
+HANDLED_EVENT_TYPES = reports.PROVIDER_CODE_EVENTS | reports.PROVIDER_DEVICE_EVENTS
 _REDACTED_HEADERS = ("authorization", "cookie")
 
 
@@ -382,22 +382,22 @@ def _record_inbound_failure(delivery_id, exc: Exception, *, now: datetime) -> In
         return delivery
 
 
-def _apply(delivery: InboundDelivery, *, now: datetime) -> code_services.ReportResult:
+def _apply(delivery: InboundDelivery, *, now: datetime) -> reports.ReportResult:
     """Find what the event is about, within the account it came through, and report it."""
     event = json.loads(delivery.body)
     account = delivery.connected_account
     if account is None:
-        return code_services.ReportResult(False, "The connected account was deleted.")
+        return reports.ReportResult(False, "The connected account was deleted.")
     device_ref = event.get("device_id")
     device = (
         Device.objects.filter(connected_account=account, provider_device_id=str(device_ref)).first()
         if device_ref
         else None
     )
-    if delivery.event_type in code_services.PROVIDER_DEVICE_EVENTS:
+    if delivery.event_type in reports.PROVIDER_DEVICE_EVENTS:
         if device is None:
-            return code_services.ReportResult(False, f"Unknown device {device_ref!r} on this account.")
-        return code_services.device_record_provider_event(
+            return reports.ReportResult(False, f"Unknown device {device_ref!r} on this account.")
+        return reports.device_record_provider_event(
             device=device,
             event_type=delivery.event_type,
             occurred_at=delivery.occurred_at,
@@ -411,13 +411,13 @@ def _apply(delivery: InboundDelivery, *, now: datetime) -> code_services.ReportR
         codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
         code = codes.filter(device=device).first() if device else codes.first()
     if code is None:
-        return code_services.ReportResult(False, f"Unknown access code {code_ref!r} on this account.")
+        return reports.ReportResult(False, f"Unknown access code {code_ref!r} on this account.")
     errors = [
         e.get("error_code") for e in event.get("errors") or [] if isinstance(e, dict) and e.get("error_code")
     ]
     on_lock = event.get("code")
     backup = event.get("backup_access_code_id")
-    return code_services.access_code_record_provider_event(
+    return reports.access_code_record_provider_event(
         access_code=code,
         event_type=delivery.event_type,
         occurred_at=delivery.occurred_at,

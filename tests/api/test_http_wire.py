@@ -164,12 +164,12 @@ def test_another_workspaces_ids_answer_404_never_data(http, api_url, fleet):
 
 
 def test_a_bug_is_a_500_without_internals(http, fleet, monkeypatch, caplog):
-    from codes import services
+    from codes.services import access_codes
 
     def broken(**kwargs):
         raise RuntimeError("secret internals: db password is hunter2")
 
-    monkeypatch.setattr(services, "access_code_create", broken)
+    monkeypatch.setattr(access_codes, "access_code_create", broken)
     with caplog.at_level(logging.ERROR):
         response = http.post("/access_codes/create", json={"device_id": str(fleet["cloud-lock"].pk)})
     error = _error(response, 500, "internal_server_error")

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, Event, EventType
-from codes.services import AccessCodeRequest, CodeConflict, access_code_create, access_code_delete
+from codes.services.access_codes import access_code_create, access_code_delete
+from codes.services.checks import AccessCodeRequest, CodeConflict
 from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory
 

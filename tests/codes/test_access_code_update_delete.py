@@ -4,14 +4,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, Event, EventType
-from codes.services import (
-    AccessCodeRequest,
-    CodeConflict,
+from codes.services.access_codes import (
     access_code_create,
     access_code_delete,
     access_code_update,
     access_codes_create_multiple,
 )
+from codes.services.checks import AccessCodeRequest, CodeConflict
 from devices.models import Device
 from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory
@@ -203,7 +202,7 @@ def test_deleting_a_code_the_lock_accepted_but_never_confirmed_takes_it_off(devi
 
 
 def test_a_deleted_offline_code_needs_nothing_from_the_lock(now):
-    from codes.programming import needed_action
+    from codes.lifecycle import needed_action
 
     lock = DeviceFactory(can_program_offline_access_codes=True)
     code = AccessCodeFactory(

@@ -5,10 +5,12 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from codes import backup_pool, scheduler
+from codes import lifecycle, scheduler
 from codes.models import AccessCode, AccessCodeStatus, BackupAccessCodePool, Event, EventType
-from codes.selectors import access_code_issues
-from codes.services import AccessCodeRequest, access_code_create
+from codes.selectors import access_code_issues, devices_with_backup_ready
+from codes.services import backup_pool
+from codes.services.access_codes import access_code_create
+from codes.services.checks import AccessCodeRequest
 from devices.models import SandboxLock
 from devices.providers.sandbox.models import SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
@@ -52,7 +54,9 @@ def test_the_pool_keeps_its_backups_on_the_lock_hidden_from_lists(deadbolt, now)
     assert SandboxHeldCode.objects.filter(lock__device=deadbolt).count() == 3
     assert not AccessCode.objects.shown().filter(is_backup=True).exists()
     assert backup_pool.backup_pool_refill(device=deadbolt, now=now) == []  # already full
-    assert guest_code(deadbolt, now).is_backup_access_code_available
+    guest = guest_code(deadbolt, now)
+    ready = devices_with_backup_ready([guest.device_id])  # the API's is_backup_access_code_available
+    assert guest.use_backup_access_code_pool and guest.device_id in ready
 
 
 def test_a_pulled_backup_stands_in_for_the_guest_until_their_departure(deadbolt, now):
@@ -97,10 +101,10 @@ def test_a_code_not_set_shortly_before_arrival_pulls_a_backup_by_itself(deadbolt
     filled(deadbolt, now)
     code = guest_code(deadbolt, now)
     SandboxLock.objects.filter(device=deadbolt).update(rejects_pin_format=True)  # the guest's code fails
-    run_until(now + 2 * DAY - backup_pool.AUTO_PULL_LEAD - timedelta(minutes=1))
+    run_until(now + 2 * DAY - lifecycle.AUTO_PULL_LEAD - timedelta(minutes=1))
     code.refresh_from_db()
     assert code.pulled_backup_access_code_id is None
-    run_until(now + 2 * DAY - backup_pool.AUTO_PULL_LEAD)
+    run_until(now + 2 * DAY - lifecycle.AUTO_PULL_LEAD)
     code.refresh_from_db()
     assert code.pulled_backup_access_code_id is not None
     assert code.needs_review and "Backup code pulled" in code.review_reason

@@ -7,7 +7,8 @@ import pytest
 from codes import scheduler
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
 from codes.selectors import access_code_issues
-from codes.services import AccessCodeRequest, access_code_create
+from codes.services.access_codes import access_code_create
+from codes.services.checks import AccessCodeRequest
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.providers.sandbox.provider import SandboxProvider
 from devices.services import sandbox_fleet_create, workspace_get_or_create

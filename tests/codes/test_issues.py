@@ -7,7 +7,7 @@ import pytest
 from codes import catalog
 from codes.models import AccessCodeIssue
 from codes.selectors import access_code_issues
-from codes.services import (
+from codes.services.history import (
     access_code_issue_clear,
     access_code_issue_raise,
     device_issue_clear,

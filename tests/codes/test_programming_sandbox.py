@@ -10,7 +10,8 @@ from codes import catalog
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
 from codes.programming import access_code_push
 from codes.selectors import access_code_issues
-from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from codes.services.access_codes import access_code_create, access_code_delete, access_code_update
+from codes.services.checks import AccessCodeRequest
 from devices.models import Device, SandboxLock
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.providers.sandbox.provider import SandboxProvider

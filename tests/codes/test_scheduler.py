@@ -11,11 +11,13 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from codes import scheduler, services
+from codes import scheduler
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
 from codes.selectors import access_code_issues, codes_at_instant, others_at_start
-from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from codes.services import ledger as code_ledger
+from codes.services.access_codes import access_code_create, access_code_delete, access_code_update
+from codes.services.checks import AccessCodeRequest
 from codes.signals import events_recorded
 from devices import rules
 from devices.models import Device, SandboxLock
@@ -356,14 +358,14 @@ def test_a_preflight_counts_the_codes_its_batch_just_sent_once(fleet, now):
 def test_one_code_that_cannot_be_recorded_does_not_hold_back_the_rest(fleet, now, monkeypatch):
     cloud = fleet["sandbox-cloud-lock"]
     codes = [access_code_create(device=cloud, request=AccessCodeRequest(code=f"48{n}17")) for n in range(3)]
-    broken, record = codes[1], services.record_outcome
+    broken, record = codes[1], code_ledger.record_outcome
 
     def record_unless_broken(ledger, access_code, *args, **kwargs):
         if access_code.pk == broken.pk:
             raise RuntimeError("a bug in recording")
         return record(ledger, access_code, *args, **kwargs)
 
-    monkeypatch.setattr(services, "record_outcome", record_unless_broken)
+    monkeypatch.setattr(code_ledger, "record_outcome", record_unless_broken)
     assert scheduler.sweep(now=now).steps == {"send": 2}
     assert [fresh(c).status for c in codes] == [
         AccessCodeStatus.SET,

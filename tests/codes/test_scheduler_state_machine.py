@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from codes import scheduler
+from codes import lifecycle
 from codes.models import AccessCode, AccessCodeStatus, Event
-from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from codes.services.access_codes import access_code_create, access_code_delete, access_code_update
+from codes.services.checks import AccessCodeRequest
 from devices.models import Device, DeviceIssue, SandboxLock
 from devices.providers.sandbox.models import SandboxCommand, SandboxHeldCode
 from devices.services import sandbox_fleet_create, workspace_get_or_create
@@ -142,7 +143,7 @@ class CodeLives(RuleBasedStateMachine):
                 if code.starts_at is None:
                     expected.add(code.code)
                     continue
-                lead = scheduler.advance() if device.has_native_scheduling else scheduler.just_in_time()
+                lead = lifecycle.advance() if device.has_native_scheduling else lifecycle.just_in_time()
                 if code.starts_at - lead <= self.now < code.ends_at:
                     expected.add(code.code)
             held = set(SandboxHeldCode.objects.filter(lock__device=device).values_list("code", flat=True))
@@ -164,7 +165,7 @@ class CodeLives(RuleBasedStateMachine):
             for code in AccessCode.objects.filter(
                 device=self.devices[lock], deleted_at__isnull=True, starts_at__isnull=False, is_managed=True
             ):
-                deadline = code.starts_at - scheduler.review_lead()
+                deadline = code.starts_at - lifecycle.review_lead()
                 ready = code.status == AccessCodeStatus.SET or code.is_scheduled_on_device
                 if since <= deadline <= self.now < code.starts_at and not ready:
                     assert code.needs_review, f"{code} not flagged by {deadline}"

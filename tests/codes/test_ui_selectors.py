@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from codes.backup_pool import backup_pool_refill
 from codes.models import AccessCodeIssue, AccessCodeStatus, BackupAccessCodePool
 from codes.selectors import (
     Readiness,
@@ -14,13 +13,11 @@ from codes.selectors import (
     review_queue,
     with_issue_counts,
 )
-from codes.services import (
-    AccessCodeRequest,
-    access_code_create,
-    access_code_delete,
-    device_issue_raise,
-    review_resolve,
-)
+from codes.services.access_codes import access_code_create, access_code_delete
+from codes.services.backup_pool import backup_pool_refill
+from codes.services.checks import AccessCodeRequest
+from codes.services.history import device_issue_raise
+from codes.services.staff import review_resolve
 from devices.models import IssueKind, Workspace
 from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory, PropertyFactory

@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 from codes.models import AccessCodeStatus
 from codes.programming import access_code_push
 from codes.selectors import access_code_issues
-from codes.services import AccessCodeRequest, access_code_create, access_code_delete, access_code_update
+from codes.services.access_codes import access_code_create, access_code_delete, access_code_update
+from codes.services.checks import AccessCodeRequest
 from devices import credentials
 from devices.models import ConnectedAccount, Device, ProviderKind, Workspace
 from devices.providers.base import CodeSpec, Result

@@ -17,7 +17,8 @@ import redis
 from django.conf import settings
 
 from codes.models import AccessCode, AccessCodeStatus
-from codes.services import AccessCodeRequest, access_code_create
+from codes.services.access_codes import access_code_create
+from codes.services.checks import AccessCodeRequest
 from devices.models import Device, SandboxHeldCode
 
 

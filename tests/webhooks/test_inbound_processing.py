@@ -6,10 +6,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from codes import services as code_services
 from codes.models import AccessCodeStatus, Event
 from codes.programming import access_code_push
-from codes.services import AccessCodeRequest, access_code_create
+from codes.services import history
+from codes.services.access_codes import access_code_create
+from codes.services.checks import AccessCodeRequest
 from devices.models import ConnectedAccount
 from devices.services import sandbox_fleet_create
 from tests.devices.factories import WorkspaceFactory
@@ -28,7 +29,7 @@ def broken_events(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("the events table is unavailable")
 
-    monkeypatch.setattr(code_services, "events_record", fail)  # every event is written through it
+    monkeypatch.setattr(history, "events_record", fail)  # every event is written through it
     return monkeypatch
 
 

@@ -10,7 +10,8 @@ import time_machine
 from django.db import transaction
 from django.test import TestCase
 
-from codes.services import AccessCodeRequest, access_code_create, access_code_delete
+from codes.services.access_codes import access_code_create, access_code_delete
+from codes.services.checks import AccessCodeRequest
 from tests.devices.factories import DeviceFactory
 from webhooks import services
 from webhooks.models import OutboundAttempt, OutboundDelivery, OutboundStatus, WebhookSubscription
@@ -244,7 +245,7 @@ def test_the_send_task_runs_through_django_q(lock, subscription, receiver, now):
 
 
 def test_device_events_go_out_too(lock, receiver, now):
-    from codes.services import device_record_provider_event
+    from codes.services.reports import device_record_provider_event
 
     sub = subscription_create(lock.workspace, url=receiver.url, event_types=["device.disconnected"])
     receiver.secret = sub.secret

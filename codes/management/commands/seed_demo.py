@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from codes.models import AccessCode
-from codes.services import AccessCodeRequest, access_code_create
+from codes.services.access_codes import access_code_create
+from codes.services.checks import AccessCodeRequest
 from devices.models import Property
 from devices.services import sandbox_fleet_create, workspace_get_or_create
 

@@ -1,13 +1,13 @@
 """Backup code pools: a few spare codes kept on a lock, handed to a guest whose own code could
-not be set in time. Every write to a pool or its codes is here."""
+not be set in time. Every write to a pool or its codes is here (a pull its lock's provider
+reports is recorded by ``reports.backup_code_record_pulled``, through ``hand_out``)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from codes import services
 from codes.locking import lock_devices
 from codes.models import (
     AccessCode,
@@ -18,11 +18,10 @@ from codes.models import (
     EventType,
 )
 from codes.selectors import reserve
+from codes.services import access_codes, checks, history
 from devices.models import Device, IssueKind
 
 BACKUP_NAME = "Backup code"
-# How long before arrival an unset code draws on the pool by itself, where the pool allows.
-AUTO_PULL_LEAD = timedelta(minutes=30)
 
 
 def backup_pool_refill(*, device: Device, now: datetime | None = None) -> list[AccessCode]:
@@ -37,18 +36,18 @@ def backup_pool_refill(*, device: Device, now: datetime | None = None) -> list[A
         device = lock_devices([device.pk])[device.pk]
         missing = pool.target_size - reserve(pool).count()
         for _ in range(max(missing, 0)):
-            code = services.access_code_create(
-                device=device, request=services.AccessCodeRequest(name=BACKUP_NAME), is_backup=True, now=now
+            code = access_codes.access_code_create(
+                device=device, request=checks.AccessCodeRequest(name=BACKUP_NAME), is_backup=True, now=now
             )
             BackupAccessCode.objects.create(pool=pool, access_code=code, created_at=now)
             created.append(code)
         ready = reserve(pool).filter(access_code__status=AccessCodeStatus.SET).exists()
         if ready:
-            services.device_issue_clear(
+            history.device_issue_clear(
                 device=device, kind=IssueKind.ERROR, code="empty_backup_access_code_pool", now=now
             )
         elif not created and pool.target_size:
-            services.device_issue_raise(
+            history.device_issue_raise(
                 device=device, kind=IssueKind.ERROR, code="empty_backup_access_code_pool", now=now
             )
     return created
@@ -78,46 +77,17 @@ def backup_code_pull(*, access_code: AccessCode, now: datetime | None = None) ->
         ready = reserve(pool).filter(access_code__status=AccessCodeStatus.SET) if pool else None
         slot = ready.select_related("access_code").first() if ready is not None else None
         if slot is not None:
-            return _hand_out(slot, original, now=now)
+            return hand_out(slot, original, now=now)
     # Recorded outside the refused transaction, so the lock shows why the pull failed.
-    services.device_issue_raise(
+    history.device_issue_raise(
         device=original.device, kind=IssueKind.ERROR, code="empty_backup_access_code_pool", now=now
     )
     raise ValidationError({"access_code_id": ["no backup code is ready on this lock; the pool is empty."]})
 
 
-def backup_code_record_pulled(
-    *, access_code: AccessCode, backup_provider_code_id: str | None, now: datetime | None = None
-) -> "services.ReportResult":
-    """The lock's provider reports it pulled a backup for ``access_code``: hand that backup
-    out, as a pull made here would. Only a backup held in this lock's pool can be handed out;
-    anything else is reported back as not applied, with the reason."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        lock_devices([access_code.device_id])
-        original = AccessCode.objects.select_related("device").get(pk=access_code.pk)
-        if original.pulled_backup_access_code_id:
-            return services.ReportResult(applied=False, reason="a backup was already pulled for this code")
-        slot = (
-            BackupAccessCode.objects.select_related("access_code")
-            .filter(
-                pool__device_id=original.device_id,
-                pulled_for__isnull=True,
-                access_code__provider_code_id=backup_provider_code_id or "",
-                access_code__deleted_at__isnull=True,
-            )
-            .exclude(access_code__provider_code_id="")
-            .first()
-        )
-        if slot is None:
-            return services.ReportResult(
-                applied=False, reason="the pulled backup is not a free backup code in this lock's pool"
-            )
-        _hand_out(slot, original, now=now)
-    return services.ReportResult(applied=True)
-
-
-def _hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> AccessCode:
+def hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> AccessCode:
+    """Give the backup in ``slot`` to ``original``: a pull made here, or one its lock's provider
+    reports (``reports.backup_code_record_pulled``). Call with the device locked."""
     backup = slot.access_code
     backup.type = AccessCodeType.TIME_BOUND
     backup.starts_at = min(now, original.starts_at)
@@ -136,7 +106,7 @@ def _hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) ->
         f"Backup code pulled: give the guest PIN {backup.code} instead of their own, which was not ready."
     )
     original.save(update_fields=["pulled_backup_access_code", "needs_review", "review_reason"])
-    services.event_record(
+    history.event_record(
         EventType.BACKUP_ACCESS_CODE_PULLED,
         access_code=original,
         occurred_at=now,
