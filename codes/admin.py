@@ -26,14 +26,8 @@ from codes.models import (
     Event,
     StaffAction,
 )
-from codes.selectors import (
-    access_code_issues,
-    device_slot_forecast,
-    readiness,
-    reserve,
-    timeline_for_code,
-    with_issue_counts,
-)
+from codes.pages import device_slot_forecast, readiness, timeline_for_code
+from codes.selectors import access_code_issues, reserve, with_issue_counts
 from codes.templatetags.latchkey import local_time_html, mask_pins
 from devices.admin import DeviceAdmin, ReadOnlyAdmin, WorkspaceScopedAdmin
 from devices.models import Device

@@ -6,14 +6,14 @@ import pytest
 
 from codes.backup_pool import backup_pool_refill
 from codes.models import AccessCodeIssue, AccessCodeStatus, BackupAccessCodePool
-from codes.selectors import (
+from codes.pages import (
     Readiness,
     device_slot_forecast,
     property_timeline,
     readiness,
     review_queue,
-    with_issue_counts,
 )
+from codes.selectors import with_issue_counts
 from codes.services import (
     AccessCodeRequest,
     access_code_create,
