@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from codes import catalog
-from codes.admin import local_time
+from codes.admin.access_codes import local_time
 from codes.models import (
     AccessCode,
     AccessCodeIssue,
