@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from devices.admin import ReadOnlyAdmin, WorkspaceScopedAdmin
+from devices.admin import ReadOnlyAdmin, ReadOnlyInline, WorkspaceScopedAdmin
 from devices.credentials import masked
 from webhooks import services
 from webhooks.models import (
@@ -134,15 +134,9 @@ class WebhookSubscriptionAdmin(WorkspaceScopedAdmin):
         self.message_user(request, "Enabled; pending deliveries go out at the next send.")
 
 
-class OutboundAttemptInline(admin.TabularInline):
+class OutboundAttemptInline(ReadOnlyInline):
     model = OutboundAttempt
     fields = ["attempted_at", "status_code", "duration_ms", "error", "response_body"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OutboundDelivery)
