@@ -41,7 +41,7 @@ from webhooks.models import (
     Verdict,
     WebhookSubscription,
 )
-from webhooks.services import subscription_create
+from webhooks.services.subscriptions import subscription_create
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def populated(now):
 
 def _webhook_rows(device, code):
     """A subscription with a delivery and its attempt, and an inbound delivery."""
-    subscription = subscription_create(device.workspace, url="https://hooks.example.com/latchkey")
+    subscription = subscription_create(workspace=device.workspace, url="https://hooks.example.com/latchkey")
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
         is_disabled=True, disabled_at=code.created_at, disabled_reason="Every delivery failed."
     )
