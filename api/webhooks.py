@@ -4,9 +4,9 @@
 from rest_framework import serializers
 
 from api.wire import Params, SeamRoute, WireString, not_found
-from webhooks import services
 from webhooks.models import WebhookSubscription
 from webhooks.selectors import subscriptions_for
+from webhooks.services import subscriptions
 
 MAX_EVENT_TYPES = 100
 
@@ -39,8 +39,8 @@ class Create(SeamRoute):
         event_types = _event_types(required=False, allow_null=True)
 
     def answer(self, p):
-        subscription = services.subscription_create(
-            self.workspace, url=p["url"], event_types=p.get("event_types")
+        subscription = subscriptions.subscription_create(
+            workspace=self.workspace, url=p["url"], event_types=p.get("event_types")
         )
         return {"webhook": webhook_wire(subscription)}
 
@@ -73,7 +73,7 @@ class Update(SeamRoute):
     def answer(self, p):
         subscription = _find(self.workspace, p["webhook_id"])
         changes = {field: p[field] for field in ("event_types", "url") if field in p}
-        services.subscription_update(subscription, **changes)
+        subscriptions.subscription_update(subscription=subscription, **changes)
         return {}
 
 
@@ -84,5 +84,5 @@ class Delete(SeamRoute):
         webhook_id = serializers.UUIDField()
 
     def answer(self, p):
-        services.subscription_delete(_find(self.workspace, p["webhook_id"]))
+        subscriptions.subscription_delete(subscription=_find(self.workspace, p["webhook_id"]))
         return {}

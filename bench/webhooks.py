@@ -94,8 +94,8 @@ def one_run(count: int) -> dict:
     from django.test import Client
     from django_q.models import OrmQ
 
-    from webhooks import services
     from webhooks.models import InboundDelivery, InboundStatus
+    from webhooks.services import inbound
 
     fresh_database()
     account, devices = populate(count)
@@ -115,7 +115,7 @@ def one_run(count: int) -> dict:
     ids = list(InboundDelivery.objects.order_by("received_at").values_list("pk", flat=True))
     started = time.perf_counter()
     for pk in ids:
-        services.inbound_process(pk)
+        inbound.inbound_process(delivery_id=pk)
     process_s = time.perf_counter() - started
     processed = InboundDelivery.objects.filter(status=InboundStatus.PROCESSED).count()
     return {

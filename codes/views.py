@@ -1,7 +1,7 @@
 """The pages property managers and reviewers work in, beside the admin: the dashboard, the
 review queue, the timeline picture and creating codes for a property's doors.
 
-Views only read through ``codes.selectors`` and write through ``codes.services``; every list
+Views only read through ``codes.pages`` and ``codes.selectors`` and write through ``codes.services``; every list
 is limited to the workspaces the person may see (``devices.selectors``)."""
 
 import uuid
@@ -19,14 +19,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from codes.models import AccessCode
-from codes.selectors import (
+from codes.pages import (
     Readiness,
     arrivals_by_property,
     devices_needing_attention,
     property_timeline,
-    review_problems,
     review_queue,
 )
+from codes.selectors import review_problems
 from codes.services import access_codes, checks, staff
 from devices.models import Device, Property
 from devices.selectors import workspaces_visible_to

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import Http404
-from django.utils.html import format_html, format_html_join
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from devices.models import (
     CAPABILITY_FIELDS,
@@ -62,6 +63,26 @@ class ReadOnlyAdmin(WorkspaceScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows only services write, listed on their parent's page (issues, attempts): every field
+    in ``fields`` shown, none editable, none added or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def fragment(template_name: str, **context) -> SafeString:
+    """A piece of an admin page (a list, a table) from its template, for a read-only field.
+    Stripped: the template file's last newline is not part of the field."""
+    return mark_safe(render_to_string(template_name, context).strip())  # noqa: S308 (a rendered template)
 
 
 @admin.register(Workspace)
@@ -135,15 +156,9 @@ class ConnectedAccountAdmin(WorkspaceScopedAdmin):
     readonly_fields = ["connected_account_id", "created_at"]
 
 
-class DeviceIssueInline(admin.TabularInline):
+class DeviceIssueInline(ReadOnlyInline):
     model = DeviceIssue
     fields = ["kind", "code", "message", "created_at", "cleared_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class SandboxLockInline(admin.StackedInline):
@@ -225,20 +240,8 @@ class DeviceAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="Codes held by the simulated lock")
     def sandbox_memory(self, obj):
-        held = SandboxHeldCode.objects.filter(lock__device=obj)
-        if not held:
-            return "Empty."
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                "<li>{} “{}” ({}), {}</li>",
-                (
-                    (h.code, h.name, h.get_origin_display(), "confirmed" if h.confirmed_at else "pending")
-                    for h in held
-                ),
-            ),
-        )
+        held = list(SandboxHeldCode.objects.filter(lock__device=obj))
+        return fragment("admin/devices/device/sandbox_memory.html", held=held)
 
     def _sandbox_devices(self, request, queryset):
         devices = list(queryset.filter(connected_account__provider=ProviderKind.SANDBOX))

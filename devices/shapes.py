@@ -1,9 +1,8 @@
 """Devices as Seam's API shows them."""
 
-from django.db.models import Q
-
 from common.times import iso
 from devices.models import Device, DeviceIssue, IssueKind
+from devices.selectors import active_issues_of_locks
 
 _FLAGS = ("is_device_error", "is_connected_account_error", "is_bridge_error")
 
@@ -25,11 +24,7 @@ def _device_issue_wire(row: DeviceIssue) -> dict:
 def device_issues(devices: list[Device]) -> dict:
     """Each lock's active issues, its account's included, in one query."""
     account_ids = {d.connected_account_id for d in devices}
-    rows = (
-        DeviceIssue.objects.filter(cleared_at__isnull=True)
-        .filter(Q(device__in=devices) | Q(device__isnull=True, connected_account_id__in=account_ids))
-        .order_by("created_at")
-    )
+    rows = active_issues_of_locks(devices, account_ids).order_by("created_at")
     on_device: dict = {}
     on_account: dict = {}
     for row in rows:

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from codes import catalog
-from codes.admin import local_time
+from codes.admin.access_codes import local_time
 from codes.models import (
     AccessCode,
     AccessCodeIssue,
@@ -38,7 +38,7 @@ from webhooks.models import (
     Verdict,
     WebhookSubscription,
 )
-from webhooks.services import subscription_create
+from webhooks.services.subscriptions import subscription_create
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def populated(now):
 
 def _webhook_rows(device, code):
     """A subscription with a delivery and its attempt, and an inbound delivery."""
-    subscription = subscription_create(device.workspace, url="https://hooks.example.com/latchkey")
+    subscription = subscription_create(workspace=device.workspace, url="https://hooks.example.com/latchkey")
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
         is_disabled=True, disabled_at=code.created_at, disabled_reason="Every delivery failed."
     )

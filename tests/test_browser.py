@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from codes import scheduler
 from codes.models import AccessCode, StaffAction
-from codes.selectors import Readiness, readiness
+from codes.pages import Readiness, readiness
 from devices.models import Device, Membership, Property
 from devices.selectors import PROPERTY_MANAGER
 from devices.services import sandbox_fleet_create, workspace_get_or_create

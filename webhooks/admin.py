@@ -1,21 +1,21 @@
 """Admin for webhooks: what providers sent (with its verdict, and a replay action), the
 integrations' subscriptions (disabled ones flagged), and every delivery with its attempts.
-Subscriptions are added and changed through webhooks.services, like the API's."""
+Subscriptions are added and changed through webhooks.services.subscriptions, like the API's."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
-from devices.admin import ReadOnlyAdmin, WorkspaceScopedAdmin
+from devices.admin import ReadOnlyAdmin, ReadOnlyInline, WorkspaceScopedAdmin
 from devices.credentials import masked
-from webhooks import services
 from webhooks.models import (
     InboundDelivery,
     OutboundAttempt,
     OutboundDelivery,
     WebhookSubscription,
 )
+from webhooks.services import inbound, subscriptions
 
 
 @admin.register(InboundDelivery)
@@ -52,7 +52,7 @@ class InboundDeliveryAdmin(ReadOnlyAdmin):
         replayed = 0
         for delivery in queryset:
             try:
-                services.inbound_replay(delivery)
+                inbound.inbound_replay(delivery=delivery)
             except ValidationError as exc:
                 self.message_user(request, f"{delivery}: {' '.join(exc.messages)}", level=messages.WARNING)
             else:
@@ -63,7 +63,7 @@ class InboundDeliveryAdmin(ReadOnlyAdmin):
 
 class SubscriptionForm(forms.ModelForm):
     event_types = forms.MultipleChoiceField(
-        choices=[(t, t) for t in services.EVENT_TYPES],
+        choices=[(t, t) for t in subscriptions.EVENT_TYPES],
         widget=forms.CheckboxSelectMultiple,
         required=False,
         help_text="None ticked: every event type.",
@@ -75,7 +75,7 @@ class SubscriptionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        problem = services.url_problem(cleaned.get("url"))
+        problem = subscriptions.url_problem(cleaned.get("url"))
         if problem:
             self.add_error("url", f"The URL {problem}")
         return cleaned
@@ -117,32 +117,28 @@ class WebhookSubscriptionAdmin(WorkspaceScopedAdmin):
     def save_model(self, request, obj, form, change):
         types = form.cleaned_data.get("event_types") or None
         if change:
-            saved = services.subscription_update(obj, url=form.cleaned_data["url"], event_types=types)
+            saved = subscriptions.subscription_update(
+                subscription=obj, url=form.cleaned_data["url"], event_types=types
+            )
         else:
-            saved = services.subscription_create(
-                form.cleaned_data["workspace"], url=form.cleaned_data["url"], event_types=types
+            saved = subscriptions.subscription_create(
+                workspace=form.cleaned_data["workspace"], url=form.cleaned_data["url"], event_types=types
             )
         obj.pk = saved.pk
 
     def delete_model(self, request, obj):
-        services.subscription_delete(obj)
+        subscriptions.subscription_delete(subscription=obj)
 
     @admin.action(description="Enable the selected subscriptions again")
     def enable(self, request, queryset):
         for subscription in queryset.filter(is_disabled=True):
-            services.subscription_enable(subscription)
+            subscriptions.subscription_enable(subscription=subscription)
         self.message_user(request, "Enabled; pending deliveries go out at the next send.")
 
 
-class OutboundAttemptInline(admin.TabularInline):
+class OutboundAttemptInline(ReadOnlyInline):
     model = OutboundAttempt
     fields = ["attempted_at", "status_code", "duration_ms", "error", "response_body"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OutboundDelivery)

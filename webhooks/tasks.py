@@ -2,21 +2,21 @@
 
 from django.utils import timezone
 
-from webhooks import services
+from webhooks.services import inbound, outbound
 
 
 def process_inbound(delivery_id: str) -> str:
-    return services.inbound_process(delivery_id, now=timezone.now()).status
+    return inbound.inbound_process(delivery_id=delivery_id, now=timezone.now()).status
 
 
 def retry_inbound() -> int:
-    return services.inbound_retry_due(now=timezone.now())
+    return inbound.inbound_retry_due(now=timezone.now())
 
 
 def deliver(delivery_id: str) -> str | None:
-    delivery = services.delivery_attempt(delivery_id, now=timezone.now())
+    delivery = outbound.delivery_attempt(delivery_id=delivery_id, now=timezone.now())
     return None if delivery is None else delivery.status
 
 
 def send_due_deliveries() -> int:
-    return services.deliveries_send_due(now=timezone.now())
+    return outbound.deliveries_send_due(now=timezone.now())

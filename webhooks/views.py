@@ -1,13 +1,13 @@
 """Callback endpoints for lock providers. The views only read the request and answer; the
-checking and storing is ``services.inbound_receive``."""
+checking and storing is ``inbound.inbound_receive``."""
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from webhooks import services
 from webhooks.models import InboundSource
+from webhooks.services import inbound
 
 _ERROR_TYPES = {400: "invalid_input", 401: "invalid_signature", 404: "not_found", 413: "payload_too_large"}
 
@@ -18,7 +18,7 @@ def _receive(request: HttpRequest, source: str, connected_account_id) -> JsonRes
     announced = request.META.get("CONTENT_LENGTH") or ""
     declared = int(announced) if announced.isdigit() else None
     too_big = declared is not None and declared > settings.WEBHOOK_MAX_BODY_BYTES
-    answer = services.inbound_receive(
+    answer = inbound.inbound_receive(
         source=source,
         connected_account_id=connected_account_id,
         headers=dict(request.headers),

@@ -10,7 +10,6 @@ import random
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from codes import catalog, lifecycle
@@ -21,6 +20,7 @@ from codes.services import history
 from common.db import update_rows
 from devices.models import Device, DeviceIssue, IssueKind
 from devices.providers.base import Outcome, Result
+from devices.selectors import active_issues_of_locks
 
 _SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay")
 # Lock-level errors that a successful command to the lock proves are over.
@@ -76,9 +76,7 @@ class Ledger:
             code.device = devices[code.device_id]
         accounts = {device.connected_account_id for device in devices.values()}
         code_issues = AccessCodeIssue.objects.filter(access_code__in=current, cleared_at__isnull=True)
-        device_issues = DeviceIssue.objects.filter(cleared_at__isnull=True).filter(
-            Q(device__in=devices) | Q(device__isnull=True, connected_account__in=accounts)
-        )
+        device_issues = active_issues_of_locks(devices, accounts)
         return cls(
             current,
             code_issues.order_by("created_at"),

@@ -63,7 +63,7 @@ def mask_pins(text: str) -> str:
 
 @register.filter
 def readiness_of(code):
-    from codes.selectors import readiness
+    from codes.pages import readiness
 
     return readiness(code)
 

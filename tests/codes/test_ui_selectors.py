@@ -5,14 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from codes.models import AccessCodeIssue, AccessCodeStatus, BackupAccessCodePool
-from codes.selectors import (
+from codes.pages import (
     Readiness,
     device_slot_forecast,
     property_timeline,
     readiness,
     review_queue,
-    with_issue_counts,
 )
+from codes.selectors import with_issue_counts
 from codes.services.access_codes import access_code_create, access_code_delete
 from codes.services.backup_pool import backup_pool_refill
 from codes.services.checks import AccessCodeRequest

@@ -16,8 +16,8 @@ from devices.services import sandbox_fleet_create
 from tests.devices.factories import WorkspaceFactory
 from tests.webhooks.conftest import post_callback
 from tests.webhooks.signing import fixture, signed
-from webhooks import services
 from webhooks.models import InboundDelivery, InboundStatus
+from webhooks.services import inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +50,9 @@ def test_a_failure_while_processing_keeps_the_delivery_and_undoes_its_changes(
 def test_a_failed_delivery_is_retried_with_backoff_then_processed(client, seam_code, now, broken_events):
     post_callback(client, seam_code.device.connected_account, *fixture("access_code.set_on_device"))
     with time_machine.travel(now + timedelta(seconds=29), tick=False):
-        assert services.inbound_retry_due() == 0
+        assert inbound.inbound_retry_due() == 0
     with time_machine.travel(now + timedelta(seconds=30), tick=False):
-        assert services.inbound_retry_due() == 1
+        assert inbound.inbound_retry_due() == 1
     delivery = InboundDelivery.objects.get()
     assert (delivery.status, delivery.attempt_count) == (InboundStatus.FAILED, 2)
     assert delivery.next_attempt_at == now + timedelta(seconds=30 + 60)
@@ -71,18 +71,18 @@ def test_a_failed_delivery_is_retried_with_backoff_then_processed(client, seam_c
 def test_retries_stop_after_the_last_attempt_and_wait_for_staff(client, seam_code, now, broken_events):
     post_callback(client, seam_code.device.connected_account, *fixture("access_code.set_on_device"))
     moment = now
-    for _ in range(services.INBOUND_MAX_ATTEMPTS - 1):
+    for _ in range(inbound.INBOUND_MAX_ATTEMPTS - 1):
         moment = InboundDelivery.objects.get().next_attempt_at
         with time_machine.travel(moment, tick=False):
-            services.inbound_retry_due()
+            inbound.inbound_retry_due()
     delivery = InboundDelivery.objects.get()
     assert (delivery.status, delivery.attempt_count, delivery.next_attempt_at) == (
         InboundStatus.FAILED,
-        services.INBOUND_MAX_ATTEMPTS,
+        inbound.INBOUND_MAX_ATTEMPTS,
         None,
     )
     with time_machine.travel(moment + timedelta(days=30), tick=False):
-        assert services.inbound_retry_due() == 0
+        assert inbound.inbound_retry_due() == 0
 
 
 def test_a_delivery_whose_task_was_lost_is_picked_up_by_the_sweep(client, seam_code, now):
@@ -96,15 +96,15 @@ def test_a_delivery_whose_task_was_lost_is_picked_up_by_the_sweep(client, seam_c
         headers=sent,
     )
     assert InboundDelivery.objects.get().status == InboundStatus.PENDING
-    with time_machine.travel(now + services.INBOUND_LOST_AFTER, tick=False):
-        assert services.inbound_retry_due() == 1
+    with time_machine.travel(now + inbound.INBOUND_LOST_AFTER, tick=False):
+        assert inbound.inbound_retry_due() == 1
     assert InboundDelivery.objects.get().status == InboundStatus.PROCESSED
 
 
 def test_processing_twice_applies_once(client, seam_code, now):
     post_callback(client, seam_code.device.connected_account, *fixture("access_code.failed_to_set_on_device"))
     delivery = InboundDelivery.objects.get()
-    services.inbound_process(delivery.pk)  # a second task for the same delivery
+    inbound.inbound_process(delivery_id=delivery.pk)  # a second task for the same delivery
     seam_code.refresh_from_db()
     assert seam_code.attempt_count == 1
     assert InboundDelivery.objects.get().attempt_count == 1

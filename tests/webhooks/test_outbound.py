@@ -13,9 +13,10 @@ from django.test import TestCase
 from codes.services.access_codes import access_code_create, access_code_delete
 from codes.services.checks import AccessCodeRequest
 from tests.devices.factories import DeviceFactory
-from webhooks import services
 from webhooks.models import OutboundAttempt, OutboundDelivery, OutboundStatus, WebhookSubscription
-from webhooks.services import RETRY_SCHEDULE, subscription_create
+from webhooks.services import outbound, subscriptions
+from webhooks.services.outbound import RETRY_SCHEDULE
+from webhooks.services.subscriptions import subscription_create
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def lock(db):
 
 @pytest.fixture
 def subscription(lock, receiver):
-    sub = subscription_create(lock.workspace, url=receiver.url)
+    sub = subscription_create(workspace=lock.workspace, url=receiver.url)
     receiver.secret = sub.secret
     return sub
 
@@ -39,7 +40,7 @@ def create_code(lock, pin="4821"):
 
 
 def send_due():
-    return services.deliveries_send_due()
+    return outbound.deliveries_send_due()
 
 
 def test_an_event_reaches_the_receiver_signed_so_seams_sdk_verifies_it(lock, subscription, receiver, now):
@@ -81,7 +82,7 @@ def test_the_delivery_is_written_in_the_events_transaction(lock, subscription, r
 
 
 def test_only_the_subscribed_event_types_are_sent(lock, receiver, now):
-    sub = subscription_create(lock.workspace, url=receiver.url, event_types=["access_code.deleted"])
+    sub = subscription_create(workspace=lock.workspace, url=receiver.url, event_types=["access_code.deleted"])
     receiver.secret = sub.secret
     code = create_code(lock)
     with TestCase.captureOnCommitCallbacks(execute=True):
@@ -90,8 +91,8 @@ def test_only_the_subscribed_event_types_are_sent(lock, receiver, now):
 
 
 def test_other_workspaces_and_disabled_subscriptions_get_nothing(lock, receiver, now):
-    subscription_create(DeviceFactory().workspace, url=receiver.url)
-    off = subscription_create(lock.workspace, url=receiver.url)
+    subscription_create(workspace=DeviceFactory().workspace, url=receiver.url)
+    off = subscription_create(workspace=lock.workspace, url=receiver.url)
     WebhookSubscription.objects.filter(pk=off.pk).update(is_disabled=True, disabled_at=now)
     create_code(lock)
     assert receiver.received == []
@@ -154,7 +155,7 @@ def test_an_unreachable_receiver_is_recorded_and_retried(lock, now):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
-    subscription_create(lock.workspace, url=f"http://127.0.0.1:{port}/hooks")
+    subscription_create(workspace=lock.workspace, url=f"http://127.0.0.1:{port}/hooks")
     create_code(lock)
     delivery = OutboundDelivery.objects.get()
     assert delivery.status == OutboundStatus.PENDING
@@ -217,7 +218,7 @@ def test_staff_enable_a_disabled_subscription_and_pending_deliveries_go_out(
     )
     with time_machine.travel(now + timedelta(minutes=1), tick=False):
         assert send_due() == 0
-        services.subscription_enable(subscription)
+        subscriptions.subscription_enable(subscription=subscription)
         assert send_due() == 1
     assert OutboundDelivery.objects.get().status == OutboundStatus.SUCCEEDED
 
@@ -228,9 +229,9 @@ def test_a_claimed_delivery_is_not_sent_twice(lock, subscription, receiver, now)
     delivery = OutboundDelivery.objects.get()
     OutboundDelivery.objects.filter(pk=delivery.pk).update(claimed_until=now + timedelta(minutes=1))
     with time_machine.travel(now + timedelta(seconds=5), tick=False):
-        assert services.delivery_attempt(delivery.pk) is None
+        assert outbound.delivery_attempt(delivery_id=delivery.pk) is None
     with time_machine.travel(now + timedelta(minutes=1), tick=False):  # the lease ran out
-        assert services.delivery_attempt(delivery.pk).status == OutboundStatus.SUCCEEDED
+        assert outbound.delivery_attempt(delivery_id=delivery.pk).status == OutboundStatus.SUCCEEDED
 
 
 def test_the_send_task_runs_through_django_q(lock, subscription, receiver, now):
@@ -247,7 +248,7 @@ def test_the_send_task_runs_through_django_q(lock, subscription, receiver, now):
 def test_device_events_go_out_too(lock, receiver, now):
     from codes.services.reports import device_record_provider_event
 
-    sub = subscription_create(lock.workspace, url=receiver.url, event_types=["device.disconnected"])
+    sub = subscription_create(workspace=lock.workspace, url=receiver.url, event_types=["device.disconnected"])
     receiver.secret = sub.secret
     with TestCase.captureOnCommitCallbacks(execute=True):
         device_record_provider_event(device=lock, event_type="device.disconnected", occurred_at=now)

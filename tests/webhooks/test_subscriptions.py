@@ -10,7 +10,12 @@ from codes.models import EventType
 from tests.devices.factories import WorkspaceFactory
 from webhooks import selectors
 from webhooks.models import WebhookSubscription
-from webhooks.services import subscription_create, subscription_delete, subscription_update, url_problem
+from webhooks.services.subscriptions import (
+    subscription_create,
+    subscription_delete,
+    subscription_update,
+    url_problem,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +30,8 @@ def errors_of(excinfo) -> dict:
 
 
 def test_a_new_subscription_gets_every_event_type_and_its_own_whsec_secret(workspace):
-    sub = subscription_create(workspace, url="https://hooks.example.com/latchkey")
-    other = subscription_create(workspace, url="https://hooks.example.com/other")
+    sub = subscription_create(workspace=workspace, url="https://hooks.example.com/latchkey")
+    other = subscription_create(workspace=workspace, url="https://hooks.example.com/other")
     assert sub.event_types == list(EventType.values)
     assert sub.secret.startswith("whsec_")
     assert len(base64.b64decode(sub.secret.removeprefix("whsec_"))) == 24
@@ -36,7 +41,7 @@ def test_a_new_subscription_gets_every_event_type_and_its_own_whsec_secret(works
 
 def test_event_types_are_kept_once_each_in_the_given_order(workspace):
     sub = subscription_create(
-        workspace,
+        workspace=workspace,
         url="https://hooks.example.com/",
         event_types=["access_code.set_on_device", "device.disconnected", "access_code.set_on_device"],
     )
@@ -58,7 +63,7 @@ def test_event_types_are_kept_once_each_in_the_given_order(workspace):
 )
 def test_a_bad_url_is_refused_naming_the_problem(workspace, url, message):
     with pytest.raises(ValidationError) as excinfo:
-        subscription_create(workspace, url=url)
+        subscription_create(workspace=workspace, url=url)
     (problem,) = errors_of(excinfo)["url"]
     assert message in problem
     assert not WebhookSubscription.objects.exists()
@@ -83,7 +88,7 @@ def test_a_bad_url_is_refused_naming_the_problem(workspace, url, message):
 def test_private_loopback_and_link_local_addresses_are_refused(workspace, settings, url):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     with pytest.raises(ValidationError) as excinfo:
-        subscription_create(workspace, url=url)
+        subscription_create(workspace=workspace, url=url)
     assert "private, loopback or link-local" in errors_of(excinfo)["url"][0]
 
 
@@ -95,7 +100,9 @@ def test_a_public_address_is_accepted_when_private_ones_are_refused(settings):
 
 def test_private_addresses_are_allowed_when_the_environment_says_so(workspace, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
-    assert subscription_create(workspace, url="http://127.0.0.1:9000/").url == "http://127.0.0.1:9000/"
+    assert (
+        subscription_create(workspace=workspace, url="http://127.0.0.1:9000/").url == "http://127.0.0.1:9000/"
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,46 +120,50 @@ def test_private_addresses_are_allowed_when_the_environment_says_so(workspace, s
 )
 def test_bad_event_types_are_refused_naming_them(workspace, event_types, message):
     with pytest.raises(ValidationError) as excinfo:
-        subscription_create(workspace, url="https://hooks.example.com/", event_types=event_types)
+        subscription_create(workspace=workspace, url="https://hooks.example.com/", event_types=event_types)
     assert message in errors_of(excinfo)["event_types"][0]
     assert not WebhookSubscription.objects.exists()
 
 
 def test_every_field_at_fault_is_named_at_once(workspace):
     with pytest.raises(ValidationError) as excinfo:
-        subscription_create(workspace, url="gopher://x", event_types=["nope"])
+        subscription_create(workspace=workspace, url="gopher://x", event_types=["nope"])
     assert set(errors_of(excinfo)) == {"url", "event_types"}
 
 
 def test_update_changes_only_the_fields_passed(workspace):
-    sub = subscription_create(workspace, url="https://a.example.com/", event_types=["device.removed"])
+    sub = subscription_create(
+        workspace=workspace, url="https://a.example.com/", event_types=["device.removed"]
+    )
     secret = sub.secret
-    subscription_update(sub, url="https://b.example.com/")
+    subscription_update(subscription=sub, url="https://b.example.com/")
     sub.refresh_from_db()
     assert (sub.url, sub.event_types, sub.secret) == ("https://b.example.com/", ["device.removed"], secret)
-    subscription_update(sub, event_types=["device.connected"])
+    subscription_update(subscription=sub, event_types=["device.connected"])
     sub.refresh_from_db()
     assert (sub.url, sub.event_types) == ("https://b.example.com/", ["device.connected"])
 
 
 def test_a_refused_update_changes_nothing(workspace):
-    sub = subscription_create(workspace, url="https://a.example.com/", event_types=["device.removed"])
+    sub = subscription_create(
+        workspace=workspace, url="https://a.example.com/", event_types=["device.removed"]
+    )
     with pytest.raises(ValidationError) as excinfo:
-        subscription_update(sub, url="https://b.example.com/", event_types=["bogus"])
+        subscription_update(subscription=sub, url="https://b.example.com/", event_types=["bogus"])
     assert set(errors_of(excinfo)) == {"event_types"}
     sub.refresh_from_db()
     assert (sub.url, sub.event_types) == ("https://a.example.com/", ["device.removed"])
 
 
 def test_delete_removes_it(workspace):
-    sub = subscription_create(workspace, url="https://a.example.com/")
-    subscription_delete(sub)
+    sub = subscription_create(workspace=workspace, url="https://a.example.com/")
+    subscription_delete(subscription=sub)
     assert not WebhookSubscription.objects.exists()
 
 
 def test_subscriptions_for_lists_a_workspaces_own_disabled_included(workspace, now):
-    mine = subscription_create(workspace, url="https://a.example.com/")
-    off = subscription_create(workspace, url="https://b.example.com/")
+    mine = subscription_create(workspace=workspace, url="https://a.example.com/")
+    off = subscription_create(workspace=workspace, url="https://b.example.com/")
     WebhookSubscription.objects.filter(pk=off.pk).update(is_disabled=True, disabled_at=now)
-    subscription_create(WorkspaceFactory(), url="https://c.example.com/")
+    subscription_create(workspace=WorkspaceFactory(), url="https://c.example.com/")
     assert set(selectors.subscriptions_for(workspace)) == {mine, off}

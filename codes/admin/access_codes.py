@@ -1,0 +1,430 @@
+"""The access code's admin: its list and its page (readiness, errors with what to do, history,
+backup code, review state, and the action buttons). Adds, edits and deletes go through
+codes.services, like the API's."""
+
+import contextlib
+import uuid
+import zoneinfo
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from codes.admin.actions import CODE_ACTIONS, offered_actions
+from codes.admin.forms import AccessCodeChangeForm, AccessCodeForm
+from codes.admin.inlines import AccessCodeIssueInline
+from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
+from codes.pages import readiness, timeline_for_code
+from codes.selectors import access_code_issues, reserve, with_issue_counts
+from codes.services import access_codes, drift, staff
+from codes.templatetags.latchkey import local_time_html, mask_pins
+from devices.admin import WorkspaceScopedAdmin, fragment
+
+_UTC = zoneinfo.ZoneInfo("UTC")
+
+
+def local_time(value, access_code: AccessCode):
+    """The instant in the property's time zone, with UTC on hover."""
+    if value is None:
+        return "—"
+    prop = access_code.device.property
+    return local_time_html(value, prop.zone if prop else _UTC)
+
+
+class LiveFilter(admin.SimpleListFilter):
+    """Deleted codes keep their history but leave the list unless asked for."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("deleted", "Deleted"), ("all", "All")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Live",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(deleted_at__isnull=True)
+
+
+class HasErrorsFilter(admin.SimpleListFilter):
+    """Counts what the code shows: its own errors and those of its lock and account."""
+
+    title = "errors"
+    parameter_name = "has_errors"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has errors"), ("no", "No errors")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(error_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(error_count=0)
+        return queryset
+
+
+def mask_pin(pin: str | None) -> str:
+    return "—" if not pin else "•" * len(pin)
+
+
+def readiness_badge(code: AccessCode):
+    r = readiness(code)
+    return format_html('<span class="lk-badge lk-{}">{}</span>', r.value, r.label)
+
+
+@admin.register(AccessCode)
+class AccessCodeAdmin(WorkspaceScopedAdmin):
+    form = AccessCodeForm
+    change_form_template = "admin/codes/accesscode/change_form.html"
+    list_display = [
+        "__str__",
+        "readiness_shown",
+        "pin",
+        "status",
+        "type",
+        "device",
+        "property",
+        "starts_local",
+        "ends_local",
+        "error_count",
+        "warning_count",
+        "needs_review",
+    ]
+    list_filter = [
+        LiveFilter,
+        "status",
+        "type",
+        ("device__property", admin.RelatedOnlyFieldListFilter),
+        HasErrorsFilter,
+        "needs_review",
+        "is_managed",
+    ]
+    search_fields = ["name", "code"]
+    list_select_related = ["device__property"]
+    inlines = [AccessCodeIssueInline]
+    readonly_fields = [
+        "access_code_id",
+        "readiness_shown",
+        "pin",
+        "status",
+        "type",
+        "appearance_shown",
+        "common_code_key",
+        "window_local",
+        "current_issues",
+        "history",
+        "backup_details",
+        "review_state",
+        "is_managed",
+        "is_scheduled_on_device",
+        "is_waiting_for_code_assignment",
+        "is_backup",
+        "pulled_backup_access_code",
+        "needs_review",
+        "review_reason",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "next_attempt_at",
+        "attempt_count",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        # The lock and the kind of code are fixed once created; delete and create anew instead.
+        return [*self.readonly_fields, "device", "is_offline_access_code", "is_one_time_use"]
+
+    def get_fieldsets(self, request, obj=None):
+        editable = ["device", "name", "code", "starts_at", "ends_at"]
+        options = [
+            "is_offline_access_code",
+            "is_one_time_use",
+            "use_backup_access_code_pool",
+            "is_external_modification_allowed",
+        ]
+        if obj is None:
+            return [(None, {"fields": editable}), ("Options", {"fields": options})]
+        editable = ["device", "name", "pin", "new_code", "starts_at", "ends_at"]
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "readiness_shown",
+                        "status",
+                        "type",
+                        "window_local",
+                        "appearance_shown",
+                        *editable,
+                        "access_code_id",
+                    ]
+                },
+            ),
+            ("Errors and warnings", {"fields": ["current_issues", "review_state"]}),
+            ("History", {"fields": ["history"]}),
+            ("Backup code", {"fields": ["backup_details"]}),
+            ("Options", {"fields": options}),
+            (
+                "Details",
+                {
+                    "classes": ["collapse"],
+                    "fields": [
+                        "common_code_key",
+                        "is_managed",
+                        "is_scheduled_on_device",
+                        "is_waiting_for_code_assignment",
+                        "is_backup",
+                        "pulled_backup_access_code",
+                        "created_at",
+                        "updated_at",
+                        "deleted_at",
+                        "next_attempt_at",
+                        "attempt_count",
+                    ],
+                },
+            ),
+        ]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("starts_at", "ends_at"):
+            # The admin's split inputs have one label for two boxes; name each for screen readers.
+            label = str(db_field.verbose_name).capitalize()
+            date_input, time_input = field.widget.widgets
+            date_input.attrs["aria-label"] = f"{label}: date (UTC)"
+            time_input.attrs["aria-label"] = f"{label}: time (UTC)"
+        return field
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["form"] = AccessCodeChangeForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_queryset(self, request):
+        return with_issue_counts(super().get_queryset(request))
+
+    def get_search_fields(self, request):
+        # Searching by PIN would tell whoever may not see PINs which ones exist.
+        if request.user.has_perm("codes.view_pin"):
+            return self.search_fields
+        return [f for f in self.search_fields if f != "code"]
+
+    def has_change_permission(self, request, obj=None):
+        # Deleted codes are history and unmanaged ones belong to the lock: view only.
+        if obj is not None and (obj.deleted_at is not None or not obj.is_managed):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        with contextlib.suppress(ValueError):  # not an id: the name/code search above stands
+            queryset |= self.get_queryset(request).filter(pk=uuid.UUID(search_term.strip()))
+        return queryset, may_have_duplicates
+
+    @admin.display(description="Readiness")
+    def readiness_shown(self, obj):
+        return readiness_badge(obj)
+
+    @admin.display(description="PIN")
+    def pin(self, obj):
+        if obj.code is None:
+            return "Waiting for the lock's algorithm" if obj.is_waiting_for_code_assignment else "—"
+        return format_html('<span aria-label="PIN hidden">{}</span>', mask_pin(obj.code))
+
+    @admin.display(description="Name on the lock")
+    def appearance_shown(self, obj):
+        shown = obj.appearance or {}
+        parts = [shown.get("name") or "—"]
+        if shown.get("first_name") or shown.get("last_name"):
+            parts.append(f"(first: {shown.get('first_name', '')}, last: {shown.get('last_name', '')})")
+        return " ".join(parts)
+
+    @admin.display(description="Event timeline and staff actions")
+    def history(self, obj):
+        return fragment(
+            "admin/codes/accesscode/history.html",
+            entries=timeline_for_code(obj),
+            property=obj.device.property,
+        )
+
+    @admin.display(description="Backup code")
+    def backup_details(self, obj):
+        if obj.is_backup:
+            slot = BackupAccessCode.objects.filter(access_code=obj).select_related("pulled_for").first()
+            if slot and slot.pulled_for_id:
+                return format_html(
+                    "A backup code from the lock's pool, pulled {} for “{}”.",
+                    local_time(slot.pulled_at, obj),
+                    slot.pulled_for,
+                )
+            return "A backup code held in reserve on the lock."
+        if obj.pulled_backup_access_code_id:
+            backup = obj.pulled_backup_access_code
+            url = reverse("admin:codes_accesscode_change", args=[backup.pk])
+            return format_html(
+                'Backup pulled: <a href="{}">{}</a> (status {}, PIN {}). Give the guest its PIN.',
+                url,
+                backup,
+                backup.get_status_display(),
+                mask_pin(backup.code),
+            )
+        if not obj.use_backup_access_code_pool:
+            return "This code does not draw on the lock's backup pool."
+        pool = BackupAccessCodePool.objects.filter(device_id=obj.device_id).first()
+        if pool is None or not pool.is_enabled:
+            return "The lock has no enabled backup pool."
+        ready = reserve(pool).filter(access_code__status=AccessCodeStatus.SET).count()
+        return (
+            f"{ready} backup code(s) ready on the lock; "
+            f"{'pulled by itself' if pool.auto_pull else 'pulled by hand'} if this code is not set in time."
+        )
+
+    @admin.display(description="Review")
+    def review_state(self, obj):
+        lines = []
+        if obj.needs_review:
+            # A reason may quote a backup PIN; PINs are revealed on request only.
+            lines.append(("Flagged:", mask_pins(obj.review_reason) or "not ready in time"))
+        if obj.review_assignee_id:
+            lines.append(("Assigned to", obj.review_assignee.get_username()))
+        if obj.review_acknowledged_at:
+            lines.append(("Acknowledged", local_time(obj.review_acknowledged_at, obj)))
+        if obj.review_resolved_at:
+            lines.append(("Last resolved", local_time(obj.review_resolved_at, obj)))
+        return fragment("admin/codes/accesscode/review_state.html", lines=lines)
+
+    # --- Actions on one code: each a POST to its own URL, each through a service -------------
+
+    def get_urls(self):
+        urls = super().get_urls()
+        return [
+            path(
+                "<path:object_id>/do/<slug:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name="codes_accesscode_action",
+            ),
+            *urls,
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "code_actions": offered_actions(request.user, obj),
+            "may_delete": self.has_delete_permission(request, obj) and obj.deleted_at is None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def action_view(self, request, object_id, action):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, object_id)
+        if action not in dict(offered_actions(request.user, obj)):
+            raise PermissionDenied
+        back = reverse("admin:codes_accesscode_change", args=[obj.pk])
+        label = CODE_ACTIONS[action].label
+        try:
+            if action == "reveal":
+                return self.pin_reveal_page(request, obj, back=back)
+            done = CODE_ACTIONS[action].run(obj, request.user)
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                for problem in problems:
+                    messages.error(request, f"{label}: {field} {problem}")
+            return HttpResponseRedirect(back)
+        self.log_change(request, obj, label)
+        messages.success(request, done)
+        return HttpResponseRedirect(back)
+
+    def pin_reveal_page(self, request, obj, *, back: str):
+        """The PIN, on a page of its own that is never cached; the service records the reveal."""
+        pin = staff.access_code_pin_reveal(access_code=obj, actor=request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"PIN of {obj}",
+            "subtitle": None,
+            "code": obj,
+            "pin": pin,
+            "back": back,
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "admin/codes/accesscode/pin_reveal.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.display(ordering="device__property__name")
+    def property(self, obj):
+        return obj.device.property or "—"
+
+    @admin.display(ordering="starts_at", description="Starts (local)")
+    def starts_local(self, obj):
+        return local_time(obj.starts_at, obj)
+
+    @admin.display(ordering="ends_at", description="Ends (local)")
+    def ends_local(self, obj):
+        return local_time(obj.ends_at, obj)
+
+    @admin.display(description="Window (property's local time)")
+    def window_local(self, obj):
+        if obj.starts_at is None:
+            return "Ongoing: no start or end."
+        return format_html("{} → {}", local_time(obj.starts_at, obj), local_time(obj.ends_at, obj))
+
+    @admin.display(ordering="error_count", description="Errors")
+    def error_count(self, obj):
+        return obj.error_count
+
+    @admin.display(ordering="warning_count", description="Warnings")
+    def warning_count(self, obj):
+        return obj.warning_count
+
+    @admin.display(description="Current errors and warnings")
+    def current_issues(self, obj):
+        return fragment("admin/codes/accesscode/current_issues.html", issues=access_code_issues(obj))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = access_codes.access_code_update(access_code=obj, **form.service_changes())
+        else:
+            saved = access_codes.access_code_create(
+                device=form.cleaned_data["device"], request=form.service_request()
+            )
+        # The admin goes on with ``obj`` (log entry, redirect): make it the row the service wrote.
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+    def get_deleted_objects(self, objs, request):
+        # Deleting a code is soft (its errors and events stay as history), so the confirmation
+        # page lists only the codes themselves, not the rows Django would cascade to.
+        objs = list(objs)
+        return [str(o) for o in objs], {AccessCode._meta.verbose_name_plural: len(objs)}, set(), []
+
+    def delete_model(self, request, obj):
+        if obj.is_managed:
+            access_codes.access_code_delete(access_code=obj)
+        else:
+            drift.unmanaged_access_code_delete(access_code=obj)
+
+    def delete_queryset(self, request, queryset):
+        for access_code in queryset:
+            self.delete_model(request, access_code)

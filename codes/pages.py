@@ -1,0 +1,330 @@
+"""What the browser pages and the admin show: readiness, arrivals, locks needing attention, the
+slot forecast, the review queue and the timelines. Read-models for people, not for the services:
+reads the services, the scheduler or the API also need stay in ``codes.selectors``."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+
+from codes import lifecycle
+from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus
+from codes.selectors import access_code_issues, backups_to_come, with_issue_counts
+from devices.models import Device, IssueKind, Property
+from devices.selectors import active_issues_of_locks
+
+
+class Readiness(StrEnum):
+    """Will this code open the door when its guest arrives? Judged from stored state only: the
+    scheduler's own verdict (``needs_review``) and the issues it raised, never re-derived."""
+
+    FAILED = "failed"  # an active error on the code, its lock or its account
+    AT_RISK = "at_risk"  # a warning, or flagged as not ready in time
+    SET = "set"  # on the lock and working
+    SCHEDULED = "scheduled"  # on the lock with its window; the lock turns it on at arrival
+    CHECKED = "checked"  # the lock passed its pre-flight check; it goes on just in time
+    PENDING = "pending"  # not on the lock yet, and not yet due to be
+
+    @property
+    def label(self) -> str:
+        return READINESS_LABELS[self]
+
+
+READINESS_LABELS = {
+    Readiness.FAILED: "Failed",
+    Readiness.AT_RISK: "At risk",
+    Readiness.SET: "Set",
+    Readiness.SCHEDULED: "Scheduled on the lock",
+    Readiness.CHECKED: "Checked, set just in time",
+    Readiness.PENDING: "Pending",
+}
+
+
+def readiness(code: AccessCode) -> Readiness:
+    """The code's readiness; uses ``error_count`` and ``warning_count`` when the row carries
+    them (``with_issue_counts``), so a list costs no query per row."""
+    errors = getattr(code, "error_count", None)
+    warnings = getattr(code, "warning_count", None)
+    if errors is None or warnings is None:
+        shown = access_code_issues(code)
+        errors = sum(1 for i in shown if i.kind == IssueKind.ERROR)
+        warnings = len(shown) - errors
+    if errors:
+        return Readiness.FAILED
+    if warnings or code.needs_review:
+        return Readiness.AT_RISK
+    if code.status == AccessCodeStatus.SET:
+        return Readiness.SET
+    if code.is_scheduled_on_device:
+        return Readiness.SCHEDULED
+    if code.preflight_passed_at is not None:
+        return Readiness.CHECKED
+    return Readiness.PENDING
+
+
+def codes_visible(workspaces) -> QuerySet[AccessCode]:
+    """Codes the pages list for these workspaces (a queryset of them)."""
+    return AccessCode.objects.shown().filter(workspace__in=workspaces)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    code: AccessCode
+    readiness: Readiness
+
+
+@dataclass
+class PropertyArrivals:
+    property: Property
+    soon: list[Arrival]  # within the review lead (72 h)
+    later: list[Arrival]  # after that, within the advance window (9 days)
+
+    def counts(self, arrivals: list[Arrival]) -> dict[str, int]:
+        return {r.value: sum(1 for a in arrivals if a.readiness is r) for r in Readiness}
+
+    @property
+    def soon_counts(self) -> dict[str, int]:
+        return self.counts(self.soon)
+
+    @property
+    def not_ready_soon(self) -> int:
+        return sum(1 for a in self.soon if a.readiness in (Readiness.FAILED, Readiness.AT_RISK))
+
+
+def arrivals_by_property(*, workspaces, now: datetime) -> list[PropertyArrivals]:
+    """Every property's arrivals: codes starting within the review lead, then the rest of the
+    advance window, each with its readiness. Properties with no arrivals are listed too."""
+    soon_until = now + lifecycle.review_lead()
+    until = now + lifecycle.advance()
+    codes = with_issue_counts(
+        codes_visible(workspaces)
+        .filter(starts_at__gte=now, starts_at__lt=until, device__property__isnull=False)
+        .select_related("device__property")
+        .order_by("starts_at", "name")
+    )
+    by_property = {
+        p.pk: PropertyArrivals(p, [], [])
+        for p in Property.objects.filter(workspace__in=workspaces).order_by("name")
+    }
+    for code in codes:
+        group = by_property.get(code.device.property_id)
+        if group is not None:
+            (group.soon if code.starts_at < soon_until else group.later).append(
+                Arrival(code, readiness(code))
+            )
+    return list(by_property.values())
+
+
+LOW_BATTERY = 0.2
+
+
+def devices_needing_attention(*, workspaces) -> QuerySet[Device]:
+    """Locks that are offline or whose battery is low."""
+    return (
+        Device.objects.filter(workspace__in=workspaces)
+        .filter(Q(is_online=False) | Q(battery_level__lt=LOW_BATTERY))
+        .select_related("property")
+        .order_by("display_name")
+    )
+
+
+@dataclass(frozen=True)
+class SlotForecast:
+    slots: int | None  # the lock's capacity; None when unknown
+    used_now: int
+    peak_used: int
+    peak_at: datetime
+
+    @property
+    def free_now(self) -> int | None:
+        return None if self.slots is None else self.slots - self.used_now
+
+    @property
+    def free_at_peak(self) -> int | None:
+        return None if self.slots is None else self.slots - self.peak_used
+
+
+def device_slot_forecast(device: Device, *, now: datetime) -> SlotForecast:
+    """Slots in use now and at the busiest future moment: every code that will sit on the lock
+    (on a lock without schedules, from just in time before its start), codes on it being
+    removed, and backup codes the pool has still to create. One query, swept in Python."""
+    lead = lifecycle.schedule_lead(device)
+    rows = (
+        AccessCode.objects.filter(device=device, is_offline_access_code=False)
+        .filter(
+            (Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)))
+            | Q(status=AccessCodeStatus.REMOVING)
+        )
+        .values_list("starts_at", "ends_at", "status", "deleted_at")
+    )
+    changes: list[tuple[datetime, int]] = []
+    for starts_at, ends_at, status, deleted_at in rows:
+        start = now if starts_at is None else max(now, starts_at - lead)
+        if deleted_at is not None or status == AccessCodeStatus.REMOVING:
+            end = now + timedelta(microseconds=1)  # on the lock until taken off: now, not later
+        else:
+            end = ends_at
+        changes.append((start, +1))
+        if end is not None:
+            changes.append((end, -1))
+    # A refill creates nothing on a lock without pool support (backup_pool_refill).
+    to_create = (
+        backups_to_come([device.pk]).get(device.pk, 0) if device.supports_backup_access_code_pool else 0
+    )
+    used = to_create
+    used_now, peak_used, peak_at = None, -1, now
+    # Ends before starts at the same instant: a window is half-open, [starts_at, ends_at).
+    for at, delta in sorted(changes, key=lambda c: (c[0], c[1])):
+        if used_now is None and at > now:
+            used_now = used
+        used += delta
+        if used > peak_used:
+            peak_used, peak_at = used, at
+    if used_now is None:
+        used_now = used
+    if peak_used < used_now:
+        peak_used, peak_at = used_now, now
+    return SlotForecast(
+        slots=device.max_active_codes_supported, used_now=used_now, peak_used=peak_used, peak_at=peak_at
+    )
+
+
+def review_queue(*, workspaces) -> QuerySet[AccessCode]:
+    """Every flagged managed code, most urgent first (soonest arrival; codes already active,
+    ongoing ones included, before those still to come). Flagged: the scheduler's not-ready
+    flag, or an active error or warning (its own, its lock's, its account's) raised since staff
+    last resolved the code. So a resolved code comes back when a problem is raised again."""
+    own = AccessCodeIssue.objects.filter(access_code=OuterRef("pk"), cleared_at__isnull=True)
+    inherited = active_issues_of_locks(OuterRef("device"), OuterRef("device__connected_account"))
+    since = OuterRef("review_resolved_at")
+    flagged = (
+        Q(needs_review=True)
+        | Q(review_resolved_at__isnull=True, has_own=True)
+        | Q(review_resolved_at__isnull=True, has_inherited=True)
+        | Q(has_new_own=True)
+        | Q(has_new_inherited=True)
+    )
+    return (
+        AccessCode.objects.filter(workspace__in=workspaces, is_managed=True)
+        .filter(Q(deleted_at__isnull=True) | Q(status=AccessCodeStatus.REMOVING))
+        .filter(Q(is_backup=False) | Q(backup_slot__pulled_for__isnull=False))
+        .annotate(
+            has_own=Exists(own),
+            has_inherited=Exists(inherited),
+            has_new_own=Exists(own.filter(created_at__gt=since)),
+            has_new_inherited=Exists(inherited.filter(created_at__gt=since)),
+            arrival=Coalesce("starts_at", "created_at"),
+        )
+        .filter(flagged)
+        .select_related("device__property", "review_assignee")
+        .order_by("arrival", "pk")
+    )
+
+
+def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
+    """The code's history, newest first: Seam's events and what staff did, as
+    (when, what, detail)."""
+    entries = [
+        (e.occurred_at, e.event_type.removeprefix("access_code."), _event_detail(e.payload))
+        for e in code.events.all()
+    ]
+    for action in code.staff_actions.select_related("actor", "assignee"):
+        who = action.actor.get_username() if action.actor else "someone"
+        detail = f"by {who}"
+        if action.assignee_id:
+            detail += f", to {action.assignee.get_username()}"
+        if action.note:
+            detail += f": {action.note}"
+        entries.append((action.created_at, action.get_kind_display(), detail))
+    return sorted(entries, key=lambda e: e[0], reverse=True)
+
+
+def _event_detail(payload: dict) -> str:
+    skip = {"device_id", "access_code_id"}
+    parts = []
+    for key, value in payload.items():
+        if key in skip or key == "code_on_lock":  # a PIN: never shown in a history line
+            continue
+        parts.append(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
+    return "; ".join(parts)
+
+
+# --- The timeline picture ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineBar:
+    code: AccessCode
+    readiness: Readiness
+    left: float  # percent of the span
+    width: float
+    starts_before: bool  # the code began before the span (drawn cut at the left edge)
+    ends_after: bool
+
+
+@dataclass(frozen=True)
+class TimelineLane:
+    device: Device
+    bars: list[TimelineBar]
+
+
+@dataclass(frozen=True)
+class TimelineTick:
+    day: date
+    left: float
+
+
+@dataclass(frozen=True)
+class PropertyTimeline:
+    property: Property
+    start: datetime
+    end: datetime
+    ticks: list[TimelineTick]
+    lanes: list[TimelineLane]
+
+
+def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> PropertyTimeline:
+    """The property's next ``days`` local days (from its local midnight today), one lane per
+    door, one bar per code placed by elapsed time; a DST change makes its day shorter or
+    longer, as it is."""
+    zone = prop.zone
+    today = now.astimezone(zone).date()
+
+    def midnight(d: date) -> datetime:
+        # In UTC: subtracting two datetimes that share a tzinfo ignores a DST change between them.
+        return datetime.combine(d, time(0), tzinfo=zone).astimezone(UTC)
+
+    start, end = midnight(today), midnight(today + timedelta(days=days))
+    span = (end - start).total_seconds()
+
+    def at(instant: datetime) -> float:
+        return round(100 * (min(max(instant, start), end) - start).total_seconds() / span, 3)
+
+    ticks = [
+        TimelineTick(today + timedelta(days=n), at(midnight(today + timedelta(days=n)))) for n in range(days)
+    ]
+    codes = with_issue_counts(
+        AccessCode.objects.shown()
+        .filter(device__property=prop)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=end, ends_at__gt=start))
+        .order_by("starts_at")
+    )
+    by_device: dict = {}
+    for code in codes:
+        starts = code.starts_at or start
+        ends = code.ends_at or end
+        left = at(starts)
+        by_device.setdefault(code.device_id, []).append(
+            TimelineBar(
+                code=code,
+                readiness=readiness(code),
+                left=left,
+                width=max(at(ends) - left, 0.5),
+                starts_before=starts < start,
+                ends_after=ends > end,
+            )
+        )
+    lanes = [TimelineLane(d, by_device.get(d.pk, [])) for d in prop.devices.order_by("display_name")]
+    return PropertyTimeline(prop, start, end, ticks, lanes)

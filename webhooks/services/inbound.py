@@ -1,0 +1,324 @@
+"""Providers' callbacks. ``inbound_receive`` checks one (size, account, Svix signature, JSON) and
+stores it in one insert, whatever the verdict; ``inbound_process`` applies a stored one through
+``codes.services``, the only place a code's or lock's state changes."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from codes.models import AccessCode, EventType
+from codes.services import reports
+from devices.models import ConnectedAccount, Device
+from webhooks.models import InboundDelivery, InboundStatus, Verdict
+from webhooks.services.handoff import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+# --- Inbound: receive ---------------------------------------------------------------------------
+
+# Seam echoes changes made through its API (by Latchkey itself); nothing to apply.
+_ECHOES = frozenset({EventType.CREATED, EventType.CHANGED, EventType.DELETED})
+HANDLED_EVENT_TYPES = reports.PROVIDER_CODE_EVENTS | reports.PROVIDER_DEVICE_EVENTS
+_REDACTED_HEADERS = ("authorization", "cookie")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to answer the sender, and the stored delivery."""
+
+    status: int
+    message: str
+    delivery: InboundDelivery
+
+
+def inbound_receive(
+    *,
+    source: str,
+    connected_account_id,
+    headers: dict,
+    body: bytes,
+    declared_size: int | None = None,
+    now: datetime | None = None,
+) -> Answer:
+    """Check one callback and store it, with its verdict, in a single insert; a delivery that
+    needs processing is handed to a task once stored. Nothing is applied here.
+
+    Answers: 413 too large; 404 unknown account; 401 missing, invalid or stale signature;
+    400 malformed JSON or not an event; 200 otherwise (duplicates and ignored events too, so
+    the sender stops resending them).
+    """
+    now = now or timezone.now()
+    kept = {k.lower(): ("[redacted]" if k.lower() in _REDACTED_HEADERS else v) for k, v in headers.items()}
+    size = max(len(body), declared_size or 0)  # a body refused unread counts as announced
+    row = InboundDelivery(
+        source=source, received_at=now, headers=kept, body_size=size, verdict=Verdict.UNCHECKED
+    )
+
+    def refuse(status: int, verdict: str, reason: str) -> Answer:
+        row.verdict, row.status, row.reason, row.response_status = (
+            verdict,
+            InboundStatus.REJECTED,
+            reason,
+            status,
+        )
+        row.save(force_insert=True)
+        return Answer(status, reason, row)
+
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    if size > limit:
+        return refuse(413, Verdict.UNCHECKED, f"The body is {size} bytes; at most {limit} are accepted.")
+    try:
+        row.body = body.decode()
+    except UnicodeDecodeError:
+        row.body = body.decode(errors="replace")
+        return refuse(401, Verdict.INVALID, "The body is not UTF-8 text, so no signature can match it.")
+    account = ConnectedAccount.objects.filter(pk=connected_account_id, provider=source).first()
+    if account is None:
+        return refuse(
+            404, Verdict.UNCHECKED, f"There is no {source} connected account {connected_account_id}."
+        )
+    row.connected_account = account
+
+    lowered = {k.lower(): v for k, v in headers.items()}
+    missing = [
+        name
+        for name in ("svix-id", "svix-timestamp", "svix-signature")
+        if not (lowered.get(name) or lowered.get(name.replace("svix-", "webhook-")))
+    ]
+    if missing:
+        return refuse(401, Verdict.MISSING, f"Missing signature header(s): {', '.join(missing)}.")
+    try:
+        event = Webhook(account.webhook_secret).verify(row.body, lowered)
+    except WebhookVerificationError as exc:
+        stale = "timestamp too" in str(exc)
+        verdict = Verdict.STALE if stale else Verdict.INVALID
+        reason = (
+            "The svix-timestamp is more than 5 minutes from Latchkey's clock."
+            if stale
+            else "The signature does not match this account's webhook secret."
+        )
+        return refuse(401, verdict, reason)
+    except json.JSONDecodeError as exc:  # svix parses only once the signature matched
+        row.verdict = Verdict.VERIFIED
+        return refuse(
+            400, Verdict.VERIFIED, f"The body is not valid JSON ({exc.msg} at character {exc.pos})."
+        )
+    except (ValueError, TypeError) as exc:  # a garbled signature header, or an unusable secret
+        return refuse(401, Verdict.INVALID, f"The signature header cannot be read ({type(exc).__name__}).")
+
+    row.verdict = Verdict.VERIFIED
+    if not isinstance(event, dict) or not all(
+        isinstance(event.get(k), str) for k in ("event_id", "event_type")
+    ):
+        return refuse(
+            400, Verdict.VERIFIED, "The body is not an event: it needs string event_id and event_type."
+        )
+    row.event_id = event["event_id"][:200]
+    row.event_type = event["event_type"][:100]
+    row.response_status = 200
+    if row.event_type in _ECHOES:
+        row.status, row.reason = InboundStatus.IGNORED, "An echo of a change made through Latchkey itself."
+    elif row.event_type not in HANDLED_EVENT_TYPES:
+        row.status, row.reason = InboundStatus.IGNORED, f"Latchkey does not act on '{row.event_type}' events."
+    else:
+        row.occurred_at = _parse_time(event.get("occurred_at"))
+        if row.occurred_at is None:
+            return refuse(
+                400, Verdict.VERIFIED, "occurred_at is missing or not an ISO 8601 time with an offset."
+            )
+        row.status = InboundStatus.PENDING
+    return _store_verified(row)
+
+
+def _store_verified(row: InboundDelivery) -> Answer:
+    """Insert a verified delivery; if its event_id was stored before, insert it as a repeat of
+    that first one. The database's unique constraint decides, so two concurrent requests with
+    one event cannot both count as first (and a first delivery costs one insert, no lookup)."""
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+            if row.status == InboundStatus.PENDING:
+                enqueue_on_commit("webhooks.tasks.process_inbound", row.pk)
+    except IntegrityError:
+        first = _first_with_event_id(row)
+        if first is None:
+            raise
+        row.status, row.duplicate_of = InboundStatus.DUPLICATE, first
+        row.reason = f"Event {row.event_id} was already received (delivery {first.pk})."
+        row.save(force_insert=True)
+    return Answer(200, row.reason or "Received.", row)
+
+
+def _first_with_event_id(row: InboundDelivery) -> InboundDelivery | None:
+    return InboundDelivery.objects.filter(
+        connected_account=row.connected_account,
+        event_id=row.event_id,
+        verdict=Verdict.VERIFIED,
+        duplicate_of__isnull=True,
+    ).first()
+
+
+def _parse_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return None if timezone.is_naive(moment) else moment
+
+
+# --- Inbound: process ---------------------------------------------------------------------------
+
+INBOUND_RETRY_BASE = timedelta(seconds=30)
+INBOUND_RETRY_CAP = timedelta(hours=1)
+INBOUND_MAX_ATTEMPTS = 8
+# A pending delivery whose task has not run this long after it arrived is picked up by the sweep.
+INBOUND_LOST_AFTER = timedelta(minutes=2)
+
+
+def inbound_process(*, delivery_id: UUID | str, now: datetime | None = None) -> InboundDelivery:
+    """Apply one stored delivery through ``codes.services``, in one transaction with its new
+    status: processed, or ignored with the reason (unknown lock or code, older than the state
+    it would overwrite). If applying it raises, nothing of it stays; it is marked failed with
+    the error and retried with backoff, up to INBOUND_MAX_ATTEMPTS, then left for staff to
+    replay from the admin. A delivery already processed is left alone."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            delivery = (
+                InboundDelivery.objects.select_for_update(of=("self",))
+                .select_related("connected_account")
+                .get(pk=delivery_id)
+            )
+            if delivery.status not in (InboundStatus.PENDING, InboundStatus.FAILED):
+                return delivery
+            result = _apply(delivery, now=now)
+            delivery.status = InboundStatus.PROCESSED if result.applied else InboundStatus.IGNORED
+            delivery.reason = result.reason
+            delivery.attempt_count += 1
+            delivery.processed_at = now
+            delivery.next_attempt_at = None
+            delivery.save(
+                update_fields=["status", "reason", "attempt_count", "processed_at", "next_attempt_at"]
+            )
+            return delivery
+    except InboundDelivery.DoesNotExist:
+        raise
+    except Exception as exc:
+        logger.exception("processing inbound delivery %s failed", delivery_id)
+        return _record_inbound_failure(delivery_id, exc, now=now)
+
+
+def _record_inbound_failure(delivery_id: UUID | str, exc: Exception, *, now: datetime) -> InboundDelivery:
+    with transaction.atomic():
+        delivery = InboundDelivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.status not in (InboundStatus.PENDING, InboundStatus.FAILED):
+            return delivery
+        delivery.attempt_count += 1
+        delivery.status = InboundStatus.FAILED
+        delivery.reason = f"{type(exc).__name__}: {exc}"[:2000]
+        if delivery.attempt_count < INBOUND_MAX_ATTEMPTS:
+            step = min(INBOUND_RETRY_CAP, INBOUND_RETRY_BASE * 2 ** (delivery.attempt_count - 1))
+            delivery.next_attempt_at = now + step
+        else:
+            delivery.next_attempt_at = None  # given up: the admin shows it, and can replay it
+        delivery.save(update_fields=["attempt_count", "status", "reason", "next_attempt_at"])
+        return delivery
+
+
+def _apply(delivery: InboundDelivery, *, now: datetime) -> reports.ReportResult:
+    """Find what the event is about, within the account it came through, and report it."""
+    event = json.loads(delivery.body)
+    account = delivery.connected_account
+    if account is None:
+        return reports.ReportResult(False, "The connected account was deleted.")
+    device_ref = event.get("device_id")
+    device = (
+        Device.objects.filter(connected_account=account, provider_device_id=str(device_ref)).first()
+        if device_ref
+        else None
+    )
+    if delivery.event_type in reports.PROVIDER_DEVICE_EVENTS:
+        if device is None:
+            return reports.ReportResult(False, f"Unknown device {device_ref!r} on this account.")
+        return reports.device_record_provider_event(
+            device=device,
+            event_type=delivery.event_type,
+            occurred_at=delivery.occurred_at,
+            battery_level=_fraction(event.get("battery_level")),
+            error_code=event.get("error_code") if isinstance(event.get("error_code"), str) else None,
+            now=now,
+        )
+    code_ref = event.get("access_code_id")
+    code = None
+    if code_ref:
+        codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
+        code = codes.filter(device=device).first() if device else codes.first()
+    if code is None:
+        return reports.ReportResult(False, f"Unknown access code {code_ref!r} on this account.")
+    errors = [
+        e.get("error_code") for e in event.get("errors") or [] if isinstance(e, dict) and e.get("error_code")
+    ]
+    on_lock = event.get("code")
+    backup = event.get("backup_access_code_id")
+    return reports.access_code_record_provider_event(
+        access_code=code,
+        event_type=delivery.event_type,
+        occurred_at=delivery.occurred_at,
+        errors=tuple(str(e) for e in errors),
+        code_on_lock=on_lock if isinstance(on_lock, str) else None,
+        backup_provider_code_id=str(backup) if backup else None,
+        now=now,
+    )
+
+
+def _fraction(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def inbound_replay(*, delivery: InboundDelivery) -> InboundDelivery:
+    """Process a stored delivery again (staff, from the admin), as if it had just arrived.
+    Only a verified delivery that is not a repeat can be: the others were never trusted."""
+    if delivery.verdict != Verdict.VERIFIED or delivery.status in (
+        InboundStatus.DUPLICATE,
+        InboundStatus.REJECTED,
+    ):
+        raise ValidationError(
+            {"inbound_delivery_id": ["only a verified, first delivery of an event can be processed again."]}
+        )
+    if delivery.event_type not in HANDLED_EVENT_TYPES:
+        raise ValidationError(
+            {"inbound_delivery_id": [f"Latchkey does not act on '{delivery.event_type}' events."]}
+        )
+    with transaction.atomic():
+        InboundDelivery.objects.filter(pk=delivery.pk).update(
+            status=InboundStatus.PENDING, next_attempt_at=None, reason=""
+        )
+        enqueue_on_commit("webhooks.tasks.process_inbound", delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def inbound_retry_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Process failed deliveries whose retry is due, and pending ones whose task never ran."""
+    now = now or timezone.now()
+    due = InboundDelivery.objects.filter(
+        Q(status=InboundStatus.FAILED, next_attempt_at__lte=now)
+        | Q(status=InboundStatus.PENDING, received_at__lte=now - INBOUND_LOST_AFTER)
+    ).order_by("received_at")
+    ids = list(due.values_list("pk", flat=True)[:limit])
+    for pk in ids:
+        inbound_process(delivery_id=pk, now=now)
+    return len(ids)

@@ -1,0 +1,136 @@
+"""Integrations' subscriptions to Latchkey's own events: created, changed, deleted and enabled
+again, each URL checked to reach only public addresses."""
+
+import ipaddress
+import socket
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from codes.models import EventType
+from common.sentinels import NOT_GIVEN
+from devices.models import Workspace
+from webhooks.models import OutboundDelivery, OutboundStatus, WebhookSubscription
+
+URL_MAX_LENGTH = WebhookSubscription._meta.get_field("url").max_length
+EVENT_TYPES = tuple(EventType.values)
+
+
+def url_problem(url, *, allow_private: bool | None = None) -> str | None:
+    """What is wrong with ``url`` as a webhook target, or None. Unless private addresses are
+    allowed, the host is resolved and every address it resolves to must be public: a URL must
+    not reach into Latchkey's own network (loopback, private ranges, link-local such as cloud
+    metadata endpoints)."""
+    if allow_private is None:
+        allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    if not isinstance(url, str):
+        return "must be a string."
+    if len(url) > URL_MAX_LENGTH:
+        return f"is {len(url)} characters long; at most {URL_MAX_LENGTH} are allowed."
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return "must not contain spaces or control characters."
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must start with http:// or https://."
+    if not parts.hostname:
+        return "must name a host, as in https://example.com/webhooks."
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return "has a port that is not a number between 0 and 65535."
+    if allow_private:
+        return None
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return f"names the host '{parts.hostname}', which cannot be resolved."
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        address = mapped or address
+        if not address.is_global or address.is_multicast:
+            return (
+                f"resolves to {address}, a private, loopback or link-local address; "
+                "webhooks are only sent to public addresses."
+            )
+    return None
+
+
+def _event_types_problem(value) -> tuple[list[str], str | None]:
+    if value is None:
+        return list(EVENT_TYPES), None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        return [], "must be a list of event type names."
+    if not value:
+        return [], "must name at least one event type (leave it out to receive every type)."
+    unknown = [v for v in value if v not in EVENT_TYPES]
+    if unknown:
+        names = ", ".join(f"'{v}'" for v in unknown)
+        verb = "is not a Latchkey event type" if len(unknown) == 1 else "are not Latchkey event types"
+        return [], f"{names} {verb}; known types: {', '.join(EVENT_TYPES)}."
+    return list(dict.fromkeys(value)), None
+
+
+def _checked(*, url=NOT_GIVEN, event_types=NOT_GIVEN) -> dict:
+    """The fields given, checked; raises ValidationError naming every field at fault."""
+    errors, values = {}, {}
+    if url is not NOT_GIVEN:
+        problem = url_problem(url)
+        if problem:
+            errors["url"] = [problem]
+        values["url"] = url
+    if event_types is not NOT_GIVEN:
+        types, problem = _event_types_problem(event_types)
+        if problem:
+            errors["event_types"] = [problem]
+        values["event_types"] = types
+    if errors:
+        raise ValidationError(errors)
+    return values
+
+
+def subscription_create(
+    *, workspace: Workspace, url: str, event_types: list[str] | None = None
+) -> WebhookSubscription:
+    """A new subscription with its own ``whsec_`` secret; ``event_types`` None means every
+    Latchkey event type."""
+    values = _checked(url=url, event_types=event_types)
+    return WebhookSubscription.objects.create(workspace=workspace, **values)
+
+
+def subscription_update(
+    *, subscription: WebhookSubscription, url=NOT_GIVEN, event_types=NOT_GIVEN
+) -> WebhookSubscription:
+    """Change the fields passed; the others stay. The secret never changes."""
+    values = _checked(url=url, event_types=event_types)
+    for field, value in values.items():
+        setattr(subscription, field, value)
+    if values:
+        subscription.save(update_fields=list(values))
+    return subscription
+
+
+def subscription_delete(*, subscription: WebhookSubscription) -> None:
+    """Delete it, with its deliveries and their attempts."""
+    subscription.delete()
+
+
+def subscription_enable(
+    *, subscription: WebhookSubscription, now: datetime | None = None
+) -> WebhookSubscription:
+    """Turn a disabled subscription back on (staff, once the receiver is fixed): deliveries
+    still pending are sent at the next sweep."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+            is_disabled=False, disabled_at=None, disabled_reason="", failing_since=None
+        )
+        OutboundDelivery.objects.filter(subscription=subscription, status=OutboundStatus.PENDING).update(
+            next_attempt_at=now
+        )
+    subscription.refresh_from_db()
+    return subscription
