@@ -1,10 +1,7 @@
 """Integrations' subscriptions to Latchkey's own events: created, changed, deleted and enabled
 again, each URL checked to reach only public addresses."""
 
-import ipaddress
-import socket
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from codes.models import EventType
+from common.addresses import outbound_url_problem
 from common.sentinels import NOT_GIVEN
 from devices.models import Workspace
 from webhooks.models import OutboundDelivery, OutboundStatus, WebhookSubscription
@@ -21,43 +19,15 @@ EVENT_TYPES = tuple(EventType.values)
 
 
 def url_problem(url, *, allow_private: bool | None = None) -> str | None:
-    """What is wrong with ``url`` as a webhook target, or None. Unless private addresses are
-    allowed, the host is resolved and every address it resolves to must be public: a URL must
-    not reach into Latchkey's own network (loopback, private ranges, link-local such as cloud
-    metadata endpoints)."""
+    """What is wrong with ``url`` as a webhook target, or None (see ``common.addresses``)."""
     if allow_private is None:
         allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
-    if not isinstance(url, str):
-        return "must be a string."
-    if len(url) > URL_MAX_LENGTH:
-        return f"is {len(url)} characters long; at most {URL_MAX_LENGTH} are allowed."
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        return "must not contain spaces or control characters."
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        return "must start with http:// or https://."
-    if not parts.hostname:
-        return "must name a host, as in https://example.com/webhooks."
-    try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError:
-        return "has a port that is not a number between 0 and 65535."
-    if allow_private:
-        return None
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return f"names the host '{parts.hostname}', which cannot be resolved."
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        address = mapped or address
-        if not address.is_global or address.is_multicast:
-            return (
-                f"resolves to {address}, a private, loopback or link-local address; "
-                "webhooks are only sent to public addresses."
-            )
-    return None
+    return outbound_url_problem(
+        url,
+        max_length=URL_MAX_LENGTH,
+        allow_private=allow_private,
+        refusal="webhooks are only sent to public addresses",
+    )
 
 
 def _event_types_problem(value) -> tuple[list[str], str | None]:
