@@ -249,6 +249,7 @@ class List(SeamRoute):
 
 class Update(SeamRoute):
     sdk_method = "PATCH"
+    also_methods = ("PUT",)
 
     class params(CodeParams):
         access_code_id = serializers.UUIDField()
@@ -257,9 +258,16 @@ class Update(SeamRoute):
         is_managed = WireBoolean(required=False)
         preferred_code_length = serializers.IntegerField(required=False, allow_null=True)
         use_backup_access_code_pool = WireBoolean(required=False)
+        # Fixed when the code is made; Seam's update takes them, so the same values are accepted.
+        is_offline_access_code = WireBoolean(required=False)
+        use_offline_access_code = WireBoolean(required=False)
+        is_one_time_use = WireBoolean(required=False)
+        max_time_rounding = serializers.ChoiceField(["1day", "1d"], required=False)
 
         def validate(self, data):
             data = super().validate(data)
+            merge_alias(data, "is_offline_access_code", "use_offline_access_code")
+            data.pop("max_time_rounding", None)  # every offline code here is rounded to whole days
             if data.pop("is_managed", True) is False:
                 raise serializers.ValidationError(
                     {"is_managed": ["a managed code cannot be made unmanaged; delete it instead."]}
@@ -268,6 +276,16 @@ class Update(SeamRoute):
 
     def answer(self, p):
         code = find_code(self.workspace, p)
+        fixed = {
+            field: [f"is fixed when the code is made; create a new code to change it (it is {current})."]
+            for field, current in (
+                ("is_offline_access_code", code.is_offline_access_code),
+                ("is_one_time_use", code.is_one_time_use),
+            )
+            if field in p and p[field] != current
+        }
+        if fixed:
+            raise invalid_input(fixed)
         changes = {
             field: p[field]
             for field in (
@@ -345,7 +363,11 @@ class GenerateCode(SeamRoute):
             raise SeamError(
                 409, "no_free_code", "No free PIN satisfies this lock's rules; remove a code first."
             )
-        return {"generated_code": {"device_id": str(device.pk), "code": pin}}
+        # Seam answers an access code as it would be made: nothing is stored until it is created.
+        suggestion = AccessCode(
+            device=device, workspace_id=device.workspace_id, code=pin, type="ongoing", created_at=timezone.now()
+        )
+        return {"generated_code": {**access_code_wire(suggestion), "pending_mutations": []}}
 
 
 class PullBackupAccessCode(SeamRoute):

@@ -3,6 +3,7 @@ Latchkey did not put there, and making one on a sandbox lock to try that out."""
 
 import re
 
+from django.db import transaction
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -15,9 +16,9 @@ from api.wire import (
     WireBoolean,
     WireString,
 )
-from codes.models import AccessCode
-from codes.services import drift
-from codes.shapes import access_code_wire
+from codes.models import AccessCode, ActionType
+from codes.services import access_codes, drift
+from codes.shapes import access_code_wire, action_attempt_wire
 from devices.models import ProviderKind
 from devices.providers import provider_for
 
@@ -81,7 +82,8 @@ class Update(SeamRoute):
 
     def answer(self, p):
         if p.pop("is_managed") is not True:
-            # Nothing else about an unmanaged code is Latchkey's to change.
+            # Nothing else about an unmanaged code is Latchkey's to change; the code must exist.
+            find_code(self.workspace, p, managed=False)
             return {}
         _convert(self.workspace, p)
         return {}
@@ -94,8 +96,10 @@ class Delete(SeamRoute):
         access_code_id = serializers.UUIDField()
 
     def answer(self, p):
-        drift.unmanaged_access_code_delete(access_code=find_code(self.workspace, p, managed=False))
-        return {}
+        with transaction.atomic():
+            code = drift.unmanaged_access_code_delete(access_code=find_code(self.workspace, p, managed=False))
+            attempt = access_codes.action_attempt_record(access_code=code, action_type=ActionType.DELETE_ACCESS_CODE)
+        return {"action_attempt": action_attempt_wire(attempt)}
 
 
 class SimulateCreateUnmanaged(SeamRoute):

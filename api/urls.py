@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from api import access_codes, activity, devices, unmanaged, webhooks
+from api import access_codes, activity, devices, timeline, unmanaged, webhooks
 from api.wire import route_not_found
 
 urlpatterns = [
@@ -27,6 +27,9 @@ urlpatterns = [
     path("devices/simulate/connect", devices.SimulateConnect.as_view()),
     path("devices/simulate/disconnect", devices.SimulateDisconnect.as_view()),
     path("devices/simulate/remove", devices.SimulateRemove.as_view()),
+    path("devices/simulate/connect_to_hub", devices.SimulateConnectToHub.as_view()),
+    path("devices/simulate/disconnect_from_hub", devices.SimulateDisconnectFromHub.as_view()),
+    path("access_codes/get_timeline", timeline.GetTimeline.as_view()),
     path("action_attempts/get", activity.ActionAttemptGet.as_view()),
     path("action_attempts/list", activity.ActionAttemptList.as_view()),
     path("events/get", activity.EventGet.as_view()),

@@ -20,6 +20,11 @@ def webhook_wire(subscription: WebhookSubscription) -> dict:
     }
 
 
+def _every_if_star(event_types: list[str] | None) -> list[str] | None:
+    """Seam's ``["*"]`` subscribes to every event type, as leaving the list out does."""
+    return None if event_types is not None and "*" in event_types else event_types
+
+
 def _find(workspace, webhook_id) -> WebhookSubscription:
     subscription = subscriptions_for(workspace).filter(pk=webhook_id).first()
     if subscription is None:
@@ -40,7 +45,7 @@ class Create(SeamRoute):
 
     def answer(self, p):
         subscription = subscriptions.subscription_create(
-            workspace=self.workspace, url=p["url"], event_types=p.get("event_types")
+            workspace=self.workspace, url=p["url"], event_types=_every_if_star(p.get("event_types"))
         )
         return {"webhook": webhook_wire(subscription)}
 
@@ -73,6 +78,8 @@ class Update(SeamRoute):
     def answer(self, p):
         subscription = _find(self.workspace, p["webhook_id"])
         changes = {field: p[field] for field in ("event_types", "url") if field in p}
+        if "event_types" in changes:
+            changes["event_types"] = _every_if_star(changes["event_types"])
         subscriptions.subscription_update(subscription=subscription, **changes)
         return {}
 

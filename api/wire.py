@@ -16,7 +16,9 @@ It lives in ``api``, the top floor: the API's modules import ``codes``, ``device
 ``webhooks``, never the other way round.
 """
 
+import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ from django.core import signing
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.db.models import Q
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
@@ -36,6 +39,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.deviations import refused_parameter
 from api.schema import QUERY_METHODS, SeamRouteSchema
 from common.times import iso
 from devices.models import ApiKey, Workspace
@@ -223,18 +227,45 @@ class WireDateTime(serializers.Field):
         return iso(value)
 
 
+def _json_type_problem(field, value) -> str | None:
+    """DRF turns ``false`` or ``42`` into a UUID and ``"6"`` or ``6.0`` into 6; on the wire a UUID
+    is a JSON string and an integer a JSON integer, nothing else."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.UUIDField) and not isinstance(value, str):
+        return "must be a UUID string."
+    if isinstance(field, serializers.IntegerField) and (isinstance(value, bool) or not isinstance(value, int)):
+        return "must be a whole number."
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        for item in value:
+            problem = _json_type_problem(field.child, item)
+            if problem:
+                return f"each item {problem}"
+    return None
+
+
 class Params(serializers.Serializer):
     """A route's parameters. Unknown keys are refused by name: a misspelt ``ends_at`` must not be
-    silently ignored and leave a code open forever."""
+    silently ignored and leave a code open forever; Seam's parameters Latchkey deliberately does
+    not take (api/deviations.py) say why."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["the body must be a JSON object."]})
-        errors = {key: ["is not a parameter of this route."] for key in sorted(set(data) - set(self.fields))}
+        errors = {
+            key: [refused_parameter(key) or "is not a parameter of this route."]
+            for key in sorted(set(data) - set(self.fields))
+        }
+        wrong_type = {}
+        for name, field in self.fields.items():
+            problem = _json_type_problem(field, data.get(name))
+            if problem:
+                wrong_type[name] = [problem]
         try:
             values = super().to_internal_value(data)
         except serializers.ValidationError as exc:
             errors.update(exc.detail)
+        errors.update(wrong_type)
         if errors:  # every problem in one answer, so a caller fixes them in one round
             raise serializers.ValidationError(errors)
         return values
@@ -261,13 +292,21 @@ def read_query(params_class: type[Params], query) -> dict:
         values = query.getlist(key)
         if isinstance(field, serializers.ListField):
             # The SDK writes an empty list as one empty value (``ids=``).
-            data.setdefault(name, []).extend(v for v in values if v != "")
+            data.setdefault(name, []).extend(_query_integer(field.child, v) for v in values if v != "")
             continue
         value = values[0]
         if isinstance(field, WireBoolean) and value in ("true", "false"):
             value = value == "true"
-        data[name] = value
+        data[name] = _query_integer(field, value)
     return data
+
+
+def _query_integer(field, value):
+    """A query string's digits, for an integer parameter, are the integer; anything else stays a
+    string and is refused by name."""
+    if isinstance(field, serializers.IntegerField) and re.fullmatch(r"-?[0-9]{1,18}", value):
+        return int(value)
+    return value
 
 
 # --- Pagination ------------------------------------------------------------------------------
@@ -285,7 +324,9 @@ def paginate(queryset, *, cursor: str | None, limit: int | None, key: str) -> Pa
     """Keyset pagination, newest first, on (``created_at``, primary key): stable while rows are
     added, and each page costs the same however deep. The cursor is signed, so it is opaque and a
     tampered one is refused rather than misread."""
-    limit = limit or DEFAULT_PAGE_SIZE
+    # Seam's documented defaults run to tens of thousands; a larger limit gets a full page and
+    # a cursor to the next, rather than a refusal.
+    limit = min(limit or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     queryset = queryset.order_by("-created_at", f"-{key}")
     if cursor:
         try:
@@ -332,11 +373,40 @@ def _query_value(value):
 
 
 class PageParams(Params):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE)
+    limit = serializers.IntegerField(required=False, min_value=1)  # capped at MAX_PAGE_SIZE
     page_cursor = WireString(required=False, allow_null=True)
 
 
 # --- Routes ----------------------------------------------------------------------------------
+
+
+class SeamJSONParser(JSONParser):
+    """JSON as Seam reads it, strictly: a key given twice is refused (which PIN was meant is a
+    guess), and a body nested too deep to read is bad input, not a server error."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read() if stream is not None else b""
+        try:
+            return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+        except _DuplicateKey as exc:
+            raise exceptions.ParseError(f"the key '{exc}' is given more than once.") from None
+        except RecursionError:
+            raise exceptions.ParseError("the body is nested too deeply.") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise exceptions.ParseError(str(exc)) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs):
+    body = {}
+    for key, value in pairs:
+        if key in body:
+            raise _DuplicateKey(key[:100])
+        body[key] = value
+    return body
 
 
 class SeamRoute(APIView):
@@ -345,17 +415,18 @@ class SeamRoute(APIView):
     ``ok``. POST with a JSON body is accepted on every route."""
 
     sdk_method = "POST"
+    also_methods: tuple[str, ...] = ()  # other methods Seam's document lists for the route
     params: type[Params] = Params
     answers = "{}"  # what a success carries besides ok, for the schema
     schema = SeamRouteSchema()
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [SeamJSONParser]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.http_method_names = sorted({"post", cls.sdk_method.lower()})
+        cls.http_method_names = sorted({"post", cls.sdk_method.lower(), *(m.lower() for m in cls.also_methods)})
 
     @property
     def workspace(self) -> Workspace:
@@ -402,6 +473,7 @@ class SeamRoute(APIView):
         return response
 
 
+@csrf_exempt  # whatever the method: an API client has no CSRF token, and must get JSON back
 def route_not_found(request, *args, **kwargs) -> JsonResponse:
     """Any path under /api/ that is no route: Seam's 404 shape, not Django's HTML page."""
     request_id = f"req_{uuid.uuid4().hex}"

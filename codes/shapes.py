@@ -4,7 +4,7 @@ Lists are shaped in a fixed number of queries whatever their length (``issues_fo
 ``devices_with_backup_ready``), so a page of 500 costs what a page of 5 does.
 """
 
-from codes.models import AccessCode, ActionAttempt, Event
+from codes.models import AccessCode, AccessCodeStatus, ActionAttempt, ActionType, Event, EventType
 from codes.selectors import ShownIssue, devices_with_backup_ready, issues_for_codes
 from common.times import iso
 from devices.models import IssueKind
@@ -55,18 +55,70 @@ def _access_code(code: AccessCode, issues: list[ShownIssue], *, backup_ready: bo
         pulled_backup_access_code_id=str(code.pulled_backup_access_code_id)
         if code.pulled_backup_access_code_id
         else None,
+        pending_mutations=_pending_mutations(code),
     )
     return body
 
 
+def _pending_mutations(code: AccessCode) -> list[dict]:
+    """What Latchkey still owes the lock, in Seam's ``pending_mutations`` vocabulary: an empty list
+    when the lock holds exactly what the code declares. Only what the row itself knows is listed;
+    the previous PIN or window of an update is not kept, so an update waiting for the lock is
+    told as ``creating`` again only when the PIN was never on it."""
+    since = iso(code.updated_at)
+    if code.status == AccessCodeStatus.REMOVING:
+        return [{"mutation_code": "deleting", "message": "Removing the code from the lock.", "created_at": since}]
+    if code.sent_version == code.version or code.is_offline_access_code:
+        return []
+    if code.status in (AccessCodeStatus.SET, AccessCodeStatus.UNKNOWN) and code.sent_version is not None:
+        return []  # an update on its way: Seam's updating_* need the old values, which are not kept
+    if code.next_attempt_at and code.starts_at and code.next_attempt_at > code.updated_at:
+        return [
+            {
+                "mutation_code": "deferring_creation",
+                "message": "Waiting until closer to the start time to put the code on the lock.",
+                "created_at": since,
+                "scheduled_at": iso(code.next_attempt_at),
+            }
+        ]
+    return [{"mutation_code": "creating", "message": "Putting the code on the lock.", "created_at": since}]
+
+
+_RESULT_CARRIES_CODE = (ActionType.CREATE_ACCESS_CODE, ActionType.UPDATE_ACCESS_CODE)
+
+
+def action_attempts_wire(attempts: list[ActionAttempt]) -> list[dict]:
+    """A create or update that succeeded carries the code as it is now in ``result.access_code``
+    (Seam's shape), the codes shaped together in a fixed number of queries."""
+    ids = {
+        a.access_code_id
+        for a in attempts
+        if a.action_type in _RESULT_CARRIES_CODE and a.status == "success" and a.access_code_id
+    }
+    codes = AccessCode.objects.select_related("device").filter(pk__in=ids) if ids else []
+    shaped = {c["access_code_id"]: c for c in access_codes_wire(list(codes))}
+    return [_action_attempt(a, shaped.get(str(a.access_code_id))) for a in attempts]
+
+
 def action_attempt_wire(attempt: ActionAttempt) -> dict:
+    return action_attempts_wire([attempt])[0]
+
+
+def _action_attempt(attempt: ActionAttempt, access_code: dict | None) -> dict:
+    result = attempt.result
+    if access_code is not None and isinstance(result, dict):
+        result = {**result, "access_code": access_code}
     return {
         "action_attempt_id": str(attempt.pk),
         "action_type": attempt.action_type,
         "status": attempt.status,
-        "result": attempt.result,
+        "result": result,
         "error": attempt.error,
     }
+
+
+# Seam's event types that carry the code's PIN.
+_CARRIES_CODE = (EventType.SCHEDULED_ON_DEVICE, EventType.SET_ON_DEVICE, EventType.DELETED)
 
 
 def event_wire(event: Event) -> dict:
@@ -81,6 +133,17 @@ def event_wire(event: Event) -> dict:
     }
     if event.access_code_id:
         body["access_code_id"] = str(event.access_code_id)
+    payload = dict(event.payload)
+    changed = payload.pop("changed", None)  # Latchkey's own record of names; Seam's is below
+    if event.event_type == EventType.CHANGED and "changed_properties" not in payload:
+        # An event stored before the old and new values were kept.
+        payload["changed_properties"] = [{"property": name, "from": None, "to": None} for name in changed or []]
+    if event.event_type in _CARRIES_CODE and "code" not in payload and event.access_code_id:
+        payload["code"] = event.access_code.code
+    if event.event_type == EventType.DEVICE_DISCONNECTED:  # as a provider reported it: the least Seam requires
+        payload.setdefault("error_code", "device_disconnected")
+        for name in ("device_errors", "device_warnings", "connected_account_errors", "connected_account_warnings"):
+            payload.setdefault(name, [])
     # The payload adds what the event type carries (e.g. backup_access_code_id); it never
     # overrides the identifying fields above.
-    return {**event.payload, **body}
+    return {**payload, **body}

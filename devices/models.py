@@ -258,6 +258,10 @@ class Device(models.Model):
     name_must_be_unique = models.BooleanField(default=False)
     name_splits_first_last = models.BooleanField(default=False)
 
+    custom_metadata = models.JSONField(
+        default=dict, blank=True, help_text="An integration's own key:value pairs (Seam's custom_metadata)."
+    )
+
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

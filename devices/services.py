@@ -229,6 +229,23 @@ def device_rename(*, device: Device, name: str) -> Device:
     return device
 
 
+MAX_CUSTOM_METADATA_KEYS = 50
+
+
+def device_custom_metadata_update(*, device: Device, changes: dict) -> Device:
+    """Merge an integration's key:value pairs into the lock's ``custom_metadata``, as Seam does:
+    a key given null is removed; the others keep their values."""
+    merged = {**(device.custom_metadata or {}), **changes}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    if len(merged) > MAX_CUSTOM_METADATA_KEYS:
+        raise ValidationError(
+            {"custom_metadata": [f"would hold {len(merged)} keys; at most {MAX_CUSTOM_METADATA_KEYS} are allowed."]}
+        )
+    device.custom_metadata = merged
+    device.save(update_fields=["custom_metadata"])
+    return device
+
+
 class NotSandbox(Exception):
     """A simulation asked of a lock that is real: Latchkey never fakes a real lock's state."""
 

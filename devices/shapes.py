@@ -39,8 +39,10 @@ def devices_wire(devices: list[Device]) -> list[dict]:
 
 
 def device_wire(device: Device, issues: list[DeviceIssue]) -> dict:
+    """Seam's device. What Latchkey does not know (a battery level never reported, a location)
+    is left out rather than sent as null, which Seam's schema does not allow."""
     lengths = device.supported_code_lengths or []
-    return {
+    body = {
         "device_id": str(device.pk),
         "workspace_id": str(device.workspace_id),
         "connected_account_id": str(device.connected_account_id),
@@ -48,6 +50,8 @@ def device_wire(device: Device, issues: list[DeviceIssue]) -> dict:
         "display_name": device.display_name,
         "nickname": device.display_name,
         "created_at": iso(device.created_at),
+        # Latchkey's property is the nearest thing to Seam's space.
+        "space_ids": [str(device.property_id)] if device.property_id else [],
         "is_managed": True,
         "capabilities_supported": ["access_code", "lock"],
         "can_program_online_access_codes": device.can_program_online_access_codes,
@@ -75,9 +79,11 @@ def device_wire(device: Device, issues: list[DeviceIssue]) -> dict:
         },
         "errors": [_device_issue_wire(i) for i in issues if i.kind == IssueKind.ERROR],
         "warnings": [_device_issue_wire(i) for i in issues if i.kind == IssueKind.WARNING],
-        "location": None,
-        "custom_metadata": {},
+        "custom_metadata": dict(device.custom_metadata or {}),
     }
+    if device.battery_level is None:
+        del body["properties"]["battery_level"]
+    return body
 
 
 def _code_constraints(device: Device) -> list[dict]:
@@ -86,7 +92,7 @@ def _code_constraints(device: Device) -> list[dict]:
     if device.pin_forbids_zeros:
         constraints.append({"constraint_type": "no_zeros"})
     if device.pin_forbids_sequences:
-        constraints.append({"constraint_type": "cannot_contain_sequential_digits"})
+        constraints.append({"constraint_type": "no_ascending_or_descending_sequence"})
     if device.pin_requires_unique_first_four:
         constraints.append({"constraint_type": "unique_first_four_digits"})
     if device.name_max_length:

@@ -2,6 +2,7 @@
 the SDK's receipts for those writes (action attempts). Each write is checked by
 ``checks.access_code_check`` and left due for the scheduler, which carries it to the lock."""
 
+import json
 import random
 import uuid
 from dataclasses import replace
@@ -23,6 +24,7 @@ from codes.models import (
 from codes.selectors import pin_for_common_code_key, pins_held_on_device
 from codes.services import checks, history
 from common.sentinels import NOT_GIVEN
+from common.times import iso
 from devices import rules
 from devices.models import Device, Workspace
 
@@ -239,6 +241,10 @@ def access_code_update(
         changed = sorted(f for f, v in new_values.items() if getattr(current, f) != v)
         if not changed:
             return current
+        changed_properties = [
+            {"property": f, "from": _wire_value(getattr(current, f)), "to": _wire_value(new_values[f])}
+            for f in changed
+        ]
         for field, value in new_values.items():
             setattr(current, field, value)
         current.updated_at = now
@@ -247,9 +253,20 @@ def access_code_update(
         current.attempt_count = 0
         current.save(update_fields=[*new_values, "updated_at", "version", "next_attempt_at", "attempt_count"])
         history.event_record(
-            EventType.CHANGED, access_code=current, occurred_at=now, payload={"changed": changed}
+            EventType.CHANGED, access_code=current, occurred_at=now, payload={"changed": changed, "changed_properties": changed_properties},
         )
         return current
+
+
+def _wire_value(value) -> str | None:
+    """A changed property's old or new value as Seam's ``changed_properties`` carry it: a string."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
 def access_code_delete(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:

@@ -39,6 +39,9 @@ def events_record(events: list[Event]) -> list[Event]:
     return created
 
 
+_CARRIES_CODE = (EventType.SCHEDULED_ON_DEVICE, EventType.SET_ON_DEVICE, EventType.DELETED)
+
+
 def event_build(
     event_type: EventType,
     *,
@@ -54,6 +57,8 @@ def event_build(
     body = {"device_id": str(device.pk)}
     if access_code is not None:
         body["access_code_id"] = str(access_code.pk)
+        if event_type in _CARRIES_CODE:  # Seam's events that name the PIN, as it was then
+            body["code"] = access_code.code
     body.update(payload or {})
     return Event(
         event_type=event_type,
