@@ -365,7 +365,11 @@ class GenerateCode(SeamRoute):
             )
         # Seam answers an access code as it would be made: nothing is stored until it is created.
         suggestion = AccessCode(
-            device=device, workspace_id=device.workspace_id, code=pin, type="ongoing", created_at=timezone.now()
+            device=device,
+            workspace_id=device.workspace_id,
+            code=pin,
+            type="ongoing",
+            created_at=timezone.now(),
         )
         return {"generated_code": {**access_code_wire(suggestion), "pending_mutations": []}}
 

@@ -5,6 +5,7 @@ every code of it); ``/devices/get`` and ``/devices/list`` read locks."""
 import re
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.access_codes import find_device
@@ -32,6 +33,7 @@ class PropertiesParams(Params):
     name = WireString(max_length=200, allow_null=True)
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "boolean"}]})
 class MetadataValue(serializers.Field):
     """One custom_metadata value: a string (up to 500 characters) or a boolean, as in Seam."""
 

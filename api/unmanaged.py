@@ -98,7 +98,9 @@ class Delete(SeamRoute):
     def answer(self, p):
         with transaction.atomic():
             code = drift.unmanaged_access_code_delete(access_code=find_code(self.workspace, p, managed=False))
-            attempt = access_codes.action_attempt_record(access_code=code, action_type=ActionType.DELETE_ACCESS_CODE)
+            attempt = access_codes.action_attempt_record(
+                access_code=code, action_type=ActionType.DELETE_ACCESS_CODE
+            )
         return {"action_attempt": action_attempt_wire(attempt)}
 
 

@@ -234,7 +234,9 @@ def _json_type_problem(field, value) -> str | None:
         return None
     if isinstance(field, serializers.UUIDField) and not isinstance(value, str):
         return "must be a UUID string."
-    if isinstance(field, serializers.IntegerField) and (isinstance(value, bool) or not isinstance(value, int)):
+    if isinstance(field, serializers.IntegerField) and (
+        isinstance(value, bool) or not isinstance(value, int)
+    ):
         return "must be a whole number."
     if isinstance(field, serializers.ListField) and isinstance(value, list):
         for item in value:
@@ -426,7 +428,9 @@ class SeamRoute(APIView):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.http_method_names = sorted({"post", cls.sdk_method.lower(), *(m.lower() for m in cls.also_methods)})
+        cls.http_method_names = sorted(
+            {"post", cls.sdk_method.lower(), *(m.lower() for m in cls.also_methods)}
+        )
 
     @property
     def workspace(self) -> Workspace:

@@ -67,7 +67,9 @@ def _pending_mutations(code: AccessCode) -> list[dict]:
     told as ``creating`` again only when the PIN was never on it."""
     since = iso(code.updated_at)
     if code.status == AccessCodeStatus.REMOVING:
-        return [{"mutation_code": "deleting", "message": "Removing the code from the lock.", "created_at": since}]
+        return [
+            {"mutation_code": "deleting", "message": "Removing the code from the lock.", "created_at": since}
+        ]
     if code.sent_version == code.version or code.is_offline_access_code:
         return []
     if code.status in (AccessCodeStatus.SET, AccessCodeStatus.UNKNOWN) and code.sent_version is not None:
@@ -137,12 +139,21 @@ def event_wire(event: Event) -> dict:
     changed = payload.pop("changed", None)  # Latchkey's own record of names; Seam's is below
     if event.event_type == EventType.CHANGED and "changed_properties" not in payload:
         # An event stored before the old and new values were kept.
-        payload["changed_properties"] = [{"property": name, "from": None, "to": None} for name in changed or []]
+        payload["changed_properties"] = [
+            {"property": name, "from": None, "to": None} for name in changed or []
+        ]
     if event.event_type in _CARRIES_CODE and "code" not in payload and event.access_code_id:
         payload["code"] = event.access_code.code
-    if event.event_type == EventType.DEVICE_DISCONNECTED:  # as a provider reported it: the least Seam requires
+    if (
+        event.event_type == EventType.DEVICE_DISCONNECTED
+    ):  # as a provider reported it: the least Seam requires
         payload.setdefault("error_code", "device_disconnected")
-        for name in ("device_errors", "device_warnings", "connected_account_errors", "connected_account_warnings"):
+        for name in (
+            "device_errors",
+            "device_warnings",
+            "connected_account_errors",
+            "connected_account_warnings",
+        ):
             payload.setdefault(name, [])
     # The payload adds what the event type carries (e.g. backup_access_code_id); it never
     # overrides the identifying fields above.

@@ -239,7 +239,11 @@ def device_custom_metadata_update(*, device: Device, changes: dict) -> Device:
     merged = {key: value for key, value in merged.items() if value is not None}
     if len(merged) > MAX_CUSTOM_METADATA_KEYS:
         raise ValidationError(
-            {"custom_metadata": [f"would hold {len(merged)} keys; at most {MAX_CUSTOM_METADATA_KEYS} are allowed."]}
+            {
+                "custom_metadata": [
+                    f"would hold {len(merged)} keys; at most {MAX_CUSTOM_METADATA_KEYS} are allowed."
+                ]
+            }
         )
     device.custom_metadata = merged
     device.save(update_fields=["custom_metadata"])

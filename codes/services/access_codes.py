@@ -253,7 +253,10 @@ def access_code_update(
         current.attempt_count = 0
         current.save(update_fields=[*new_values, "updated_at", "version", "next_attempt_at", "attempt_count"])
         history.event_record(
-            EventType.CHANGED, access_code=current, occurred_at=now, payload={"changed": changed, "changed_properties": changed_properties},
+            EventType.CHANGED,
+            access_code=current,
+            occurred_at=now,
+            payload={"changed": changed, "changed_properties": changed_properties},
         )
         return current
 

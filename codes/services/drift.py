@@ -176,7 +176,10 @@ def access_code_convert_to_managed(
             ]
         )
         history.event_record(
-            EventType.CHANGED, access_code=current, occurred_at=now, payload={
+            EventType.CHANGED,
+            access_code=current,
+            occurred_at=now,
+            payload={
                 "changed": ["is_managed"],
                 "changed_properties": [{"property": "is_managed", "from": "false", "to": "true"}],
             },

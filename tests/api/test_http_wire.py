@@ -225,13 +225,13 @@ def _routes():
 
 @pytest.mark.parametrize(("route", "view"), _routes(), ids=[r for r, _ in _routes()])
 def test_every_route_takes_post_and_its_sdk_method_and_nothing_else(http, route, view):
-    for method in ("POST", view.sdk_method):
+    for method in ("POST", view.sdk_method, *view.also_methods):
         response = http.request(
             method, f"/{route}", **({"json": {}} if method not in ("GET", "DELETE") else {})
         )
         assert response.status_code not in (404, 405), (method, response.text)
         assert response.headers["seam-request-id"].startswith("req_")
-    for method in {"GET", "PUT", "PATCH", "DELETE"} - {view.sdk_method}:
+    for method in {"GET", "PUT", "PATCH", "DELETE"} - {view.sdk_method, *view.also_methods}:
         _error(http.request(method, f"/{route}"), 405, "method_not_allowed")
 
 
