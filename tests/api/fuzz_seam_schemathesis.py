@@ -27,7 +27,11 @@ schema = schemathesis.openapi.from_dict(_without_discriminators(claimed_spec()))
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 def test_seam_operation(case, live_server, api_key, fleet):
     case.call_and_validate(
