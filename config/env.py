@@ -58,10 +58,20 @@ SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=_SECURE_BY_D
 # Only behind a proxy that sets X-Forwarded-Proto itself; otherwise a client could claim HTTPS.
 TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
 
-# Webhooks (see webhooks/). Outbound URLs that resolve to private, loopback or link-local
-# addresses are refused unless this is set (tests and local development set it).
-WEBHOOK_ALLOW_PRIVATE_URLS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Requests Latchkey makes of its own (webhook deliveries, booking calendars): URLs that resolve
+# to private, loopback or link-local addresses are refused unless this is set (tests and local
+# development set it). WEBHOOK_ALLOW_PRIVATE_URLS is its older name, still read when it is unset.
+OUTBOUND_ALLOW_PRIVATE_URLS: bool = env.bool(
+    "OUTBOUND_ALLOW_PRIVATE_URLS", default=env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+)
 # Inbound bodies larger than this are refused with 413.
 WEBHOOK_MAX_BODY_BYTES: int = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # How long one outbound attempt may take, connecting and reading, in seconds.
 WEBHOOK_TIMEOUT_SECONDS: float = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# Booking calendars (see calendars/): how often each is fetched, how long one fetch may take,
+# the largest body read, and how long a feed may fail before it is flagged for review.
+CALENDAR_FETCH_MINUTES: int = env.int("CALENDAR_FETCH_MINUTES", default=15)
+CALENDAR_TIMEOUT_SECONDS: float = env.float("CALENDAR_TIMEOUT_SECONDS", default=20.0)
+CALENDAR_MAX_BYTES: int = env.int("CALENDAR_MAX_BYTES", default=5 * 1024 * 1024)
+CALENDAR_FAILING_HOURS: int = env.int("CALENDAR_FAILING_HOURS", default=6)

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "devices",
     "codes",
     "webhooks",
+    "calendars",
 ]
 
 MIDDLEWARE = [
@@ -145,9 +146,16 @@ SCHEDULER_BATCH_SIZE = env.SCHEDULER_BATCH_SIZE
 SCHEDULER_LEASE_SECONDS = env.SCHEDULER_LEASE_SECONDS
 
 # --- Webhooks -------------------------------------------------------------------------------
-WEBHOOK_ALLOW_PRIVATE_URLS = env.WEBHOOK_ALLOW_PRIVATE_URLS
+OUTBOUND_ALLOW_PRIVATE_URLS = env.OUTBOUND_ALLOW_PRIVATE_URLS
+WEBHOOK_ALLOW_PRIVATE_URLS = OUTBOUND_ALLOW_PRIVATE_URLS  # the older name, which webhooks/ reads
 WEBHOOK_MAX_BODY_BYTES = env.WEBHOOK_MAX_BODY_BYTES
 WEBHOOK_TIMEOUT_SECONDS = env.WEBHOOK_TIMEOUT_SECONDS
+
+# --- Booking calendars ----------------------------------------------------------------------
+CALENDAR_FETCH_MINUTES = env.CALENDAR_FETCH_MINUTES
+CALENDAR_TIMEOUT_SECONDS = env.CALENDAR_TIMEOUT_SECONDS
+CALENDAR_MAX_BYTES = env.CALENDAR_MAX_BYTES
+CALENDAR_FAILING_HOURS = env.CALENDAR_FAILING_HOURS
 
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -32,3 +32,4 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 # The test receivers listen on 127.0.0.1; the guard against private addresses is tested by
 # turning this off where it matters.
 WEBHOOK_ALLOW_PRIVATE_URLS = True
+OUTBOUND_ALLOW_PRIVATE_URLS = True
