@@ -67,7 +67,9 @@ class CalendarServer:
         self.thread.start()
 
     def serve(self, path: str, body: bytes, **kwargs) -> str:
-        self.answers[path] = Answer(body=body, headers={"Content-Type": "text/calendar; charset=utf-8"}, **kwargs)
+        self.answers[path] = Answer(
+            body=body, headers={"Content-Type": "text/calendar; charset=utf-8"}, **kwargs
+        )
         return self.url + path
 
     def answer(self, path: str, answer: Answer) -> None:

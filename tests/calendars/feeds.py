@@ -62,7 +62,9 @@ def airbnb(*bookings: Booking) -> bytes:
 
 def vrbo(*bookings: Booking) -> bytes:
     return _calendar(
-        "-//HomeAway.com, Inc.//EN", [_all_day(b) for b in bookings], extra="X-WR-CALNAME:Vrbo listing 1234567"
+        "-//HomeAway.com, Inc.//EN",
+        [_all_day(b) for b in bookings],
+        extra="X-WR-CALNAME:Vrbo listing 1234567",
     )
 
 
@@ -73,7 +75,9 @@ def booking_com(*bookings: Booking) -> bytes:
     return _calendar("-//Booking.com//NONSGML Booking.com Calendar//EN", [_all_day(b) for b in bookings])
 
 
-def channel_manager_with_tzid(uid: str, start: str, end: str, *, guest: str, tzid: str = "America/New_York") -> bytes:
+def channel_manager_with_tzid(
+    uid: str, start: str, end: str, *, guest: str, tzid: str = "America/New_York"
+) -> bytes:
     """Timed events in a named zone, with its VTIMEZONE, as channel managers export them."""
     vtimezone = "\r\n".join(
         [

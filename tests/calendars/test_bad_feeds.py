@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 def full_calendar() -> bytes:
     return ics.airbnb(
         ics.airbnb_reservation("a1", date(2026, 12, 1), date(2026, 12, 4), code="HMABCD1234", phone4="4821"),
-        ics.airbnb_reservation("a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"),
+        ics.airbnb_reservation(
+            "a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"
+        ),
     )
 
 
@@ -132,7 +134,9 @@ def test_a_redirect_to_a_private_address_is_not_followed(synced, calendar_server
         monkeypatch.setattr(fetch, "outbound_url_problem", guard)
         inner.serve("/secrets", full_calendar())
         calendar_server.answer("/a.ics", Answer(status=302, headers={"Location": inner.url + "/secrets"}))
-        bad_fetch_leaves_everything(feed, before, says=f"redirected to {inner.url}/secrets, which resolves to 127.0.0.1")
+        bad_fetch_leaves_everything(
+            feed, before, says=f"redirected to {inner.url}/secrets, which resolves to 127.0.0.1"
+        )
         assert inner.hits("/secrets") == 0
     finally:
         inner.close()
@@ -142,8 +146,12 @@ def test_a_private_url_is_refused_when_the_feed_is_added(property_with_doors, se
     prop, doors = property_with_doors
     settings.OUTBOUND_ALLOW_PRIVATE_URLS = False
     with pytest.raises(Exception) as caught:
-        feeds.feed_create(workspace=prop.workspace, name="Airbnb", url="http://169.254.169.254/latest", devices=doors)
-    assert "169.254.169.254, a private, loopback or link-local address" in str(caught.value.message_dict["url"])
+        feeds.feed_create(
+            workspace=prop.workspace, name="Airbnb", url="http://169.254.169.254/latest", devices=doors
+        )
+    assert "169.254.169.254, a private, loopback or link-local address" in str(
+        caught.value.message_dict["url"]
+    )
     assert not CalendarFeed.objects.exists()
 
 

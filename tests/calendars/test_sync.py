@@ -26,14 +26,18 @@ def live_codes(feed):
 
 
 def make_feed(prop, doors, url, **kwargs):
-    return feeds.feed_create(workspace=prop.workspace, name=kwargs.pop("name", "Airbnb"), url=url, devices=doors, **kwargs)
+    return feeds.feed_create(
+        workspace=prop.workspace, name=kwargs.pop("name", "Airbnb"), url=url, devices=doors, **kwargs
+    )
 
 
 def two_airbnb_bookings(first_end=date(2026, 12, 4)):
     return ics.airbnb(
         ics.airbnb_reservation("a1", ARRIVAL, first_end, code="HMABCD1234", phone4="4821"),
         ics.airbnb_block("b1", date(2026, 12, 10), date(2026, 12, 12)),
-        ics.airbnb_reservation("a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"),
+        ics.airbnb_reservation(
+            "a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"
+        ),
     )
 
 
@@ -72,9 +76,17 @@ def test_a_code_not_made_from_a_calendar_shows_no_booking(now, device):
     from codes.services.checks import AccessCodeRequest
 
     code = access_codes.access_code_create(
-        device=device, request=AccessCodeRequest(name="Walk-in", starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2))
+        device=device,
+        request=AccessCodeRequest(
+            name="Walk-in", starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2)
+        ),
     )
-    assert access_code_wire(AccessCode.objects.select_related("device").get(pk=code.pk))["latchkey_calendar_booking"] is None
+    assert (
+        access_code_wire(AccessCode.objects.select_related("device").get(pk=code.pk))[
+            "latchkey_calendar_booking"
+        ]
+        is None
+    )
 
 
 def test_phone_digits_a_lock_refuses_give_a_generated_pin(now, calendar_server, property_with_doors):
@@ -123,7 +135,8 @@ def test_booking_com_bookings_count_only_when_the_feed_says_blocked_dates_are_st
 def test_timed_events_with_a_tzid_keep_their_own_times(now, calendar_server, property_with_doors):
     prop, doors = property_with_doors
     url = calendar_server.serve(
-        "/cm.ics", ics.channel_manager_with_tzid("cm-77", "20261201T150000", "20261205T100000", guest="Li Wei")
+        "/cm.ics",
+        ics.channel_manager_with_tzid("cm-77", "20261201T150000", "20261205T100000", guest="Li Wei"),
     )
     feed = make_feed(prop, doors[:1], url, name="Hostfully")
     feed_sync(feed=feed)
@@ -138,7 +151,12 @@ def test_timed_events_with_a_tzid_keep_their_own_times(now, calendar_server, pro
 def test_a_cancelled_event_is_not_a_stay(now, calendar_server, property_with_doors):
     prop, doors = property_with_doors
     url = calendar_server.serve(
-        "/c.ics", ics.vrbo(ics.Booking("x@homeaway.com", ARRIVAL, date(2026, 12, 3), summary="Reserved - Al", status="CANCELLED"))
+        "/c.ics",
+        ics.vrbo(
+            ics.Booking(
+                "x@homeaway.com", ARRIVAL, date(2026, 12, 3), summary="Reserved - Al", status="CANCELLED"
+            )
+        ),
     )
     feed = make_feed(prop, doors[:1], url)
     report = feed_sync(feed=feed)
@@ -162,7 +180,12 @@ def test_a_stay_across_the_spring_dst_change_keeps_the_wall_clock_times(calendar
     prop, doors = property_with_doors
     with time_machine.travel(datetime(2027, 3, 20, 12, tzinfo=UTC), tick=False):
         url = calendar_server.serve(
-            "/dst.ics", ics.airbnb(ics.airbnb_reservation("d1", date(2027, 3, 26), date(2027, 3, 30), code="HMDST00001", phone4="5829"))
+            "/dst.ics",
+            ics.airbnb(
+                ics.airbnb_reservation(
+                    "d1", date(2027, 3, 26), date(2027, 3, 30), code="HMDST00001", phone4="5829"
+                )
+            ),
         )
         feed = make_feed(prop, doors[:1], url)
         feed_sync(feed=feed)
@@ -222,16 +245,32 @@ def test_a_booking_missing_once_then_back_is_kept(now, calendar_server, property
     feed = make_feed(prop, doors[:1], url)
     feed_sync(feed=feed)
     codes_before = {c.pk for c in live_codes(feed)}
-    calendar_server.serve("/a.ics", ics.airbnb(ics.airbnb_reservation("a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395")))
+    calendar_server.serve(
+        "/a.ics",
+        ics.airbnb(
+            ics.airbnb_reservation(
+                "a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"
+            )
+        ),
+    )
     feed_sync(feed=feed)
     calendar_server.serve("/a.ics", two_airbnb_bookings())
     feed_sync(feed=feed)
-    calendar_server.serve("/a.ics", ics.airbnb(ics.airbnb_reservation("a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395")))
+    calendar_server.serve(
+        "/a.ics",
+        ics.airbnb(
+            ics.airbnb_reservation(
+                "a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"
+            )
+        ),
+    )
     feed_sync(feed=feed)  # missing once more: the count started again
     assert {c.pk for c in live_codes(feed)} == codes_before
 
 
-def test_a_started_stay_is_never_cancelled_and_only_a_new_check_out_shortens_it(calendar_server, property_with_doors):
+def test_a_started_stay_is_never_cancelled_and_only_a_new_check_out_shortens_it(
+    calendar_server, property_with_doors
+):
     prop, doors = property_with_doors
     with time_machine.travel(datetime(2026, 11, 22, 12, tzinfo=UTC), tick=False):
         url = calendar_server.serve("/a.ics", two_airbnb_bookings())
@@ -245,7 +284,11 @@ def test_a_started_stay_is_never_cancelled_and_only_a_new_check_out_shortens_it(
         assert report.error
         calendar_server.serve(
             "/a.ics",
-            ics.airbnb(ics.airbnb_reservation("a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395")),
+            ics.airbnb(
+                ics.airbnb_reservation(
+                    "a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"
+                )
+            ),
         )
         for _ in range(3):
             report = feed_sync(feed=feed)
@@ -263,7 +306,9 @@ def test_a_started_stay_is_never_cancelled_and_only_a_new_check_out_shortens_it(
         )
 
 
-def test_a_pin_or_name_changed_by_hand_is_kept_and_pinned_dates_stay(now, calendar_server, property_with_doors):
+def test_a_pin_or_name_changed_by_hand_is_kept_and_pinned_dates_stay(
+    now, calendar_server, property_with_doors
+):
     prop, doors = property_with_doors
     url = calendar_server.serve("/a.ics", two_airbnb_bookings())
     feed = make_feed(prop, doors[:1], url)
@@ -276,12 +321,20 @@ def test_a_pin_or_name_changed_by_hand_is_kept_and_pinned_dates_stay(now, calend
     calendar_server.serve("/a.ics", two_airbnb_bookings(first_end=date(2026, 12, 6)))
     feed_sync(feed=feed)
     code.refresh_from_db()
-    assert (code.code, code.name, code.ends_at) == ("9137", "Ana (VIP)", datetime(2026, 12, 4, 11, tzinfo=UTC))
+    assert (code.code, code.name, code.ends_at) == (
+        "9137",
+        "Ana (VIP)",
+        datetime(2026, 12, 4, 11, tzinfo=UTC),
+    )
 
     feeds.stay_pin_dates(stay=stay, pinned=False)
     feed_sync(feed=feed)
     code.refresh_from_db()
-    assert (code.code, code.name, code.ends_at) == ("9137", "Ana (VIP)", datetime(2026, 12, 6, 11, tzinfo=UTC))
+    assert (code.code, code.name, code.ends_at) == (
+        "9137",
+        "Ana (VIP)",
+        datetime(2026, 12, 6, 11, tzinfo=UTC),
+    )
 
 
 def test_codes_deleted_by_hand_are_not_brought_back(now, calendar_server, property_with_doors):
@@ -296,7 +349,9 @@ def test_codes_deleted_by_hand_are_not_brought_back(now, calendar_server, proper
     assert [c.name for c in live_codes(feed)] == ["Airbnb HMZZZZ9876"]
 
 
-def test_an_unchanged_calendar_is_asked_for_with_its_etag_and_changes_nothing(now, calendar_server, property_with_doors):
+def test_an_unchanged_calendar_is_asked_for_with_its_etag_and_changes_nothing(
+    now, calendar_server, property_with_doors
+):
     prop, doors = property_with_doors
     url = calendar_server.serve("/a.ics", two_airbnb_bookings())
     calendar_server.answers["/a.ics"].headers["ETag"] = '"v1"'

@@ -22,7 +22,9 @@ from tests.calendars import feeds as ics
 def calendar() -> bytes:
     return ics.airbnb(
         ics.airbnb_reservation("a1", date(2026, 12, 1), date(2026, 12, 4), code="HMABCD1234", phone4="4821"),
-        ics.airbnb_reservation("a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"),
+        ics.airbnb_reservation(
+            "a2", date(2026, 12, 20), date(2026, 12, 27), code="HMZZZZ9876", phone4="7395"
+        ),
     )
 
 
@@ -53,7 +55,9 @@ def test_due_feeds_are_fetched_once_per_interval(now, calendar_server, property_
 @pytest.mark.django_db
 def test_two_schedulers_seeing_a_feed_due_claim_it_once(now, calendar_server, property_with_doors):
     prop, doors = property_with_doors
-    feed = feeds.feed_create(workspace=prop.workspace, name="Airbnb", url=calendar_server.url + "/x", devices=doors)
+    feed = feeds.feed_create(
+        workspace=prop.workspace, name="Airbnb", url=calendar_server.url + "/x", devices=doors
+    )
     seen = feed.next_fetch_at
     assert feed_claim(feed_id=feed.pk, seen_next_fetch_at=seen, now=now) is True
     assert feed_claim(feed_id=feed.pk, seen_next_fetch_at=seen, now=now) is False
