@@ -61,8 +61,10 @@ TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=Fals
 # Requests Latchkey makes of its own (webhook deliveries, booking calendars): URLs that resolve
 # to private, loopback or link-local addresses are refused unless this is set (tests and local
 # development set it). WEBHOOK_ALLOW_PRIVATE_URLS is its older name, still read when it is unset.
-OUTBOUND_ALLOW_PRIVATE_URLS: bool = env.bool(
-    "OUTBOUND_ALLOW_PRIVATE_URLS", default=env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+OUTBOUND_ALLOW_PRIVATE_URLS: bool = (
+    env.bool("OUTBOUND_ALLOW_PRIVATE_URLS")
+    if env.str("OUTBOUND_ALLOW_PRIVATE_URLS", default="")  # set and not empty
+    else env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 )
 # Inbound bodies larger than this are refused with 413.
 WEBHOOK_MAX_BODY_BYTES: int = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)

@@ -117,3 +117,26 @@ def test_check_deploy_names_an_https_setting_turned_off(tmp_path):
     assert result.returncode != 0
     assert "security.W008" in result.stderr
     assert "SECURE_SSL_REDIRECT" in result.stderr
+
+
+OUTBOUND_PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "print(json.dumps([settings.OUTBOUND_ALLOW_PRIVATE_URLS, settings.WEBHOOK_ALLOW_PRIVATE_URLS]))"
+)
+
+
+def test_outbound_private_urls_read_the_new_name_then_the_old_one():
+    def read(**env):
+        done = run_python("-c", OUTBOUND_PROBE, SECRET_KEY="x" * 50, **env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert "OUTBOUND_ALLOW_PRIVATE_URLS" not in os.environ
+    assert read(WEBHOOK_ALLOW_PRIVATE_URLS="0") == [False, False]
+    assert read(WEBHOOK_ALLOW_PRIVATE_URLS="1") == [True, True]  # the old name alone
+    assert read(WEBHOOK_ALLOW_PRIVATE_URLS="1", OUTBOUND_ALLOW_PRIVATE_URLS="") == [
+        True,
+        True,
+    ]  # empty: unset
+    assert read(OUTBOUND_ALLOW_PRIVATE_URLS="1", WEBHOOK_ALLOW_PRIVATE_URLS="0") == [True, True]
+    assert read(OUTBOUND_ALLOW_PRIVATE_URLS="0", WEBHOOK_ALLOW_PRIVATE_URLS="1") == [False, False]
