@@ -608,6 +608,7 @@ def test_setup_schedules_registers_each_schedule_once():
     call_command("setup_schedules", stdout=io.StringIO())
     call_command("setup_schedules", stdout=io.StringIO())
     assert sorted(Schedule.objects.values_list("func", "schedule_type", "minutes", "repeats")) == [
+        ("calendars.tasks.fetch_due_feeds", "I", 1, -1),
         ("codes.tasks.check_drift", "I", 15, -1),
         ("codes.tasks.maintain_backup_pools", "I", 5, -1),
         ("codes.tasks.sweep_due_codes", "I", 1, -1),
