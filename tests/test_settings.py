@@ -120,7 +120,9 @@ def test_check_deploy_names_an_https_setting_turned_off(tmp_path):
 
 
 def test_a_sqlite_database_named_by_database_url_gets_the_same_safety_settings(tmp_path):
-    result = probe(DEBUG="1", LATCHKEY_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/own.sqlite3")
+    result = probe(
+        DEBUG="1", LATCHKEY_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/own.sqlite3"
+    )
     loaded = json.loads(result.stdout)
     assert loaded["engine"] == "django.db.backends.sqlite3"
     assert loaded["options"]["transaction_mode"] == "IMMEDIATE"
