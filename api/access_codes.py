@@ -159,6 +159,7 @@ class Create(SeamRoute):
             code = access_codes.access_code_create(
                 device=device, request=code_request(p), common_code_key=p.get("common_code_key")
             )
+            backup_pool.backup_pools_enable_for(access_codes=[code])
             attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
             )
@@ -199,6 +200,7 @@ class CreateMultiple(SeamRoute):
                 # No single PIN fits every lock: each gets its own, all or nothing.
                 with transaction.atomic():
                     codes = [access_codes.access_code_create(device=d, request=request) for d in ordered]
+            backup_pool.backup_pools_enable_for(access_codes=codes)
             return {"access_codes": access_codes_wire(codes)}
 
         return idempotent(
@@ -290,6 +292,7 @@ class Update(SeamRoute):
                     raise invalid_input({field: ["is required to make the code time_bound."]})
         with transaction.atomic():
             code = access_codes.access_code_update(access_code=code, **changes)
+            backup_pool.backup_pools_enable_for(access_codes=[code])
             attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.UPDATE_ACCESS_CODE
             )

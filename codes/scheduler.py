@@ -263,7 +263,7 @@ def _record_step(ledger: code_ledger.Ledger, code: AccessCode, step: Step, answe
 def _pull_backup(code: AccessCode, *, now: datetime) -> None:
     # An empty pool raises; the lock then carries empty_backup_access_code_pool.
     with contextlib.suppress(ValidationError):
-        backup_pool.backup_code_pull(access_code=code, now=now)
+        backup_pool.backup_code_pull(access_code=code, now=now, record_empty_pool=True)
     with transaction.atomic():
         ledger = code_ledger.Ledger.open([code], now=now)
         _after_step(ledger, ledger.get(code.pk), now=now)

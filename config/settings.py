@@ -71,29 +71,27 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+_SQLITE = "django.db.backends.sqlite3"
 if env.DATABASE_URL:
     DATABASES = {"default": environ.Env.db_url_config(env.DATABASE_URL)}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     env.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env.VAR_DIR / "latchkey.sqlite3",
-            # Kept open between requests: closing the last connection to a WAL database
-            # checkpoints it, which cost more than the rest of a webhook request (bench/).
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock when a transaction starts, so two writers queue
-                # on the busy timeout instead of failing with "database is locked" mid-transaction.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                # WAL lets the web server read while the worker writes.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+    DATABASES = {"default": {"ENGINE": _SQLITE, "NAME": env.VAR_DIR / "latchkey.sqlite3"}}
+# Kept open between requests: on SQLite, closing the last connection to a WAL database
+# checkpoints it, which cost more than the rest of a webhook request (bench/).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == _SQLITE:
+    # Every SQLite database, the default one in var/ or one named by DATABASE_URL, gets these;
+    # options given in the URL's query string (``?timeout=60``) win.
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on the
+        # busy timeout instead of failing with "database is locked" mid-transaction.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        # WAL lets the web server read while the worker writes.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

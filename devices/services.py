@@ -74,23 +74,78 @@ def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = No
     Running it again for the same workspace adds nothing: the locks are keyed by their
     provider ids within the account.
     """
+    account = _sandbox_account(workspace)
+    return [
+        _sandbox_lock(account, traits, provider_device_id=traits["provider_device_id"], property=property)
+        for traits in SANDBOX_LOCK_MODELS
+    ]
+
+
+MAX_SANDBOX_LOCKS = 5000
+
+
+@transaction.atomic
+def sandbox_fleet_fill(*, workspace: Workspace, property: Property | None, locks: int) -> list[Device]:
+    """Make the sandbox account's locks in ``property`` (None: in no property) number ``locks``,
+    cycling through the fleet's models; returns them. Locks already there count, so running it
+    again with the same number adds nothing, and with a larger one adds the difference; a
+    smaller number removes nothing. A model's first lock in the account takes the model's own
+    id (``sandbox-keypad-deadbolt``), later ones a number (``sandbox-keypad-deadbolt-2``)."""
+    if not isinstance(locks, int) or isinstance(locks, bool) or not 1 <= locks <= MAX_SANDBOX_LOCKS:
+        raise ValueError(f"give a number of locks from 1 to {MAX_SANDBOX_LOCKS}")
+    account = _sandbox_account(workspace)
+    # The account's rows, locked, so that two runs at once cannot both take the same next id.
+    taken = set(
+        Device.objects.select_for_update()
+        .filter(connected_account=account)
+        .values_list("provider_device_id", flat=True)
+    )
+    present = list(account.devices.filter(property=property).order_by("provider_device_id"))
+    for n in range(len(present), locks):
+        traits = SANDBOX_LOCK_MODELS[n % len(SANDBOX_LOCK_MODELS)]
+        base, number = traits["provider_device_id"], 1
+        while (base if number == 1 else f"{base}-{number}") in taken:
+            number += 1
+        provider_device_id = base if number == 1 else f"{base}-{number}"
+        taken.add(provider_device_id)
+        present.append(
+            _sandbox_lock(
+                account,
+                {**traits, "display_name": traits["display_name"] + ("" if number == 1 else f" {number}")},
+                provider_device_id=provider_device_id,
+                property=property,
+            )
+        )
+    return present
+
+
+def _sandbox_account(workspace: Workspace) -> ConnectedAccount:
     # Keyed by name too: a workspace may hold other sandbox accounts (tests, experiments).
     account, _ = ConnectedAccount.objects.get_or_create(
         workspace=workspace, provider=ProviderKind.SANDBOX, display_name=SANDBOX_ACCOUNT_NAME
     )
-    devices = []
-    for traits in SANDBOX_LOCK_MODELS:
-        device, created = Device.objects.get_or_create(
-            connected_account=account,
-            provider_device_id=traits["provider_device_id"],
-            defaults={**traits, "workspace": workspace, "property": property},
-        )
-        if created and device.can_program_offline_access_codes:
-            device.offline_code_secret = secrets.token_hex(32)
-            device.save(update_fields=["offline_code_secret"])
-        SandboxLock.objects.get_or_create(device=device)
-        devices.append(device)
-    return devices
+    return account
+
+
+def _sandbox_lock(
+    account: ConnectedAccount, traits: dict, *, provider_device_id: str, property: Property | None
+) -> Device:
+    """The account's lock of this id, made with ``traits`` if it is missing."""
+    device, created = Device.objects.get_or_create(
+        connected_account=account,
+        provider_device_id=provider_device_id,
+        defaults={
+            **traits,
+            "provider_device_id": provider_device_id,
+            "workspace_id": account.workspace_id,
+            "property": property,
+        },
+    )
+    if created and device.can_program_offline_access_codes:
+        device.offline_code_secret = secrets.token_hex(32)
+        device.save(update_fields=["offline_code_secret"])
+    SandboxLock.objects.get_or_create(device=device)
+    return device
 
 
 def is_webhook_secret(value: str) -> bool:

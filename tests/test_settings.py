@@ -140,3 +140,63 @@ def test_outbound_private_urls_read_the_new_name_then_the_old_one():
     ]  # empty: unset
     assert read(OUTBOUND_ALLOW_PRIVATE_URLS="1", WEBHOOK_ALLOW_PRIVATE_URLS="0") == [True, True]
     assert read(OUTBOUND_ALLOW_PRIVATE_URLS="0", WEBHOOK_ALLOW_PRIVATE_URLS="1") == [False, False]
+
+
+def test_a_sqlite_database_named_by_database_url_gets_the_same_safety_settings(tmp_path):
+    result = probe(
+        DEBUG="1", LATCHKEY_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/own.sqlite3"
+    )
+    loaded = json.loads(result.stdout)
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["options"]["transaction_mode"] == "IMMEDIATE"
+    assert loaded["options"]["timeout"] == 20
+    assert "journal_mode=WAL" in loaded["options"]["init_command"]
+
+
+def test_an_option_in_a_sqlite_database_url_wins_over_the_default(tmp_path):
+    url = f"sqlite:///{tmp_path}/own.sqlite3?timeout=60"
+    loaded = json.loads(probe(DEBUG="1", LATCHKEY_VAR_DIR=str(tmp_path), DATABASE_URL=url).stdout)
+    assert loaded["options"]["timeout"] == 60
+    assert loaded["options"]["transaction_mode"] == "IMMEDIATE"
+
+
+# Six writers at once, each reading before it writes (as a create does: check the PIN, then
+# insert), on a database named by DATABASE_URL. Deferred transactions fail here with "database is
+# locked" (two readers cannot both become the writer); IMMEDIATE ones wait their turn.
+PARALLEL_WRITERS = """
+import threading, time, django
+django.setup()
+from django.db import connection, transaction
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE stays (n integer)")
+connection.close()
+failures = []
+def write(n):
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM stays")
+            time.sleep(0.2)
+            cursor.execute("INSERT INTO stays VALUES (%s)", [n])
+    except Exception as exc:
+        failures.append(str(exc))
+    finally:
+        connection.close()
+threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+with connection.cursor() as cursor:
+    cursor.execute("SELECT count(*) FROM stays")
+    print(cursor.fetchone()[0], failures)
+"""
+
+
+def test_parallel_writers_on_a_sqlite_database_url_queue_instead_of_failing(tmp_path):
+    result = run_python(
+        "-c",
+        PARALLEL_WRITERS,
+        DEBUG="1",
+        LATCHKEY_VAR_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path}/own.sqlite3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "6 []"

@@ -315,7 +315,7 @@ def test_a_refused_action_says_why(manager_client, home, now):
     response = manager_client.post(
         reverse("admin:codes_accesscode_action", args=[code.pk, "pull_backup"]), follow=True
     )
-    assert "no backup code is ready on this lock; the pool is empty." in text(response)
+    assert "no backup code is ready on this lock; its backup code pool is turned off" in text(response)
     code.refresh_from_db()
     assert code.pulled_backup_access_code is None
 

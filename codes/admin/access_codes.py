@@ -19,7 +19,7 @@ from codes.admin.inlines import AccessCodeIssueInline
 from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
 from codes.pages import readiness, timeline_for_code
 from codes.selectors import access_code_issues, reserve, with_issue_counts
-from codes.services import access_codes, drift, staff
+from codes.services import access_codes, backup_pool, drift, staff
 from codes.templatetags.latchkey import local_time_html, mask_pins
 from devices.admin import WorkspaceScopedAdmin, fragment
 
@@ -408,6 +408,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             saved = access_codes.access_code_create(
                 device=form.cleaned_data["device"], request=form.service_request()
             )
+        backup_pool.backup_pools_enable_for(access_codes=[saved])  # as the API's create does
         # The admin goes on with ``obj`` (log entry, redirect): make it the row the service wrote.
         obj.pk = saved.pk
         obj._state.adding = False

@@ -13,6 +13,7 @@ import contextlib
 from datetime import datetime
 
 import httpx
+from django.utils import timezone
 from seam import Seam
 from seam.exceptions import SeamHttpApiError, SeamHttpUnauthorizedError
 
@@ -77,6 +78,7 @@ class SeamProvider:
             created.access_code_id,
             created.warnings,
             getattr(created, "is_scheduled_on_device", None),
+            starts_at=spec.starts_at,
         )
 
     def update_code(self, provider_device_id: str, provider_code_id: str, spec: CodeSpec) -> Outcome:
@@ -99,6 +101,7 @@ class SeamProvider:
             provider_code_id,
             current.get("warnings"),
             current.get("is_scheduled_on_device"),
+            starts_at=spec.starts_at,
         )
 
     def remove_code(self, provider_device_id: str, provider_code_id: str) -> Outcome:
@@ -115,6 +118,9 @@ class SeamProvider:
     def list_codes(self, provider_device_id: str) -> list[HeldCode]:
         managed = self.seam.access_codes.list(device_id=provider_device_id)
         unmanaged = self.seam.access_codes.unmanaged.list(device_id=provider_device_id)
+        # Kept to this lock's codes on our side too: Seam's fake server answers with every lock's
+        # codes whatever device_id says, and a code of another lock taken for this one's would
+        # look like a stranger's code on it (or hide a code this lock lost).
         return [
             HeldCode(
                 provider_code_id=c.access_code_id,
@@ -125,6 +131,7 @@ class SeamProvider:
                 is_set=c.status == "set",
             )
             for c in [*managed, *unmanaged]
+            if c.device_id == provider_device_id
         ]
 
     def create_offline_code(
@@ -222,11 +229,17 @@ def failure(exc: Exception, *, setting: bool) -> Outcome:
     return Outcome.failed(Problem(generic, f"Could not reach Seam ({type(exc).__name__})."), transient=True)
 
 
-def _outcome_for_status(status: str, provider_code_id: str, warnings, is_scheduled_on_device) -> Outcome:
-    """Seam's answer: ``set``, or a future code already loaded with its schedule, is final;
-    anything else is confirmed later."""
+def _outcome_for_status(
+    status: str, provider_code_id: str, warnings, is_scheduled_on_device, *, starts_at: datetime | None
+) -> Outcome:
+    """Seam's answer, read as Seam means it. ``set`` is final. So is ``unset`` on a code whose
+    window has not begun: Seam holds the code and its window and puts it on the lock itself
+    (loading it ahead on locks that keep schedules, ``is_scheduled_on_device``), so the code
+    waits for its start, unset, and nothing is in flight. ``setting`` (and ``unset`` once the
+    window has begun, ``removing``, ``unknown``) awaits confirmation, by webhook or poll."""
     problems = [Problem(_field(w, "warning_code"), _field(w, "message") or "") for w in warnings or []]
-    if status == "set" or is_scheduled_on_device:
+    waiting = status == "unset" and starts_at is not None and starts_at > timezone.now()
+    if status == "set" or is_scheduled_on_device or waiting:
         return Outcome.confirmed(provider_code_id, warnings=problems)
     return Outcome.pending(provider_code_id, warnings=problems)
 
