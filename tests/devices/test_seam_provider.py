@@ -157,3 +157,16 @@ def test_each_account_gets_its_own_webhook_secret(db):
 
     first, second = ConnectedAccountFactory(), ConnectedAccountFactory()
     assert first.webhook_secret.startswith("whsec_") and first.webhook_secret != second.webhook_secret
+
+
+def test_only_seams_word_that_the_lock_is_online_proves_contact_with_it(account, fake_seam):
+    """Seam answers about codes from its own records and reaches the lock later: those answers
+    never clear a reachability error. A device Seam reports online now does."""
+    provider = SeamProvider(account)
+    assert provider.probe("august_device_1").reached_lock  # the fake's seeded lock is online
+    created = provider.set_code("august_device_1", CodeSpec(code="4821", name="Ana"))
+    assert created.result != Result.FAILED and not created.reached_lock
+    assert not any(h.reached_lock for h in provider.list_codes("august_device_1"))
+    assert not provider.remove_code("august_device_1", created.provider_code_id).reached_lock
+    fake_seam.stop()
+    assert not provider.probe("august_device_1").reached_lock  # Seam unreachable: no word at all
