@@ -123,13 +123,14 @@ def _apply_code_report(
     if event_type in (EventType.SET_ON_DEVICE, EventType.SCHEDULED_ON_DEVICE):
         if finished:
             return _ignored("the code is deleted or over; the scheduler takes it off the lock")
-        outcome = Outcome.confirmed(code.provider_code_id or None)
+        # The provider heard from the lock that it holds the code.
+        outcome = Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
         ledger.access_code_record_outcome(
             access_code=code, action=lifecycle.LockAction.SET, outcome=outcome, now=at
         )
     elif event_type is EventType.REMOVED_FROM_DEVICE:
         if finished:
-            outcome = Outcome.confirmed(code.provider_code_id or None)
+            outcome = Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
             ledger.access_code_record_outcome(
                 access_code=code, action=lifecycle.LockAction.REMOVE, outcome=outcome, now=at
             )

@@ -384,10 +384,15 @@ def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(f
         raise OperationalError("disk I/O error")
 
     monkeypatch.setattr(sandbox_provider._Session, "save", broken)
-    assert scheduler.sweep(now=now).steps is None
+    # The failure is the code's outcome: recorded, and retried with the usual backoff.
+    assert scheduler.sweep(now=now).steps == {"send": 1}
     assert on_lock(cloud) == [] and fresh(code).status == AccessCodeStatus.UNSET
+    failure = next(i for i in access_code_issues(code) if i.code == "failed_to_set_on_device")
+    assert "OperationalError: disk I/O error" in failure.message
+    assert now < fresh(code).next_attempt_at <= now + timedelta(minutes=1)
+    assert fresh(code).claimed_until is None
     monkeypatch.undo()
-    run_until(now + timedelta(minutes=5))  # the lease lapses
+    run_until(now + timedelta(minutes=5))
     assert on_lock(cloud) == ["4821"] and fresh(code).status == AccessCodeStatus.SET
     sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
     assert list(sent) == ["set"]

@@ -216,3 +216,16 @@ def test_a_drift_check_over_several_locks_takes_no_code_for_another_locks(accoun
     for code in codes:
         code.refresh_from_db()
         assert (code.status, code.deleted_at, access_code_issues(code)) == (AccessCodeStatus.SET, None, [])
+
+
+def test_only_seams_word_that_the_lock_is_online_proves_contact_with_it(account, fake_seam):
+    """Seam answers about codes from its own records and reaches the lock later: those answers
+    never clear a reachability error. A device Seam reports online now does."""
+    provider = SeamProvider(account)
+    assert provider.probe("august_device_1").reached_lock  # the fake's seeded lock is online
+    created = provider.set_code("august_device_1", CodeSpec(code="4821", name="Ana"))
+    assert created.result != Result.FAILED and not created.reached_lock
+    assert not any(h.reached_lock for h in provider.list_codes("august_device_1"))
+    assert not provider.remove_code("august_device_1", created.provider_code_id).reached_lock
+    fake_seam.stop()
+    assert not provider.probe("august_device_1").reached_lock  # Seam unreachable: no word at all

@@ -4,6 +4,10 @@ Seam keeps each code's schedule itself, so a code goes to Seam with its window o
 sets it on the lock when due. Seam's answer to a command is rarely final: a code comes back
 ``setting`` or ``unset`` and its confirmation arrives later, by webhook or by polling.
 
+Seam answers commands about codes from its own records and reaches the lock later, so those
+answers never prove contact with the lock (``Outcome.reached_lock``): the lock's confirmation
+comes as an event. Only a device that Seam reports online now does.
+
 Where Seam's published fake server and the real API differ, this driver uses what works on
 both: update and delete are sent as POST with a JSON body, which the real API accepts on every
 route, while the SDK's own ``update`` (PATCH) and ``delete`` (DELETE) are refused by the fake.
@@ -56,9 +60,13 @@ class SeamProvider:
             Problem(e.get("error_code", "device_disconnected"), e.get("message", ""))
             for e in raw.get("errors") or []
         ]
-        if not (raw.get("properties") or {}).get("online", True):
+        online = (raw.get("properties") or {}).get("online")
+        if online is False:
             problems.append(Problem("device_offline", "Seam reports the lock offline."))
-        return Outcome.failed(*problems, transient=True) if problems else Outcome.confirmed()
+        if problems:
+            return Outcome.failed(*problems, transient=True)
+        # Seam's own word that it is in touch with the lock now; no word, no proof.
+        return Outcome.confirmed(reached_lock=online is True)
 
     # --- Codes --------------------------------------------------------------------------------
 
