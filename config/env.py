@@ -65,3 +65,11 @@ WEBHOOK_ALLOW_PRIVATE_URLS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", defaul
 WEBHOOK_MAX_BODY_BYTES: int = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # How long one outbound attempt may take, connecting and reading, in seconds.
 WEBHOOK_TIMEOUT_SECONDS: float = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# Notifications (see notifications/). Email to staff and guests goes through Django's mail,
+# configured by one URL: smtp://user:password@host:587 (STARTTLS with ?tls=1), smtps://... for
+# TLS, consolemail:// to print messages. Chat and SMS go through Apprise channel URLs instead.
+EMAIL_CONFIG: dict = env.email_url("EMAIL_URL", default="consolemail://")
+NOTIFICATIONS_FROM_EMAIL: str = env.str("NOTIFICATIONS_FROM_EMAIL", default="latchkey@localhost")
+# Where messages link to: the address people open Latchkey at.
+PUBLIC_URL: str = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")

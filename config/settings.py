@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "devices",
     "codes",
     "webhooks",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -206,3 +207,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "codes.models.EventType"},
 }
+
+# --- Notifications (notifications/) -----------------------------------------------------------
+vars().update(env.EMAIL_CONFIG)  # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from EMAIL_URL
+DEFAULT_FROM_EMAIL = env.NOTIFICATIONS_FROM_EMAIL
+LATCHKEY_PUBLIC_URL = env.PUBLIC_URL.rstrip("/")
