@@ -31,8 +31,8 @@ from codes.selectors import pin_suggestion
 from codes.services import access_codes, backup_pool, checks
 from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from devices.models import MAX_CODE_LENGTH, Device
-from notifications.services import guests
 from devices.services import device_code_constraints_report
+from notifications.services import guests
 
 # --- Finding things in the caller's workspace ---------------------------------------------------
 

@@ -77,7 +77,9 @@ class NotificationChannelAdmin(WorkspaceScopedAdmin):
 
 
 class RuleForm(forms.ModelForm):
-    kinds = forms.MultipleChoiceField(choices=AlertKind.choices, widget=forms.CheckboxSelectMultiple, required=False)
+    kinds = forms.MultipleChoiceField(
+        choices=AlertKind.choices, widget=forms.CheckboxSelectMultiple, required=False
+    )
 
     class Meta:
         model = NotificationRule
@@ -132,7 +134,9 @@ class NotificationRuleAdmin(WorkspaceScopedAdmin):
         if db_field.name == "channels":
             kwargs["queryset"] = NotificationChannel.objects.filter(workspace__in=visible)
         elif db_field.name == "people":
-            kwargs["queryset"] = get_user_model().objects.filter(memberships__workspace__in=visible).distinct()
+            kwargs["queryset"] = (
+                get_user_model().objects.filter(memberships__workspace__in=visible).distinct()
+            )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
@@ -145,7 +149,16 @@ class AttemptInline(ReadOnlyInline):
 class NotificationAdmin(ReadOnlyAdmin):
     """The outbox. A guest's message shows its PIN masked: it is filled in only as it is sent."""
 
-    list_display = ["subject", "message_kind", "alert_kind", "target", "status", "attempt_count", "not_before", "last_error"]
+    list_display = [
+        "subject",
+        "message_kind",
+        "alert_kind",
+        "target",
+        "status",
+        "attempt_count",
+        "not_before",
+        "last_error",
+    ]
     list_filter = ["status", "message_kind", "alert_kind"]
     search_fields = ["subject", "email_to"]
     exclude = ["pin_digest"]
@@ -189,7 +202,9 @@ class GuestContactAdmin(WorkspaceScopedAdmin):
     def send_now(self, request, queryset):
         for contact in queryset.select_related("access_code"):
             try:
-                guests.guest_code_send_now(access_code=contact.access_code, actor=request.user, now=timezone.now())
+                guests.guest_code_send_now(
+                    access_code=contact.access_code, actor=request.user, now=timezone.now()
+                )
                 self.message_user(request, f"Queued the code for {contact.email}.")
             except ValidationError as exc:
                 self.message_user(request, f"{contact}: {' '.join(exc.messages)}", level=messages.ERROR)

@@ -45,13 +45,17 @@ class NotificationChannel(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notification_channels")
     name = models.CharField(max_length=200)
     encrypted_url = models.TextField(editable=False)
-    url_masked = models.CharField(max_length=500, editable=False, help_text="The URL with its secrets hidden.")
+    url_masked = models.CharField(
+        max_length=500, editable=False, help_text="The URL with its secrets hidden."
+    )
     service = models.CharField(max_length=100, editable=False, help_text="What Apprise says it speaks to.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["workspace", "name"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="notification_channel_name_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="notification_channel_name_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.service})"
@@ -111,7 +115,9 @@ class AlertCause(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     property = models.ForeignKey(Property, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=30, choices=AlertKind.choices)
-    key = models.CharField(max_length=200, help_text="What makes it the same problem from one sweep to the next.")
+    key = models.CharField(
+        max_length=200, help_text="What makes it the same problem from one sweep to the next."
+    )
     title = models.CharField(max_length=300)
     link = models.CharField(max_length=500)
     next_arrival_at = models.DateTimeField(null=True, blank=True)
@@ -125,7 +131,9 @@ class AlertCause(models.Model):
             models.CheckConstraint(condition=Q(kind__in=AlertKind.values), name="alert_cause_kind_valid"),
             # Two sweeps at once cannot open the same problem twice.
             models.UniqueConstraint(
-                fields=["workspace", "key"], condition=Q(resolved_at__isnull=True), name="alert_cause_one_open"
+                fields=["workspace", "key"],
+                condition=Q(resolved_at__isnull=True),
+                name="alert_cause_one_open",
             ),
         ]
 
@@ -162,7 +170,9 @@ class Notification(models.Model):
         NotificationChannel, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
     )
     email_to = models.EmailField(blank=True)
-    rule = models.ForeignKey(NotificationRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    rule = models.ForeignKey(
+        NotificationRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     cause = models.ForeignKey(AlertCause, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     access_code = models.ForeignKey(
         AccessCode, on_delete=models.CASCADE, null=True, blank=True, related_name="guest_notifications"
@@ -180,7 +190,9 @@ class Notification(models.Model):
     body = models.TextField()
     dedupe_key = models.CharField(max_length=300, unique=True, editable=False)
 
-    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
     created_at = models.DateTimeField(default=timezone.now)
     not_before = models.DateTimeField(help_text="Sent at or after this (quiet hours, retries).")
     attempt_count = models.PositiveIntegerField(default=0)
@@ -199,7 +211,8 @@ class Notification(models.Model):
             ),
             # Exactly one target.
             models.CheckConstraint(
-                condition=(Q(channel__isnull=False) & Q(email_to="")) | (Q(channel__isnull=True) & ~Q(email_to="")),
+                condition=(Q(channel__isnull=False) & Q(email_to=""))
+                | (Q(channel__isnull=True) & ~Q(email_to="")),
                 name="notification_one_target",
             ),
         ]
@@ -259,7 +272,9 @@ class GuestMessageTemplate(models.Model):
     subject = models.CharField(max_length=300, default=DEFAULT_GUEST_SUBJECT)
     body = models.TextField(default=DEFAULT_GUEST_BODY)
     check_in_instructions = models.TextField(blank=True)
-    lead_hours = models.PositiveIntegerField(default=24, help_text="Hours before arrival the guest gets the code.")
+    lead_hours = models.PositiveIntegerField(
+        default=24, help_text="Hours before arrival the guest gets the code."
+    )
 
     def __str__(self) -> str:
         return f"Guest message of {self.property}"

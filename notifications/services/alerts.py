@@ -41,7 +41,10 @@ class Found:
 
 
 def _stays(codes, zone) -> list[str]:
-    shown = [f"- {c.name or 'Unnamed code'}, arrives {links.local(c.starts_at, zone)}" for c in codes[:MAX_STAYS_LISTED]]
+    shown = [
+        f"- {c.name or 'Unnamed code'}, arrives {links.local(c.starts_at, zone)}"
+        for c in codes[:MAX_STAYS_LISTED]
+    ]
     if len(codes) > MAX_STAYS_LISTED:
         shown.append(f"- and {len(codes) - MAX_STAYS_LISTED} more")
     return shown
@@ -51,13 +54,17 @@ def _lock_causes(now: datetime) -> list[Found]:
     """One cause per active error or warning on a lock (or its account) with stays ahead
     within the advance window: it names the lock, the remedy and every stay it puts at risk."""
     found = []
-    issues = DeviceIssue.objects.filter(cleared_at__isnull=True).select_related("device__property", "connected_account")
+    issues = DeviceIssue.objects.filter(cleared_at__isnull=True).select_related(
+        "device__property", "connected_account"
+    )
     until = now + lifecycle.advance()
     for issue in issues:
         if issue.device_id:
             locks = [issue.device]
         else:
-            locks = list(Device.objects.filter(connected_account=issue.connected_account).select_related("property"))
+            locks = list(
+                Device.objects.filter(connected_account=issue.connected_account).select_related("property")
+            )
         if not locks:
             continue
         stays = list(
@@ -125,7 +132,10 @@ def _code_causes(now: datetime, *, told: set) -> list[Found]:
                     workspace_id=code.workspace_id,
                     property=prop,
                     title=f"{code.name or 'A code'} on {code.device.display_name} is not ready (arrives {arrival})",
-                    lines=[f"Why: {code.review_reason or 'flagged for review'}", f"What to do: {_remedy(code)}"],
+                    lines=[
+                        f"Why: {code.review_reason or 'flagged for review'}",
+                        f"What to do: {_remedy(code)}",
+                    ],
                     link=links.code_page(code.pk),
                     next_arrival_at=code.starts_at if code.starts_at > now else None,
                 )
@@ -175,7 +185,10 @@ def _webhook_causes() -> list[Found]:
             workspace_id=s.workspace_id,
             property=None,
             title=f"Webhook subscription {s.url} was disabled",
-            lines=[s.disabled_reason or "It was disabled.", "What to do: fix the receiver, then enable it again."],
+            lines=[
+                s.disabled_reason or "It was disabled.",
+                "What to do: fix the receiver, then enable it again.",
+            ],
             link=links.webhook_page(s.pk),
         )
         for s in WebhookSubscription.objects.filter(is_disabled=True)
@@ -188,17 +201,25 @@ def problems_found(*, now: datetime) -> list[Found]:
     return locks + _code_causes(now, told=told) + _webhook_causes()
 
 
-def _rules_for(rules: list[NotificationRule], *, workspace_id, property_id, kind: str) -> list[NotificationRule]:
+def _rules_for(
+    rules: list[NotificationRule], *, workspace_id, property_id, kind: str
+) -> list[NotificationRule]:
     return [
         r
         for r in rules
-        if r.workspace_id == workspace_id and (r.property_id is None or r.property_id == property_id) and kind in r.kinds
+        if r.workspace_id == workspace_id
+        and (r.property_id is None or r.property_id == property_id)
+        and kind in r.kinds
     ]
 
 
-def _drafts(cause: AlertCause, message: str, *, subject: str, body: str, rules, now: datetime, tag: str) -> list:
+def _drafts(
+    cause: AlertCause, message: str, *, subject: str, body: str, rules, now: datetime, tag: str
+) -> list:
     drafts = []
-    for rule in _rules_for(rules, workspace_id=cause.workspace_id, property_id=cause.property_id, kind=cause.kind):
+    for rule in _rules_for(
+        rules, workspace_id=cause.workspace_id, property_id=cause.property_id, kind=cause.kind
+    ):
         zone = links.zone_of(cause.property)
         wait = quiet.quiet_until(now, start=rule.quiet_start, end=rule.quiet_end, zone=zone)
         for target in queue.rule_targets(rule):
@@ -225,11 +246,15 @@ def alerts_sweep(*, now: datetime) -> int:
     lines. Returns how many notifications it queued."""
     found = problems_found(now=now)
     rules = list(
-        NotificationRule.objects.filter(is_enabled=True, immediate=True).prefetch_related("channels", "people")
+        NotificationRule.objects.filter(is_enabled=True, immediate=True).prefetch_related(
+            "channels", "people"
+        )
     )
     drafts = []
     with transaction.atomic():
-        open_causes = {(c.workspace_id, c.key): c for c in AlertCause.objects.filter(resolved_at__isnull=True)}
+        open_causes = {
+            (c.workspace_id, c.key): c for c in AlertCause.objects.filter(resolved_at__isnull=True)
+        }
         for f in found:
             cause = open_causes.pop((f.workspace_id, f.key), None)
             body = "\n".join([*f.lines, "", f"Open: {f.link}"])

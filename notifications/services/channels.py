@@ -24,12 +24,20 @@ def apprise_plugin(url: str):
         raise ValidationError({"url": ["Give an Apprise URL, e.g. mailto://... or json://host/path."]})
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if not scheme:
-        raise ValidationError({"url": [f"{url[:40]!r} is not a URL: it needs a scheme such as mailto:// or json://."]})
+        raise ValidationError(
+            {"url": [f"{url[:40]!r} is not a URL: it needs a scheme such as mailto:// or json://."]}
+        )
     if scheme not in _known_schemes():
         raise ValidationError({"url": [f"Apprise does not know the service {scheme}://."]})
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
-        raise ValidationError({"url": [f"Apprise cannot read this {scheme}:// URL: check its parts against Apprise's documentation for {scheme}://."]})
+        raise ValidationError(
+            {
+                "url": [
+                    f"Apprise cannot read this {scheme}:// URL: check its parts against Apprise's documentation for {scheme}://."
+                ]
+            }
+        )
     return plugin
 
 
@@ -104,13 +112,17 @@ def rule_check(
         errors["property"] = ["The property belongs to another workspace."]
     unknown = [k for k in kinds if k not in AlertKind.values]
     if unknown:
-        errors["kinds"] = [f"Unknown kinds: {', '.join(map(str, unknown))}. Known: {', '.join(AlertKind.values)}."]
+        errors["kinds"] = [
+            f"Unknown kinds: {', '.join(map(str, unknown))}. Known: {', '.join(AlertKind.values)}."
+        ]
     members = set(Membership.objects.filter(workspace=workspace).values_list("user_id", flat=True))
     outsiders = [str(p) for p in people if p.pk not in members]
     if outsiders:
         errors["people"] = [f"Not members of {workspace}: {', '.join(outsiders)}."]
     if (quiet_start is None) != (quiet_end is None):
-        errors["quiet_end" if quiet_end is None else "quiet_start"] = ["Give both ends of the quiet hours, or neither."]
+        errors["quiet_end" if quiet_end is None else "quiet_start"] = [
+            "Give both ends of the quiet hours, or neither."
+        ]
     if errors:
         raise ValidationError(errors)
 
@@ -133,7 +145,12 @@ def rule_create(
 ) -> NotificationRule:
     kinds = list(AlertKind.values) if kinds is None else list(kinds)
     rule_check(
-        workspace=workspace, property=property, kinds=kinds, people=people, quiet_start=quiet_start, quiet_end=quiet_end
+        workspace=workspace,
+        property=property,
+        kinds=kinds,
+        people=people,
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
     )
     if any(c.workspace_id != workspace.pk for c in channels):
         raise ValidationError({"channels": ["A channel belongs to another workspace."]})

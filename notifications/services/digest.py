@@ -33,10 +33,16 @@ def digest_text(prop: Property, *, now: datetime) -> tuple[str, str, bool]:
         )
     )
     flagged = list(
-        codes_visible(workspaces).filter(device__property=prop, needs_review=True).select_related("device").order_by("starts_at")
+        codes_visible(workspaces)
+        .filter(device__property=prop, needs_review=True)
+        .select_related("device")
+        .order_by("starts_at")
     )
     locks = list(Device.objects.filter(property=prop).order_by("display_name"))
-    troubled = {i.device_id or i.connected_account_id: i for i in active_issues_of_locks(locks, {d.connected_account_id for d in locks})}
+    troubled = {
+        i.device_id or i.connected_account_id: i
+        for i in active_issues_of_locks(locks, {d.connected_account_id for d in locks})
+    }
     attention = []
     for lock in locks:
         reasons = []
@@ -56,7 +62,10 @@ def digest_text(prop: Property, *, now: datetime) -> tuple[str, str, bool]:
         for c in arrivals
     ] or ["- none"]
     lines += ["", f"Flagged for review ({len(flagged)}):"]
-    lines += [f"- {c.name or 'Unnamed'} on {c.device.display_name}: {c.review_reason or 'flagged'} ({links.code_page(c.pk)})" for c in flagged] or ["- none"]
+    lines += [
+        f"- {c.name or 'Unnamed'} on {c.device.display_name}: {c.review_reason or 'flagged'} ({links.code_page(c.pk)})"
+        for c in flagged
+    ] or ["- none"]
     lines += ["", f"Locks needing attention ({len(attention)}):", *(attention or ["- none"])]
     lines += ["", f"Open: {links.dashboard()}"]
     something = bool(arrivals or flagged or attention)
@@ -70,11 +79,15 @@ def digest_text(prop: Property, *, now: datetime) -> tuple[str, str, bool]:
 
 def digests_send_due(*, now: datetime) -> int:
     """Queue every digest whose local hour has come today and that was not decided yet."""
-    rules = NotificationRule.objects.filter(is_enabled=True, digest=True).prefetch_related("channels", "people")
+    rules = NotificationRule.objects.filter(is_enabled=True, digest=True).prefetch_related(
+        "channels", "people"
+    )
     queued = 0
     for rule in rules:
         properties = (
-            [rule.property] if rule.property_id else list(Property.objects.filter(workspace_id=rule.workspace_id))
+            [rule.property]
+            if rule.property_id
+            else list(Property.objects.filter(workspace_id=rule.workspace_id))
         )
         for prop in properties:
             local_day = now.astimezone(prop.zone).date()
@@ -86,7 +99,9 @@ def digests_send_due(*, now: datetime) -> int:
             send = something or rule.digest_all_clear
             try:
                 with transaction.atomic():
-                    DigestDay.objects.create(rule=rule, property=prop, day=local_day, decided_at=now, sent=send)
+                    DigestDay.objects.create(
+                        rule=rule, property=prop, day=local_day, decided_at=now, sent=send
+                    )
                     if send:
                         drafts = [
                             queue.Draft(
@@ -105,4 +120,3 @@ def digests_send_due(*, now: datetime) -> int:
             except IntegrityError:
                 continue  # another worker decided this day at the same moment
     return queued
-

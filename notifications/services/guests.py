@@ -60,7 +60,9 @@ def template_check(text: str, *, field: str) -> None:
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
-        raise ValidationError({field: [f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}."]}) from exc
+        raise ValidationError(
+            {field: [f"is not a valid template ({exc}); write a literal brace as {{{{ or }}}}."]}
+        ) from exc
     for _, name, spec, conversion in parts:
         if name is None:
             continue
@@ -116,7 +118,9 @@ def guest_contact_check(*, email: str | None, phone: str | None) -> dict:
         except ValidationError:
             errors["guest_email"] = [f"{email[:80]!r} is not an email address."]
     if phone and not PHONE.match(phone):
-        errors["guest_phone"] = [f"{phone[:40]!r} is not a phone number (digits, optionally starting with +)."]
+        errors["guest_phone"] = [
+            f"{phone[:40]!r} is not a phone number (digits, optionally starting with +)."
+        ]
     if errors:
         raise ValidationError(errors)
     return {"email": email, "phone": phone}
@@ -138,7 +142,9 @@ def stay_key(code: AccessCode) -> str:
 
 
 @transaction.atomic
-def guest_contact_set(*, access_code: AccessCode, email: str | None, phone: str | None = None) -> list[GuestContact]:
+def guest_contact_set(
+    *, access_code: AccessCode, email: str | None, phone: str | None = None
+) -> list[GuestContact]:
     """Give the stay (the code and the codes sharing its ``common_code_key``) its guest's
     contact; empty values remove it. Checked first, so bad input saves nothing."""
     fields = guest_contact_check(email=email, phone=phone)
@@ -203,7 +209,9 @@ def render(codes: list[AccessCode], *, reveal: bool) -> Rendered:
     return Rendered(subject.format_map(values), body.format_map(values).strip() + "\n")
 
 
-def _draft(codes: list[AccessCode], contact: GuestContact, *, now: datetime, key: str, actor=None) -> queue.Draft:
+def _draft(
+    codes: list[AccessCode], contact: GuestContact, *, now: datetime, key: str, actor=None
+) -> queue.Draft:
     shown = render(codes, reveal=False)
     return queue.Draft(
         workspace_id=codes[0].workspace_id,
@@ -236,7 +244,9 @@ def guest_messages_sweep(*, now: datetime) -> int:
             access_code__ends_at__gt=now,
             access_code__starts_at__lte=now + timedelta(hours=longest),
         )
-        .select_related("access_code__device__property__guest_message_template", "access_code__pulled_backup_access_code")
+        .select_related(
+            "access_code__device__property__guest_message_template", "access_code__pulled_backup_access_code"
+        )
     )
     drafts, seen = [], set()
     for contact in contacts:
@@ -270,7 +280,12 @@ def guest_code_send_now(*, access_code: AccessCode, actor, now: datetime) -> Not
         if Notification.objects.filter(dedupe_key=key).exists():
             key = f"{key}:again:{uuid.uuid4().hex}"
         written = queue.notifications_queue([_draft(codes, contact, now=now, key=key, actor=actor)], now=now)
-        staff.review_note(access_code=access_code, actor=actor, note=f"Sent the guest their code ({contact.email}).", now=now)
+        staff.review_note(
+            access_code=access_code,
+            actor=actor,
+            note=f"Sent the guest their code ({contact.email}).",
+            now=now,
+        )
     return written[0]
 
 
@@ -288,7 +303,9 @@ def body_to_send(notification: Notification) -> tuple[str, str]:
 
 def last_guest_message(access_code: AccessCode) -> Notification | None:
     return (
-        Notification.objects.filter(message_kind=MessageKind.GUEST_CODE, access_code_id__in=[c.pk for c in stay_codes(access_code)])
+        Notification.objects.filter(
+            message_kind=MessageKind.GUEST_CODE, access_code_id__in=[c.pk for c in stay_codes(access_code)]
+        )
         .order_by("-created_at")
         .first()
     )

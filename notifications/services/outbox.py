@@ -76,7 +76,9 @@ def _finish(notification: Notification, *, now: datetime, status: str, error: st
     return notification
 
 
-def _record(notification: Notification, *, now: datetime, ok: bool, error: str, duration_ms: int) -> Notification:
+def _record(
+    notification: Notification, *, now: datetime, ok: bool, error: str, duration_ms: int
+) -> Notification:
     with transaction.atomic():
         NotificationAttempt.objects.create(
             notification=notification, attempted_at=now, duration_ms=duration_ms, ok=ok, error=error
@@ -93,7 +95,14 @@ def _record(notification: Notification, *, now: datetime, ok: bool, error: str, 
             notification.status = NotificationStatus.FAILED
             notification.finished_at = now
         notification.save(
-            update_fields=["attempt_count", "claimed_until", "last_error", "status", "finished_at", "not_before"]
+            update_fields=[
+                "attempt_count",
+                "claimed_until",
+                "last_error",
+                "status",
+                "finished_at",
+                "not_before",
+            ]
         )
     return notification
 

@@ -4,9 +4,8 @@ import json
 from datetime import timedelta
 
 import pytest
-from seam.exceptions import SeamHttpApiError, SeamHttpInvalidInputError
-
 from django.utils import timezone
+from seam.exceptions import SeamHttpApiError, SeamHttpInvalidInputError
 
 from codes.models import AccessCode
 from devices.services import api_key_create, workspace_get_or_create
@@ -23,7 +22,13 @@ def test_the_sdk_sends_the_guest_contact_through_its_own_client_and_it_is_never_
     starts_at, ends_at = _window()
     answer = seam.client.post(
         "/access_codes/create",
-        json={"device_id": str(lock.pk), "name": "Ana", "starts_at": starts_at, "ends_at": ends_at, "guest_email": "ana@example.com"},
+        json={
+            "device_id": str(lock.pk),
+            "name": "Ana",
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "guest_email": "ana@example.com",
+        },
     )
     # The SDK's client answers the body as a dict, and raises Seam's errors as the SDK does.
     assert "ana@example.com" not in json.dumps(answer)
@@ -31,7 +36,9 @@ def test_the_sdk_sends_the_guest_contact_through_its_own_client_and_it_is_never_
     assert GuestContact.objects.get(access_code_id=code_id).email == "ana@example.com"
     fetched = seam.client.post("/access_codes/get", json={"access_code_id": code_id})
     assert "ana@example.com" not in json.dumps(fetched)
-    seam.client.post("/access_codes/update", json={"access_code_id": code_id, "guest_email": "ana@new.example"})
+    seam.client.post(
+        "/access_codes/update", json={"access_code_id": code_id, "guest_email": "ana@new.example"}
+    )
     assert GuestContact.objects.get(access_code_id=code_id).email == "ana@new.example"
 
     # Another workspace's key cannot reach the code (404), let alone its guest's contact.
@@ -51,7 +58,13 @@ def test_a_guest_email_that_is_not_an_email_is_refused_by_name_and_nothing_is_cr
     with pytest.raises(SeamHttpInvalidInputError) as caught:
         seam.client.post(
             "/access_codes/create",
-            json={"device_id": str(lock.pk), "name": "Ana", "starts_at": starts_at, "ends_at": ends_at, "guest_email": "ana at home"},
+            json={
+                "device_id": str(lock.pk),
+                "name": "Ana",
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "guest_email": "ana at home",
+            },
         )
     messages = caught.value.get_validation_error_messages("guest_email")
     assert messages == ["'ana at home' is not an email address."]

@@ -30,7 +30,11 @@ class Mailbox:
         message = message_from_bytes(envelope.content, policy=default_policy)
         body = message.get_body(preferencelist=("plain", "html"))
         self.messages.append(
-            {"to": envelope.rcpt_tos, "subject": message["subject"], "body": body.get_content() if body else ""}
+            {
+                "to": envelope.rcpt_tos,
+                "subject": message["subject"],
+                "body": body.get_content() if body else "",
+            }
         )
         return "250 OK"
 
@@ -88,7 +92,9 @@ def receiver():
 
 @pytest.fixture
 def lock(db):
-    return DeviceFactory(display_name="Front door", property__name="Casa Azul", property__time_zone="Europe/Lisbon")
+    return DeviceFactory(
+        display_name="Front door", property__name="Casa Azul", property__time_zone="Europe/Lisbon"
+    )
 
 
 @pytest.fixture

@@ -75,7 +75,9 @@ def test_the_same_cause_is_not_sent_again_but_reminded_once_a_day_then_resolved(
 
 
 def test_no_reminder_once_the_arrivals_have_passed(lock, chat, now):
-    stay = AccessCodeFactory(device=lock, time_bound=True, starts_at=now + timedelta(hours=5), ends_at=now + timedelta(days=4))
+    stay = AccessCodeFactory(
+        device=lock, time_bound=True, starts_at=now + timedelta(hours=5), ends_at=now + timedelta(days=4)
+    )
     reports.device_connection_record(device=lock, online=False, now=now)
     sweep(now)
     stay.delete()
@@ -86,7 +88,11 @@ def test_no_reminder_once_the_arrivals_have_passed(lock, chat, now):
 
 def test_a_flagged_code_within_the_lead_window_is_one_alert_linking_to_its_page(lock, chat, now):
     code = AccessCodeFactory(
-        device=lock, time_bound=True, name="Ana Silva", needs_review=True, review_reason="not loaded onto the lock with its schedule yet"
+        device=lock,
+        time_bound=True,
+        name="Ana Silva",
+        needs_review=True,
+        review_reason="not loaded onto the lock with its schedule yet",
     )
     sweep(now)
     [message] = chat.received
@@ -96,13 +102,34 @@ def test_a_flagged_code_within_the_lead_window_is_one_alert_linking_to_its_page(
 
 
 def test_a_code_not_on_the_lock_at_check_in_and_a_failed_removal_are_each_told(lock, chat, now):
-    AccessCodeFactory(device=lock, time_bound=True, name="Late", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(days=2))
-    AccessCodeFactory(device=lock, time_bound=True, name="Fine", status=AccessCodeStatus.SET, starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(days=2))
-    gone = AccessCodeFactory(device=lock, time_bound=True, name="Gone", starts_at=now - timedelta(days=3), ends_at=now - timedelta(hours=1))
+    AccessCodeFactory(
+        device=lock,
+        time_bound=True,
+        name="Late",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(days=2),
+    )
+    AccessCodeFactory(
+        device=lock,
+        time_bound=True,
+        name="Fine",
+        status=AccessCodeStatus.SET,
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(days=2),
+    )
+    gone = AccessCodeFactory(
+        device=lock,
+        time_bound=True,
+        name="Gone",
+        starts_at=now - timedelta(days=3),
+        ends_at=now - timedelta(hours=1),
+    )
     from codes.services import history
     from devices.models import IssueKind
 
-    history.access_code_issue_raise(access_code=gone, kind=IssueKind.ERROR, code="failed_to_remove_from_device", now=now)
+    history.access_code_issue_raise(
+        access_code=gone, kind=IssueKind.ERROR, code="failed_to_remove_from_device", now=now
+    )
     assert sweep(now) == 2
     titles = sorted(m["title"] for m in chat.received)
     assert titles[0] == "Gone could not be taken off Front door"
@@ -111,7 +138,11 @@ def test_a_code_not_on_the_lock_at_check_in_and_a_failed_removal_are_each_told(l
 
 def test_a_disabled_webhook_subscription_is_told_to_workspace_rules(lock, chat, now):
     subscription = subscription_create(workspace=lock.workspace, url="http://127.0.0.1:9/hook")
-    subscription.is_disabled, subscription.disabled_at, subscription.disabled_reason = True, now, "Every delivery failed."
+    subscription.is_disabled, subscription.disabled_at, subscription.disabled_reason = (
+        True,
+        now,
+        "Every delivery failed.",
+    )
     subscription.save()
     sweep(now)
     assert chat.received[0]["title"] == "Webhook subscription http://127.0.0.1:9/hook was disabled"
@@ -120,7 +151,9 @@ def test_a_disabled_webhook_subscription_is_told_to_workspace_rules(lock, chat, 
 
 def test_rules_filter_by_kind_and_property(lock, receiver, now):
     channel = channels.channel_create(workspace=lock.workspace, url=receiver.url)
-    channels.rule_create(workspace=lock.workspace, name="Only webhooks", channels=[channel], kinds=["webhook_disabled"])
+    channels.rule_create(
+        workspace=lock.workspace, name="Only webhooks", channels=[channel], kinds=["webhook_disabled"]
+    )
     six_stays(lock, now)
     reports.device_connection_record(device=lock, online=False, now=now)
     assert sweep(now) == 0
@@ -132,7 +165,11 @@ def test_quiet_hours_hold_an_alert_until_the_local_morning_across_the_dst_change
     evening = datetime(2026, 10, 24, 22, 0, tzinfo=UTC)  # 23:00 in Lisbon, inside quiet hours
     channel = channels.channel_create(workspace=lock.workspace, url=receiver.url)
     channels.rule_create(
-        workspace=lock.workspace, name="Night", channels=[channel], quiet_start=time(22, 0), quiet_end=time(7, 0)
+        workspace=lock.workspace,
+        name="Night",
+        channels=[channel],
+        quiet_start=time(22, 0),
+        quiet_end=time(7, 0),
     )
     with time_machine.travel(evening, tick=False):
         six_stays(lock, evening)

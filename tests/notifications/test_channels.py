@@ -34,8 +34,12 @@ def test_bad_channel_url_is_refused_naming_the_field_and_saves_nothing(lock, url
     assert not NotificationChannel.objects.exists()
 
 
-def test_channel_add_command_prints_the_id_last_and_test_command_sends_through_each(lock, receiver, smtp, capsys):
-    call_command("notification_channel_add", workspace=lock.workspace.name, url=receiver.url, kinds=["lock_attention"])
+def test_channel_add_command_prints_the_id_last_and_test_command_sends_through_each(
+    lock, receiver, smtp, capsys
+):
+    call_command(
+        "notification_channel_add", workspace=lock.workspace.name, url=receiver.url, kinds=["lock_attention"]
+    )
     last = capsys.readouterr().out.strip().splitlines()[-1]
     channel = NotificationChannel.objects.get(pk=last)
     assert NotificationRule.objects.get(channels=channel).kinds == ["lock_attention"]
@@ -54,7 +58,12 @@ def test_channel_add_command_refuses_bad_input_by_name(lock):
     with pytest.raises(CommandError, match="--url: Apprise does not know"):
         call_command("notification_channel_add", workspace=lock.workspace.name, url="bogus://x")
     with pytest.raises(CommandError, match="--kinds: Unknown kinds: lock_on_fire"):
-        call_command("notification_channel_add", workspace=lock.workspace.name, url="json://127.0.0.1/x", kinds=["lock_on_fire"])
+        call_command(
+            "notification_channel_add",
+            workspace=lock.workspace.name,
+            url="json://127.0.0.1/x",
+            kinds=["lock_on_fire"],
+        )
     with pytest.raises(CommandError, match="--workspace"):
         call_command("notification_channel_add", workspace="nope", url="json://127.0.0.1/x")
     assert not NotificationChannel.objects.exists()
@@ -108,11 +117,18 @@ def test_the_same_message_is_never_queued_twice(lock, receiver, now):
 def test_a_claimed_notification_is_sent_by_the_next_sweep_once_its_lease_lapses(lock, receiver, now):
     channel = channels.channel_create(workspace=lock.workspace, url=receiver.url)
     draft = queue.Draft(
-        workspace_id=channel.workspace_id, message_kind="test", subject="S", body="B", dedupe_key="x",
-        target=queue.Target(channel=channel), not_before=now,
+        workspace_id=channel.workspace_id,
+        message_kind="test",
+        subject="S",
+        body="B",
+        dedupe_key="x",
+        target=queue.Target(channel=channel),
+        not_before=now,
     )
     [row] = queue.notifications_queue([draft], now=now)  # no commit: the hand-off never ran
-    Notification.objects.filter(pk=row.pk).update(claimed_until=now + outbox.LEASE)  # a worker died holding it
+    Notification.objects.filter(pk=row.pk).update(
+        claimed_until=now + outbox.LEASE
+    )  # a worker died holding it
     assert outbox.notifications_send_due(now=now) == 0
     assert outbox.notifications_send_due(now=now + outbox.LEASE) == 1
     assert len(receiver.received) == 1

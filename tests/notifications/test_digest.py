@@ -18,7 +18,9 @@ def run(at):
 
 
 def two_properties(receiver, **rule):
-    lisbon = DeviceFactory(display_name="Lisbon door", property__name="Lisbon flat", property__time_zone="Europe/Lisbon")
+    lisbon = DeviceFactory(
+        display_name="Lisbon door", property__name="Lisbon flat", property__time_zone="Europe/Lisbon"
+    )
     york = DeviceFactory(
         workspace=lisbon.workspace,
         display_name="York door",
@@ -26,7 +28,9 @@ def two_properties(receiver, **rule):
         connected_account=lisbon.connected_account,
     )
     channel = channels.channel_create(workspace=lisbon.workspace, url=receiver.url)
-    channels.rule_create(workspace=lisbon.workspace, name="Digest", channels=[channel], immediate=False, **rule)
+    channels.rule_create(
+        workspace=lisbon.workspace, name="Digest", channels=[channel], immediate=False, **rule
+    )
     return lisbon, york
 
 
@@ -36,13 +40,21 @@ def test_each_property_gets_its_digest_at_eight_local_time(receiver, db):
         lisbon, york = two_properties(receiver)
         for lock in (lisbon, york):
             AccessCodeFactory(
-                device=lock, time_bound=True, name=f"Guest at {lock.display_name}", code="482915",
-                status=AccessCodeStatus.SET, starts_at=day + timedelta(days=1), ends_at=day + timedelta(days=3),
+                device=lock,
+                time_bound=True,
+                name=f"Guest at {lock.display_name}",
+                code="482915",
+                status=AccessCodeStatus.SET,
+                starts_at=day + timedelta(days=1),
+                ends_at=day + timedelta(days=3),
             )
     assert run(datetime(2026, 11, 23, 7, 59, tzinfo=UTC)) == 0  # 07:59 in Lisbon (WET, UTC+0)
     assert run(datetime(2026, 11, 23, 8, 0, tzinfo=UTC)) == 1
     assert receiver.received[-1]["title"].startswith("Lisbon flat: 1 arrivals in 72 h")
-    assert "Guest at Lisbon door" in receiver.received[-1]["message"] and ": Set" in receiver.received[-1]["message"]
+    assert (
+        "Guest at Lisbon door" in receiver.received[-1]["message"]
+        and ": Set" in receiver.received[-1]["message"]
+    )
     assert "482915" not in receiver.received[-1]["message"]
     assert run(datetime(2026, 11, 23, 12, 59, tzinfo=UTC)) == 0  # 07:59 in New York (EST, UTC-5)
     assert run(datetime(2026, 11, 23, 13, 0, tzinfo=UTC)) == 1

@@ -23,8 +23,13 @@ def stay(lock, now):
     lock.property.address = "Rua Azul 12, Lisboa"
     lock.property.save()
     code = AccessCodeFactory(
-        device=lock, time_bound=True, name="Ana Silva", code="482915", status=AccessCodeStatus.SET,
-        starts_at=now + timedelta(days=3), ends_at=now + timedelta(days=6),
+        device=lock,
+        time_bound=True,
+        name="Ana Silva",
+        code="482915",
+        status=AccessCodeStatus.SET,
+        starts_at=now + timedelta(days=3),
+        ends_at=now + timedelta(days=6),
     )
     guests.guest_contact_set(access_code=code, email="ana@example.com")
     return code
@@ -111,8 +116,11 @@ def test_a_template_with_an_unknown_placeholder_is_refused_naming_the_field(lock
 
 def test_a_property_template_and_lead_time_are_used(stay, smtp, lock):
     guests.template_save(
-        property=lock.property, subject="Welcome to {property_name}", body="PIN {pin} for {doors}. {check_in_instructions}",
-        check_in_instructions="Keys are in the box.", lead_hours=48,
+        property=lock.property,
+        subject="Welcome to {property_name}",
+        body="PIN {pin} for {doors}. {check_in_instructions}",
+        check_in_instructions="Keys are in the box.",
+        lead_hours=48,
     )
     assert run(stay.starts_at - timedelta(hours=47)) == 1
     assert smtp.messages[0]["subject"] == "Welcome to Casa Azul"
@@ -122,10 +130,23 @@ def test_a_property_template_and_lead_time_are_used(stay, smtp, lock):
 def test_a_stay_sharing_a_common_code_key_is_one_message_naming_its_doors(lock, smtp, now):
     from tests.devices.factories import DeviceFactory
 
-    side = DeviceFactory(workspace=lock.workspace, property=lock.property, connected_account=lock.connected_account, display_name="Side gate")
+    side = DeviceFactory(
+        workspace=lock.workspace,
+        property=lock.property,
+        connected_account=lock.connected_account,
+        display_name="Side gate",
+    )
     codes = [
-        AccessCodeFactory(device=d, time_bound=True, name="Ana", code="482915", common_code_key="booking-7",
-                          status=AccessCodeStatus.SET, starts_at=now + timedelta(hours=10), ends_at=now + timedelta(days=2))
+        AccessCodeFactory(
+            device=d,
+            time_bound=True,
+            name="Ana",
+            code="482915",
+            common_code_key="booking-7",
+            status=AccessCodeStatus.SET,
+            starts_at=now + timedelta(hours=10),
+            ends_at=now + timedelta(days=2),
+        )
         for d in (lock, side)
     ]
     guests.guest_contact_set(access_code=codes[0], email="ana@example.com")

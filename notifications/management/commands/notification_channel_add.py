@@ -15,8 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="The workspace's name.")
-        parser.add_argument("--url", required=True, help="An Apprise URL: mailto://..., slack://..., json://...")
-        parser.add_argument("--name", default="", help="A label for the channel (default: the service's name).")
+        parser.add_argument(
+            "--url", required=True, help="An Apprise URL: mailto://..., slack://..., json://..."
+        )
+        parser.add_argument(
+            "--name", default="", help="A label for the channel (default: the service's name)."
+        )
         parser.add_argument(
             "--kinds",
             nargs="*",
