@@ -210,5 +210,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Notifications (notifications/) -----------------------------------------------------------
 vars().update(env.EMAIL_CONFIG)  # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from EMAIL_URL
+LATCHKEY_EMAIL_ENABLED = bool(env.EMAIL_URL)
+EMAIL_TIMEOUT = 10  # seconds; a stuck mail server must not hold a worker
 DEFAULT_FROM_EMAIL = env.NOTIFICATIONS_FROM_EMAIL
 LATCHKEY_PUBLIC_URL = env.PUBLIC_URL.rstrip("/")

@@ -56,6 +56,8 @@ def _send(notification: Notification, body: str) -> tuple[bool, str]:
     if notification.channel_id:
         result = channels.channel_send(notification.channel, title=notification.subject, body=body)
         return result.ok, result.error
+    if not settings.LATCHKEY_EMAIL_ENABLED:
+        return False, "Email is not configured: set EMAIL_URL (e.g. smtp://user:password@host:587?tls=1)."
     try:
         EmailMessage(
             subject=notification.subject,

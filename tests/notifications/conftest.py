@@ -46,6 +46,7 @@ def smtp(settings):
     port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
+    settings.LATCHKEY_EMAIL_ENABLED = True
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False

@@ -132,3 +132,19 @@ def test_a_claimed_notification_is_sent_by_the_next_sweep_once_its_lease_lapses(
     assert outbox.notifications_send_due(now=now) == 0
     assert outbox.notifications_send_due(now=now + outbox.LEASE) == 1
     assert len(receiver.received) == 1
+
+
+def test_without_email_url_an_email_notification_fails_visibly(lock, now, settings):
+    settings.LATCHKEY_EMAIL_ENABLED = False
+    draft = queue.Draft(
+        workspace_id=lock.workspace_id,
+        message_kind="test",
+        subject="S",
+        body="B",
+        dedupe_key="e",
+        target=queue.Target(email="maria@example.com"),
+        not_before=now,
+    )
+    [row] = run_on_commit(queue.notifications_queue, [draft], now=now)
+    row.refresh_from_db()
+    assert row.attempt_count == 1 and row.last_error.startswith("Email is not configured: set EMAIL_URL")
