@@ -77,3 +77,12 @@ CALENDAR_FETCH_MINUTES: int = env.int("CALENDAR_FETCH_MINUTES", default=15)
 CALENDAR_TIMEOUT_SECONDS: float = env.float("CALENDAR_TIMEOUT_SECONDS", default=20.0)
 CALENDAR_MAX_BYTES: int = env.int("CALENDAR_MAX_BYTES", default=5 * 1024 * 1024)
 CALENDAR_FAILING_HOURS: int = env.int("CALENDAR_FAILING_HOURS", default=6)
+# Notifications (see notifications/). Email to staff and guests goes through Django's mail,
+# configured by one URL: smtp://user:password@host:587 (STARTTLS with ?tls=1), smtps://... for
+# TLS. Unset, email is off and each email notification fails visibly in the admin (a console
+# default would print guests' PINs into the worker's log). Chat and SMS go through Apprise URLs.
+EMAIL_URL: str = env.str("EMAIL_URL", default="")
+EMAIL_CONFIG: dict = environ.Env.email_url_config(EMAIL_URL) if EMAIL_URL else {}
+NOTIFICATIONS_FROM_EMAIL: str = env.str("NOTIFICATIONS_FROM_EMAIL", default="latchkey@localhost")
+# Where messages link to: the address people open Latchkey at.
+PUBLIC_URL: str = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")

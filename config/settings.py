@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "codes",
     "webhooks",
     "calendars",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -212,3 +213,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "codes.models.EventType"},
 }
+
+# --- Notifications (notifications/) -----------------------------------------------------------
+vars().update(env.EMAIL_CONFIG)  # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from EMAIL_URL
+LATCHKEY_EMAIL_ENABLED = bool(env.EMAIL_URL)
+EMAIL_TIMEOUT = 10  # seconds; a stuck mail server must not hold a worker
+DEFAULT_FROM_EMAIL = env.NOTIFICATIONS_FROM_EMAIL
+LATCHKEY_PUBLIC_URL = env.PUBLIC_URL.rstrip("/")

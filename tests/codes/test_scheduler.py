@@ -617,6 +617,9 @@ def test_setup_schedules_registers_each_schedule_once():
         ("codes.tasks.check_drift", "I", 15, -1),
         ("codes.tasks.maintain_backup_pools", "I", 5, -1),
         ("codes.tasks.sweep_due_codes", "I", 1, -1),
+        ("notifications.tasks.send_due_notifications", "I", 1, -1),
+        ("notifications.tasks.sweep_alerts", "I", 1, -1),
+        ("notifications.tasks.sweep_digests_and_guests", "I", 5, -1),
         ("webhooks.tasks.retry_inbound", "I", 1, -1),
         ("webhooks.tasks.send_due_deliveries", "I", 1, -1),
     ]
