@@ -122,6 +122,9 @@ class AccessCode(models.Model):
 
     objects = AccessCodeQuerySet.as_manager()
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code", "send_in_flight", "review_reason")
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [
@@ -294,6 +297,9 @@ class Event(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     payload = models.JSONField(default=dict, blank=True)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("payload",)
+
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [
@@ -333,6 +339,9 @@ class ActionAttempt(models.Model):
     error = models.JSONField(null=True, blank=True, help_text='{"type": ..., "message": ...}')
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("result", "error")
 
     class Meta:
         ordering = ["-created_at"]
@@ -405,6 +414,9 @@ class StaffAction(models.Model):
         default=list, blank=True, help_text="On resolving: the problems shown at that moment."
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("note", "problems")
 
     class Meta:
         ordering = ["-created_at"]

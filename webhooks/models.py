@@ -69,6 +69,9 @@ class InboundDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a failed one is retried.")
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("body",)
+
     class Meta:
         verbose_name = "inbound delivery"
         verbose_name_plural = "inbound deliveries"
@@ -151,6 +154,9 @@ class OutboundDelivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("body",)
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "outbound delivery"
@@ -179,6 +185,9 @@ class OutboundAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     response_body = models.TextField(blank=True, help_text="The first 1,000 characters.")
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("response_body",)
 
     class Meta:
         ordering = ["-attempted_at"]
