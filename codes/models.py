@@ -107,6 +107,10 @@ class AccessCode(models.Model):
     )
     needs_review = models.BooleanField(default=False)
     review_reason = models.TextField(blank=True)
+    # When the lock's provider last reported on this code (a webhook's occurred_at): reports
+    # arrive out of order, and one older than this is about a state already replaced, even when
+    # the newer report changed nothing Latchkey records as an event.
+    last_provider_report_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The review queue's state for the current round of problems (codes.services review_*);
     # every step is also kept as a StaffAction row.
     review_assignee = models.ForeignKey(

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -148,6 +149,7 @@ SCHEDULER_LEASE_SECONDS = env.SCHEDULER_LEASE_SECONDS
 WEBHOOK_ALLOW_PRIVATE_URLS = env.WEBHOOK_ALLOW_PRIVATE_URLS
 WEBHOOK_MAX_BODY_BYTES = env.WEBHOOK_MAX_BODY_BYTES
 WEBHOOK_TIMEOUT_SECONDS = env.WEBHOOK_TIMEOUT_SECONDS
+WEBHOOK_RETENTION_DAYS = env.WEBHOOK_RETENTION_DAYS
 
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

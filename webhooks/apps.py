@@ -18,6 +18,11 @@ class WebhooksConfig(AppConfig):
             "schedule_type": "I",  # django_q Schedule.MINUTES (models load after apps)
             "minutes": 1,
         },
+        {
+            "name": "latchkey: purge old webhook deliveries",
+            "func": "webhooks.tasks.purge_old_deliveries",
+            "schedule_type": "H",  # django_q Schedule.HOURLY: each run deletes a bounded backlog
+        },
     ]
 
     def ready(self) -> None:

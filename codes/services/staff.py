@@ -61,6 +61,8 @@ def _clean_note(note, *, required: bool) -> str:
     if not isinstance(note, str):
         raise ValidationError({"note": ["must be text."]})
     note = note.strip()
+    if "\x00" in note:  # no text column takes one (PostgreSQL refuses it)
+        raise ValidationError({"note": ["must not contain a NUL character."]})
     if required and not note:
         raise ValidationError({"note": ["write something: an empty note records nothing."]})
     if len(note) > NOTE_MAX_LENGTH:

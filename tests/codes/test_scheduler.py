@@ -611,6 +611,7 @@ def test_setup_schedules_registers_each_schedule_once():
         ("codes.tasks.check_drift", "I", 15, -1),
         ("codes.tasks.maintain_backup_pools", "I", 5, -1),
         ("codes.tasks.sweep_due_codes", "I", 1, -1),
+        ("webhooks.tasks.purge_old_deliveries", "H", None, -1),
         ("webhooks.tasks.retry_inbound", "I", 1, -1),
         ("webhooks.tasks.send_due_deliveries", "I", 1, -1),
     ]
