@@ -1,6 +1,8 @@
 """Latchkey settings. Values come from config.env; defaults are the embedded profile
 (SQLite in var/, django-q2 on the ORM broker) so a fresh clone runs with nothing configured."""
 
+import os
+
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -76,11 +78,17 @@ if env.DATABASE_URL:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
-    env.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The database holds sessions and webhook secrets: var/ is the owner's alone (0700), and the
+    # file is created 0600 before SQLite would create it with the umask's 0644 (its -wal and -shm
+    # files take the database file's mode).
+    env.VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _SQLITE_FILE = env.VAR_DIR / "latchkey.sqlite3"
+    if not _SQLITE_FILE.exists():
+        os.close(os.open(_SQLITE_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env.VAR_DIR / "latchkey.sqlite3",
+            "NAME": _SQLITE_FILE,
             # Kept open between requests: closing the last connection to a WAL database
             # checkpoints it, which cost more than the rest of a webhook request (bench/).
             "CONN_MAX_AGE": 60,

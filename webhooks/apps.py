@@ -30,6 +30,7 @@ class WebhooksConfig(AppConfig):
         # codes records events without knowing webhooks exist, and an event can never commit
         # without its deliveries. Sending happens after commit, in a task.
         from codes.signals import events_recorded
+        from webhooks import checks  # noqa: F401 (registers the deploy checks)
         from webhooks.services import outbound
 
         events_recorded.connect(outbound.on_events_recorded, dispatch_uid="webhooks.outbox")
