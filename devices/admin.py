@@ -3,6 +3,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString, mark_safe
 
 from devices.models import (
@@ -203,7 +204,25 @@ class ApiKeyAdmin(WorkspaceScopedAdmin):
         key, raw = api_key_create(workspace=obj.workspace, name=obj.name)
         obj.pk = key.pk
         obj.refresh_from_db()
-        messages.warning(request, f"New API key (shown once, copy it now): {raw}")
+        obj.raw_key = raw  # for response_add, this request only; never stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The new key on a page of its own, rendered here and never cached: not in a message,
+        which would carry it to the browser in the (signed, not encrypted) messages cookie."""
+        raw = getattr(obj, "raw_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"New API key for {obj.workspace}",
+            "subtitle": None,
+            "key": obj,
+            "raw_key": raw,
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "admin/devices/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
