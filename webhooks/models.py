@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from codes.models import Event
+from devices.credentials import EncryptedSecretField
 from devices.models import ConnectedAccount, Workspace, new_webhook_secret
 
 
@@ -106,7 +107,8 @@ class WebhookSubscription(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhook_subscriptions")
     url = models.CharField(max_length=2000)
     event_types = models.JSONField(default=list, help_text="Latchkey event types sent to this URL.")
-    secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
+    # Encrypted at rest with CREDENTIALS_KEY (devices.credentials), read back as whsec_...
+    secret = EncryptedSecretField(default=new_webhook_secret, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     is_disabled = models.BooleanField(default=False)
