@@ -38,13 +38,15 @@ def _processes_using(var_dir: Path) -> list[str]:
 def test_a_sigterm_to_make_alone_stops_the_worker_and_the_server(tmp_path):
     venv = Path(sys.executable).parent.parent
     env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
     }
     env.update(LATCHKEY_VAR_DIR=str(tmp_path), LATCHKEY_READ_DOTENV="0", PYTHONPATH=str(settings.BASE_DIR))
     port = _free_port()
     make = subprocess.Popen(
         # -o: the shared virtualenv counts as installed (never rebuilt from this checkout).
-        ["make", "-s", "run", f"VENV={venv}", f"PORT={port}", "-o", f"{venv}/.installed"],
+        [shutil.which("make"), "-s", "run", f"VENV={venv}", f"PORT={port}", "-o", f"{venv}/.installed"],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
