@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from codes import lifecycle
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus
 from codes.selectors import access_code_issues, backups_to_come, with_issue_counts
+from common.pins import mask_pins
 from devices.models import Device, IssueKind, Property
 from devices.selectors import active_issues_of_locks
 
@@ -235,8 +236,8 @@ def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
         detail = f"by {who}"
         if action.assignee_id:
             detail += f", to {action.assignee.get_username()}"
-        if action.note:
-            detail += f": {action.note}"
+        if action.note:  # typed by a person: a PIN quoted in it is masked, like everywhere
+            detail += f": {mask_pins(action.note)}"
         entries.append((action.created_at, action.get_kind_display(), detail))
     return sorted(entries, key=lambda e: e[0], reverse=True)
 

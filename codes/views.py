@@ -100,6 +100,7 @@ def review_queue_page(request, errors=None, status=200):
     queue = review_queue(workspaces=workspaces)
     total = queue.count()
     reviewers_by_workspace: dict = {}
+    may_see_pins = request.user.has_perm("codes.view_pin")
     items = []
     for code in queue[:QUEUE_LIMIT]:
         if code.workspace_id not in reviewers_by_workspace:
@@ -108,6 +109,10 @@ def review_queue_page(request, errors=None, status=200):
             {
                 "code": code,
                 "problems": review_problems(code),
+                # The pulled backup's PIN, by reference, for those who may see PINs only.
+                "backup_pin": code.pulled_backup_access_code.code
+                if may_see_pins and code.pulled_backup_access_code_id
+                else None,
                 "until_arrival": code.arrival - now,
                 "arrived": code.arrival <= now,
                 "reviewers": reviewers_by_workspace[code.workspace_id],

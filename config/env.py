@@ -68,6 +68,8 @@ OUTBOUND_ALLOW_PRIVATE_URLS: bool = (
 )
 # Inbound bodies larger than this are refused with 413.
 WEBHOOK_MAX_BODY_BYTES: int = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Finished webhook deliveries (both ways) are deleted this many days after they finished.
+WEBHOOK_RETENTION_DAYS: int = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 # How long one outbound attempt may take, connecting and reading, in seconds.
 WEBHOOK_TIMEOUT_SECONDS: float = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 

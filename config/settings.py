@@ -1,6 +1,8 @@
 """Latchkey settings. Values come from config.env; defaults are the embedded profile
 (SQLite in var/, django-q2 on the ORM broker) so a fresh clone runs with nothing configured."""
 
+import os
+
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -76,8 +79,14 @@ _SQLITE = "django.db.backends.sqlite3"
 if env.DATABASE_URL:
     DATABASES = {"default": environ.Env.db_url_config(env.DATABASE_URL)}
 else:
-    env.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {"default": {"ENGINE": _SQLITE, "NAME": env.VAR_DIR / "latchkey.sqlite3"}}
+    # The database holds sessions and webhook secrets: var/ is the owner's alone (0700), and the
+    # file is created 0600 before SQLite would create it with the umask's 0644 (its -wal and -shm
+    # files take the database file's mode).
+    env.VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _SQLITE_FILE = env.VAR_DIR / "latchkey.sqlite3"
+    if not _SQLITE_FILE.exists():
+        os.close(os.open(_SQLITE_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
+    DATABASES = {"default": {"ENGINE": _SQLITE, "NAME": _SQLITE_FILE}}
 # Kept open between requests: on SQLite, closing the last connection to a WAL database
 # checkpoints it, which cost more than the rest of a webhook request (bench/).
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
@@ -149,6 +158,7 @@ OUTBOUND_ALLOW_PRIVATE_URLS = env.OUTBOUND_ALLOW_PRIVATE_URLS
 WEBHOOK_ALLOW_PRIVATE_URLS = OUTBOUND_ALLOW_PRIVATE_URLS  # the older name, which webhooks/ reads
 WEBHOOK_MAX_BODY_BYTES = env.WEBHOOK_MAX_BODY_BYTES
 WEBHOOK_TIMEOUT_SECONDS = env.WEBHOOK_TIMEOUT_SECONDS
+WEBHOOK_RETENTION_DAYS = env.WEBHOOK_RETENTION_DAYS
 
 # --- Booking calendars ----------------------------------------------------------------------
 CALENDAR_FETCH_MINUTES = env.CALENDAR_FETCH_MINUTES

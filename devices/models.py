@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from devices.credentials import EncryptedSecretField
 from devices.rules import MIN_NAME_LENGTH
 
 API_KEY_PREFIX = "seam_"  # Seam's SDKs refuse keys that do not start with this.
@@ -169,8 +170,7 @@ class ConnectedAccount(models.Model):
     encrypted_credentials = models.TextField(blank=True, editable=False)
     # Verifies the provider's callbacks to /webhooks/<provider>/<id>/. For Seam it is the secret
     # of the webhook set up in Seam's console; a sandbox account gets its own.
-    webhook_secret = models.CharField(
-        max_length=100,
+    webhook_secret = EncryptedSecretField(  # encrypted at rest (devices.credentials)
         default=new_webhook_secret,
         editable=False,
         help_text="Signing secret (whsec_...) of the provider's callbacks to Latchkey.",

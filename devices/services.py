@@ -3,10 +3,12 @@
 import base64
 import binascii
 import secrets
+from datetime import datetime, timedelta
 
 import httpx
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from devices import credentials, rules
@@ -55,13 +57,29 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def api_key_authenticate(raw_key: str) -> ApiKey | None:
-    """The active key matching ``raw_key``, or None."""
-    return (
+# How stale ``ApiKey.last_used_at`` may be: writing it on every request would turn each read
+# into a write; once a minute per key tells staff what they need (is this key still in use?).
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def api_key_authenticate(raw_key: str, *, now: datetime | None = None) -> ApiKey | None:
+    """The active key matching ``raw_key``, or None. Records when it was used, at most once a
+    minute (a conditional update, so concurrent requests write it once)."""
+    api_key = (
         ApiKey.objects.select_related("workspace")
         .filter(key_hash=ApiKey.digest(raw_key), revoked_at__isnull=True)
         .first()
     )
+    if api_key is None:
+        return None
+    now = now or timezone.now()
+    stale = now - API_KEY_USE_RESOLUTION
+    if api_key.last_used_at is None or api_key.last_used_at <= stale:
+        ApiKey.objects.filter(pk=api_key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+        ).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
 
 
 SANDBOX_ACCOUNT_NAME = "Sandbox locks"

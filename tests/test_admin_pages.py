@@ -244,12 +244,18 @@ def test_adding_an_api_key_in_the_admin_shows_it_once_and_stores_its_hash(admin_
     response = admin_client.post(
         admin_url(ApiKey, "add"), {"workspace": populated.workspace_id, "name": "new"}, follow=True
     )
-    shown = [str(m) for m in response.context["messages"]]
-    raw = shown[0].rsplit(" ", 1)[-1]
-    assert raw.startswith("seam_")
+    # Shown on the page the POST answers, never cached and never in the messages cookie.
+    assert response.status_code == 200 and response.redirect_chain == []
+    assert "no-store" in response["Cache-Control"]
+    raw = response.context["raw_key"]
+    assert raw.startswith("seam_") and raw in response.content.decode()
+    assert all(raw not in morsel.value for morsel in response.cookies.values())
+    assert all(raw not in morsel.value for morsel in admin_client.cookies.values())
+    assert [str(m) for m in response.context["messages"]] == []
     key = ApiKey.objects.get(name="new")
     assert key.key_hash == ApiKey.digest(raw)
     assert raw not in {key.key_hash, key.key_prefix}
+    assert raw not in admin_client.get(admin_url(ApiKey, "change", key.pk)).content.decode()
 
 
 def test_device_errors_are_listed(admin_client, populated):

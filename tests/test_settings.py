@@ -200,3 +200,51 @@ def test_parallel_writers_on_a_sqlite_database_url_queue_instead_of_failing(tmp_
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "6 []"
+
+
+def _example_assignments() -> dict[str, str]:
+    lines = (settings.BASE_DIR / ".env.example").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_env_example_copied_to_a_production_machine_weakens_nothing(tmp_path):
+    example = _example_assignments()
+    assert "DEBUG" not in example and "WEBHOOK_ALLOW_PRIVATE_URLS" not in example
+    # Loaded as a machine's environment (plus the secret it must add), HTTPS stays on.
+    loaded = {k: v for k, v in example.items() if v}
+    result = run_python(
+        "-c",
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps([settings.DEBUG, settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, "
+        "settings.WEBHOOK_ALLOW_PRIVATE_URLS]))",
+        LATCHKEY_VAR_DIR=str(tmp_path),
+        SECRET_KEY="x" * 60,
+        **loaded,
+    )
+    assert json.loads(result.stdout) == [False, True, 31536000, False], result.stderr
+
+
+def test_check_deploy_warns_when_private_webhook_urls_are_allowed_without_debug(tmp_path):
+    result = run_python(
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        LATCHKEY_VAR_DIR=str(tmp_path),
+        WEBHOOK_ALLOW_PRIVATE_URLS="1",
+        **PRODUCTION,
+    )
+    assert result.returncode != 0
+    assert "webhooks.W001" in result.stderr and "WEBHOOK_ALLOW_PRIVATE_URLS" in result.stderr
+
+
+def test_the_sqlite_database_and_var_are_the_owners_alone(tmp_path):
+    var = tmp_path / "var"
+    result = run_python("manage.py", "migrate", "-v", "0", DEBUG="1", LATCHKEY_VAR_DIR=str(var))
+    assert result.returncode == 0, result.stderr
+    assert oct(var.stat().st_mode & 0o777) == "0o700"
+    for made in var.glob("latchkey.sqlite3*"):  # the database and its -wal and -shm files
+        assert oct(made.stat().st_mode & 0o777) == "0o600", made
+    assert (var / "latchkey.sqlite3").stat().st_size > 0

@@ -20,7 +20,8 @@ from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupA
 from codes.pages import readiness, timeline_for_code
 from codes.selectors import access_code_issues, reserve, with_issue_counts
 from codes.services import access_codes, backup_pool, drift, staff
-from codes.templatetags.latchkey import local_time_html, mask_pins
+from codes.templatetags.latchkey import local_time_html
+from common.pins import mask_pins
 from devices.admin import WorkspaceScopedAdmin, fragment
 
 _UTC = zoneinfo.ZoneInfo("UTC")
@@ -221,12 +222,6 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
 
     def get_queryset(self, request):
         return with_issue_counts(super().get_queryset(request))
-
-    def get_search_fields(self, request):
-        # Searching by PIN would tell whoever may not see PINs which ones exist.
-        if request.user.has_perm("codes.view_pin"):
-            return self.search_fields
-        return [f for f in self.search_fields if f != "code"]
 
     def has_change_permission(self, request, obj=None):
         # Deleted codes are history and unmanaged ones belong to the lock: view only.

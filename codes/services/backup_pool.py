@@ -125,8 +125,10 @@ def hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> 
     slot.save(update_fields=["pulled_for", "pulled_at"])
     original.pulled_backup_access_code = backup
     original.needs_review = True
+    # The reason names the backup by reference (pulled_backup_access_code), never its PIN:
+    # pages show the PIN beside it only to those who may see PINs.
     original.review_reason = (
-        f"Backup code pulled: give the guest PIN {backup.code} instead of their own, which was not ready."
+        "Backup code pulled: give the guest the backup code's PIN instead of their own, which was not ready."
     )
     original.save(update_fields=["pulled_backup_access_code", "needs_review", "review_reason"])
     history.event_record(

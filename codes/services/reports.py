@@ -100,6 +100,11 @@ def access_code_record_provider_event(
         newest = _newest(Event.objects.filter(access_code=current), _CODE_STATE_EVENTS)
         if newest is not None and at < newest:
             return _ignored(f"older than the code's latest recorded state ({newest.isoformat()})")
+        last = current.last_provider_report_at
+        if last is not None and at < last:
+            return _ignored(f"older than the provider's latest report on this code ({last.isoformat()})")
+        current.last_provider_report_at = at  # kept by any full save the recording makes
+        AccessCode.objects.filter(pk=current.pk).update(last_provider_report_at=at)
         return _apply_code_report(
             current,
             EventType(event_type),

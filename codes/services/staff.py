@@ -14,6 +14,7 @@ from django.utils import timezone
 from codes.locking import lock_devices
 from codes.models import AccessCode, AccessCodeStatus, StaffAction, StaffActionKind
 from codes.selectors import review_problems
+from common.pins import mask_pins
 
 NOTE_MAX_LENGTH = 2000
 
@@ -60,6 +61,8 @@ def _clean_note(note, *, required: bool) -> str:
     if not isinstance(note, str):
         raise ValidationError({"note": ["must be text."]})
     note = note.strip()
+    if "\x00" in note:  # no text column takes one (PostgreSQL refuses it)
+        raise ValidationError({"note": ["must not contain a NUL character."]})
     if required and not note:
         raise ValidationError({"note": ["write something: an empty note records nothing."]})
     if len(note) > NOTE_MAX_LENGTH:
@@ -85,8 +88,9 @@ def review_resolve(
     now = now or timezone.now()
     with transaction.atomic():
         current = _current_for_review(access_code)
-        problems = [p.title for p in review_problems(current)]
-        reason = current.review_reason
+        # Kept as text without PINs: whoever reads the history may not be allowed to see them.
+        problems = [mask_pins(p.title) for p in review_problems(current)]
+        reason = mask_pins(current.review_reason)
         current.review_resolved_at = now
         current.needs_review = False
         current.review_reason = ""

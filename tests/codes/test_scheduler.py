@@ -620,6 +620,7 @@ def test_setup_schedules_registers_each_schedule_once():
         ("notifications.tasks.send_due_notifications", "I", 1, -1),
         ("notifications.tasks.sweep_alerts", "I", 1, -1),
         ("notifications.tasks.sweep_digests_and_guests", "I", 5, -1),
+        ("webhooks.tasks.purge_old_deliveries", "H", None, -1),
         ("webhooks.tasks.retry_inbound", "I", 1, -1),
         ("webhooks.tasks.send_due_deliveries", "I", 1, -1),
     ]

@@ -66,6 +66,9 @@ class SandboxHeldCode(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code",)
+
     class Meta:
         ordering = ["created_at", "provider_code_id"]
         constraints = [
@@ -87,6 +90,9 @@ class SandboxCommand(models.Model):
     result = models.CharField(max_length=10)
     errors = models.JSONField(default=list, blank=True)
     sent_at = models.DateTimeField(default=timezone.now)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code",)
 
     class Meta:
         ordering = ["sent_at", "pk"]
