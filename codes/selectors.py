@@ -371,8 +371,8 @@ def review_reason(code: AccessCode, issues: list[ShownIssue], *, now: datetime) 
     - Resolving dismisses what only put the code at risk at that moment; a newer issue, and
       anything that blocks the code, keeps it flagged: "resolved" never hides a failure.
     """
-    if not code.is_managed:
-        return ""
+    if not code.is_managed or (code.is_backup and code.type == AccessCodeType.ONGOING):
+        return ""  # a backup still in reserve: the pool's trouble is the lock's (empty pool)
     resolved = code.review_resolved_at
     standing = [
         i
