@@ -10,7 +10,8 @@ and moves it one step along its life:
 - a time-bound code on any other lock is pre-flighted from that moment (lock reachable, keypad,
   a free slot at ``starts_at``, PIN valid and unique on the lock), sent ``JUST_IN_TIME_MINUTES``
   before it starts, and removed at ``ends_at``;
-- a code not ready ``REVIEW_LEAD_HOURS`` before it starts is flagged for review with the reason;
+- a code not ready ``REVIEW_LEAD_HOURS`` before it starts is flagged for review with the reason
+  (one with an error only a person can fix, at once: ``selectors.review_reason``);
 - a code still not set when it starts, or still on the lock after it ends, gets the matching
   ``delay_in_*`` warning and event.
 
@@ -34,9 +35,9 @@ from django.utils import timezone
 from codes import lifecycle
 from codes.lifecycle import Plan, Step
 from codes.locking import claim_due_codes
-from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
+from codes.models import AccessCode, AccessCodeStatus, BackupAccessCodePool, EventType
 from codes.programming import call_lock, failure_words, provider_failure, send_in_flight_marks, sends_new_copy
-from codes.selectors import access_code_issues, backups_to_come, others_at_start
+from codes.selectors import Weight, backups_to_come, others_at_start
 from codes.services import backup_pool, drift
 from codes.services import ledger as code_ledger
 from common.db import update_rows
@@ -296,7 +297,10 @@ def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now:
         done, pulling = [], []
         for code in codes:
             current = _record_step(ledger, code, plans[code.pk].step, answers[code.pk])
-            if current.device_id in auto_pull and lifecycle.should_auto_pull(current, now=now):
+            blocked = any(issue.weight is Weight.BLOCKS for issue in ledger.issues(current))
+            if current.device_id in auto_pull and lifecycle.should_auto_pull(
+                current, now=now, blocked=blocked
+            ):
                 pulling.append(code)
             else:
                 _after_step(ledger, current, now=now)
@@ -337,8 +341,7 @@ def _after_step(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) 
     if code.deleted_at is not None and not code.may_be_on_lock:
         code.next_attempt_at = None
         return
-    _warn_about_delays(ledger, code, now=now)
-    _flag_if_not_ready(ledger, code, now=now)
+    _warn_about_delays(ledger, code, now=now)  # the review flag is judged when the ledger saves
     due = code.next_attempt_at
     if due is not None and due <= now and lifecycle.plan(code, now).step is Step.WAIT:
         due = None  # the look that brought it here is done
@@ -375,44 +378,6 @@ def _auto_pulling_devices(codes: list[AccessCode]) -> set:
         return set()
     pools = BackupAccessCodePool.objects.filter(device_id__in=wanted, is_enabled=True, auto_pull=True)
     return set(pools.values_list("device_id", flat=True))
-
-
-def readiness_problem(code: AccessCode, issues=None) -> str | None:
-    """Why the code would not work if the guest arrived, or None if it is ready. ``issues``: the
-    code's as ``access_code_issues`` shows them, if the caller has them already."""
-    issues = access_code_issues(code) if issues is None else issues
-    errors = [i for i in issues if i.kind == IssueKind.ERROR]
-    if errors:
-        worst = errors[0]
-        return f"{worst.code}: {worst.message} What to do: {worst.remedy}"
-    if code.type == AccessCodeType.ONGOING or not lifecycle.uses_lock_schedule(code):
-        if code.type == AccessCodeType.ONGOING and code.status != AccessCodeStatus.SET:
-            return "not set on the lock yet"
-        if (
-            code.type == AccessCodeType.TIME_BOUND
-            and code.status != AccessCodeStatus.SET
-            and code.preflight_passed_at is None
-        ):
-            return "the lock has not passed its pre-flight check"
-        return None
-    if not (code.is_scheduled_on_device or code.status == AccessCodeStatus.SET):
-        return "not loaded onto the lock with its schedule yet"
-    return None
-
-
-def _flag_if_not_ready(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) -> None:
-    if code.deleted_at is not None or code.is_backup or code.pulled_backup_access_code_id:
-        return  # a code with a pulled backup stays flagged for that until staff resolve it
-    deadline = code.starts_at - lifecycle.review_lead() if code.starts_at else code.created_at
-    if now < deadline and not code.needs_review:
-        return  # not urgent yet: problems are on the code, the flag comes at the deadline
-    problem = readiness_problem(code, issues=ledger.issues(code))
-    if problem and now >= deadline:
-        code.needs_review = True
-        code.review_reason = problem
-    elif problem is None and code.needs_review:
-        code.needs_review = False
-        code.review_reason = ""
 
 
 # --- Pre-flight ---------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from devices.models import (
     ApiKey,
     ConnectedAccount,
     Device,
+    DeviceIssue,
+    IssueKind,
     Property,
     ProviderKind,
     SandboxLock,
@@ -28,6 +30,7 @@ from devices.models import (
     validate_code_lengths,
 )
 from devices.providers.base import DeviceSnapshot
+from devices.selectors import active_issues_of_locks, is_reachable
 
 
 def workspace_get_or_create(*, name: str, is_sandbox: bool = False) -> Workspace:
@@ -193,20 +196,57 @@ def devices_sync(*, account: ConnectedAccount, snapshots: list[DeviceSnapshot] |
             device = Device.objects.filter(
                 connected_account=account, provider_device_id=snapshot.provider_device_id
             ).first()
+            # Online or not is an issue on the lock, never a bare field (device_online_follow).
+            fields = {k: v for k, v in snapshot.fields.items() if k != "is_online"}
             if device is None:
                 device = Device.objects.create(
                     connected_account=account,
                     workspace_id=account.workspace_id,
                     provider_device_id=snapshot.provider_device_id,
-                    **snapshot.fields,
+                    **fields,
                 )
             else:
-                for field, value in snapshot.fields.items():
+                for field, value in fields.items():
                     if field != "display_name":
                         setattr(device, field, value)
                 device.save()
+            if "is_online" in snapshot.fields:
+                _offline_report(device, online=bool(snapshot.fields["is_online"]))
             synced.append(device)
+        device_online_follow(device_ids=[d.pk for d in synced])
     return synced
+
+
+def _offline_report(device: Device, *, online: bool) -> None:
+    """The provider's word on whether the lock is online, kept as ``device_offline`` on it (the
+    catalog's flags for that code: a device error)."""
+    active = DeviceIssue.objects.filter(
+        device=device, kind=IssueKind.ERROR, code="device_offline", cleared_at=None
+    )
+    if online:
+        active.update(cleared_at=timezone.now())
+    elif not active.exists():
+        DeviceIssue.objects.create(
+            device=device,
+            kind=IssueKind.ERROR,
+            code="device_offline",
+            message="The lock's provider reports it offline.",
+            is_device_error=True,
+        )
+
+
+def device_online_follow(*, device_ids) -> None:
+    """Set ``Device.is_online`` from the locks' active reachability errors (their own, their
+    account's, their hub's or bridge's): the one place it changes, called wherever such an
+    error is raised or cleared, so the lock's page and the dashboard say what its codes say."""
+    devices = list(Device.objects.filter(pk__in=list(device_ids)))
+    if not devices:
+        return
+    issues = list(active_issues_of_locks(devices, {d.connected_account_id for d in devices}))
+    for device in devices:
+        online = is_reachable(device, issues)
+        if device.is_online != online:
+            Device.objects.filter(pk=device.pk).update(is_online=online)
 
 
 def seam_account_connect(

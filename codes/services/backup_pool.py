@@ -18,7 +18,7 @@ from codes.models import (
     EventType,
 )
 from codes.selectors import reserve
-from codes.services import access_codes, checks, history
+from codes.services import access_codes, checks, history, review
 from devices.models import Device, IssueKind
 
 BACKUP_NAME = "Backup code"
@@ -124,13 +124,10 @@ def hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> 
     slot.pulled_at = now
     slot.save(update_fields=["pulled_for", "pulled_at"])
     original.pulled_backup_access_code = backup
-    original.needs_review = True
-    # The reason names the backup by reference (pulled_backup_access_code), never its PIN:
-    # pages show the PIN beside it only to those who may see PINs.
-    original.review_reason = (
-        "Backup code pulled: give the guest the backup code's PIN instead of their own, which was not ready."
-    )
-    original.save(update_fields=["pulled_backup_access_code", "needs_review", "review_reason"])
+    # A new round for the review queue: someone must tell the guest (selectors.review_reason).
+    original.review_resolved_at = None
+    original.save(update_fields=["pulled_backup_access_code", "review_resolved_at"])
+    review.review_flags_rejudge(code_ids=[original.pk], now=now)
     history.event_record(
         EventType.BACKUP_ACCESS_CODE_PULLED,
         access_code=original,

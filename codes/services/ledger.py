@@ -17,11 +17,12 @@ from codes import catalog, lifecycle
 from codes.locking import lock_devices
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, AccessCodeType, Event, EventType
 from codes.selectors import shown_issues
-from codes.services import history
+from codes.services import history, review
 from common.db import update_rows
 from devices.models import Device, DeviceIssue, IssueKind
 from devices.providers.base import Outcome, Result
 from devices.selectors import active_issues_of_locks
+from devices.services import device_online_follow
 
 _SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay")
 # Lock-level errors that an answer from the lock itself (``Outcome.reached_lock``) proves over.
@@ -151,9 +152,13 @@ class Ledger:
     def issues(self, code: AccessCode) -> list:
         """What ``selectors.access_code_issues`` shows for the code, as it stands in the ledger."""
         inherited = [i for i in self._device_issues if i.concerns(code.device)]
-        return shown_issues(self._code_issues[code.pk], inherited)
+        return shown_issues(self._code_issues[code.pk], inherited, code=code, now=self.now)
 
     def save(self) -> None:
+        # Every code's review flag, judged from what it shows now (``selectors.review_reason``).
+        for code in self.codes.values():
+            review.judge(code, self.issues(code), now=self.now)
+        touched = self._touched_locks()
         for model in (AccessCodeIssue, DeviceIssue):
             cleared = [i.pk for i in self._cleared_issues if isinstance(i, model)]
             if cleared:
@@ -165,6 +170,21 @@ class Ledger:
         update_rows(self.codes.values(), (*self.FIELDS, "claimed_until") if self._releases else self.FIELDS)
         self._recheck_lock_mates()
         self._new_issues, self._cleared_issues, self._events = [], [], []
+        if touched:
+            # A lock's issue changed: its online state, and the flags of its other codes, follow.
+            device_online_follow(device_ids=touched)
+            review.review_flags_rejudge(device_ids=touched, exclude_ids=self.codes.keys(), now=self.now)
+
+    def _touched_locks(self) -> set:
+        """Locks whose own issues (or whose account's) this ledger raised or cleared."""
+        changed = [i for i in (*self._new_issues, *self._cleared_issues) if isinstance(i, DeviceIssue)]
+        locks = {i.device_id for i in changed if i.device_id is not None}
+        accounts = {i.connected_account_id for i in changed if i.device_id is None}
+        if accounts:
+            locks |= set(
+                Device.objects.filter(connected_account_id__in=accounts).values_list("pk", flat=True)
+            )
+        return locks
 
     def _recheck_lock_mates(self) -> None:
         """A lock refused a code for a reason that is the lock's (``CatalogEntry.about_lock``):

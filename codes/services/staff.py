@@ -14,6 +14,7 @@ from django.utils import timezone
 from codes.locking import lock_devices
 from codes.models import AccessCode, AccessCodeStatus, StaffAction, StaffActionKind
 from codes.selectors import review_problems
+from codes.services import review
 from common.pins import mask_pins
 
 NOTE_MAX_LENGTH = 2000
@@ -81,9 +82,11 @@ def review_note(*, access_code: AccessCode, actor, note: str, now: datetime | No
 def review_resolve(
     *, access_code: AccessCode, actor, note: str = "", now: datetime | None = None
 ) -> AccessCode:
-    """Mark the code's current problems dealt with: it leaves the review queue, and comes back
-    when a problem is raised again (a new error or warning, or the scheduler finding it still
-    not ready at its next look). The problems shown at this moment are kept with the step."""
+    """Mark the code's current problems dealt with. What only put it at risk (a warning, a lock
+    offline under a code that works, a pulled backup) is dismissed, and comes back when raised
+    again; what still blocks the code keeps it in the queue: resolving never hides a failure
+    (``selectors.review_reason`` judges it again at once). The problems shown at this moment
+    are kept with the step."""
     note = _clean_note(note, required=False)
     now = now or timezone.now()
     with transaction.atomic():
@@ -108,6 +111,8 @@ def review_resolve(
         if reason and reason not in problems:
             problems.append(reason)
         _staff_step(current, StaffActionKind.RESOLVED, actor=actor, now=now, note=note, problems=problems)
+        review.review_flags_rejudge(code_ids=[current.pk], now=now)
+        current.refresh_from_db(fields=["needs_review", "review_reason"])
         return current
 
 

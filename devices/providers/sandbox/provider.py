@@ -23,7 +23,7 @@ from devices.providers.sandbox.models import HeldCodeOrigin, SandboxCommand, San
 
 # Fields a sync reports; the rest of Device (workspace, property, names chosen by the manager)
 # belongs to Latchkey.
-SYNCED_FIELDS = ("is_online", "battery_level", *CAPABILITY_FIELDS)
+SYNCED_FIELDS = ("is_online", "battery_level", "hub_id", *CAPABILITY_FIELDS)
 
 
 class SandboxProvider:
