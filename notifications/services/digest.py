@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from codes import lifecycle
 from codes.pages import codes_visible, readiness
-from codes.selectors import with_issue_counts
+from codes.selectors import with_shown_issues
 from devices.models import Device, Property
 from devices.selectors import active_issues_of_locks
 from notifications import links, quiet
@@ -25,7 +25,7 @@ def digest_text(prop: Property, *, now: datetime) -> tuple[str, str, bool]:
     zone = prop.zone
     workspaces = [prop.workspace_id]
     arrivals = list(
-        with_issue_counts(
+        with_shown_issues(
             codes_visible(workspaces)
             .filter(device__property=prop, starts_at__gte=now, starts_at__lt=now + lifecycle.review_lead())
             .select_related("device")

@@ -18,6 +18,8 @@ from webhooks.services.subscriptions import subscription_create
 
 
 def six_stays(lock, now):
+    """Six stays ready as far as Latchkey knows (loaded with their schedule, or checked), so that
+    the lock's own trouble is the only cause: once it clears, nothing is left to tell."""
     return [
         AccessCodeFactory(
             device=lock,
@@ -26,6 +28,8 @@ def six_stays(lock, now):
             code=f"73{n}915",
             starts_at=now + timedelta(days=3, hours=n),
             ends_at=now + timedelta(days=4, hours=n),
+            is_scheduled_on_device=True,
+            preflight_passed_at=now,
         )
         for n in range(6)
     ]
