@@ -49,9 +49,13 @@ run: $(VENV)/.installed
 	DEBUG=1 $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."
+	@# Both run in the background of this shell, which stops them when it is interrupted, when
+	@# the web server ends, or when make itself is gone (a signal that reached only make).
 	@DEBUG=1 $(PY) manage.py qcluster & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT) & server=$$!; \
+	make_pid=$$PPID; \
+	trap 'kill $$server $$worker 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM HUP; \
+	while kill -0 $$make_pid 2>/dev/null && kill -0 $$server 2>/dev/null; do sleep 0.5; done
 
 lint: install
 	$(VENV)/bin/ruff check .

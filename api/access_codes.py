@@ -32,6 +32,7 @@ from codes.services import access_codes, backup_pool, checks
 from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from devices.models import MAX_CODE_LENGTH, Device
 from devices.services import device_code_constraints_report
+from notifications.services import guests
 
 # --- Finding things in the caller's workspace ---------------------------------------------------
 
@@ -81,6 +82,10 @@ class CodeParams(Params):
     is_external_modification_allowed = WireBoolean(required=False)  # Seam's newer name for the same
     attempt_for_offline_device = WireBoolean(required=False)
     prefer_native_scheduling = WireBoolean(required=False)
+    # Latchkey's extension (not Seam's): the guest's contact, for sending them their code. Seam's
+    # SDKs send it through their own HTTP client (README "The REST API"); it is never answered back.
+    guest_email = WireString(required=False, allow_null=True, allow_blank=True, max_length=254)
+    guest_phone = WireString(required=False, allow_null=True, allow_blank=True, max_length=32)
 
     def validate(self, data):
         merge_alias(data, "allow_external_modification", "is_external_modification_allowed")
@@ -124,6 +129,19 @@ def code_request(params: dict) -> checks.AccessCodeRequest:
     )
 
 
+def guest_contact(p: dict) -> dict | None:
+    """The extension's guest contact, checked before anything is written (so a bad email saves
+    nothing), or None when the request gave none."""
+    if "guest_email" not in p and "guest_phone" not in p:
+        return None
+    contact = {"email": p.pop("guest_email", None), "phone": p.pop("guest_phone", None)}
+    try:
+        guests.guest_contact_check(**contact)
+    except ValidationError as exc:
+        raise invalid_input(exc.message_dict) from exc
+    return contact
+
+
 # --- Routes -------------------------------------------------------------------------------------
 
 
@@ -154,11 +172,15 @@ class Create(SeamRoute):
 
     def answer(self, p):
         device = find_device(self.workspace, p["device_id"])
+        contact = guest_contact(p)
 
         def make():
             code = access_codes.access_code_create(
                 device=device, request=code_request(p), common_code_key=p.get("common_code_key")
             )
+            backup_pool.backup_pools_enable_for(access_codes=[code])
+            if contact:
+                guests.guest_contact_set(access_code=code, **contact)
             attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
             )
@@ -188,6 +210,7 @@ class CreateMultiple(SeamRoute):
             raise SeamError(404, "device_not_found", f"Device not found: {', '.join(missing)}.")
         ordered = [devices[i] for i in ids]
         request = code_request(p)
+        contact = guest_contact(p)
 
         def make():
             try:
@@ -199,6 +222,9 @@ class CreateMultiple(SeamRoute):
                 # No single PIN fits every lock: each gets its own, all or nothing.
                 with transaction.atomic():
                     codes = [access_codes.access_code_create(device=d, request=request) for d in ordered]
+            backup_pool.backup_pools_enable_for(access_codes=codes)
+            for code in codes if contact else ():
+                guests.guest_contact_set(access_code=code, **contact)
             return {"access_codes": access_codes_wire(codes)}
 
         return idempotent(
@@ -286,6 +312,7 @@ class Update(SeamRoute):
         }
         if fixed:
             raise invalid_input(fixed)
+        contact = guest_contact(p)
         changes = {
             field: p[field]
             for field in (
@@ -308,6 +335,9 @@ class Update(SeamRoute):
                     raise invalid_input({field: ["is required to make the code time_bound."]})
         with transaction.atomic():
             code = access_codes.access_code_update(access_code=code, **changes)
+            backup_pool.backup_pools_enable_for(access_codes=[code])
+            if contact is not None:
+                guests.guest_contact_set(access_code=code, **contact)
             attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.UPDATE_ACCESS_CODE
             )

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from api import access_codes, activity, devices, timeline, unmanaged, webhooks
+from api import access_codes, activity, calendar_feeds, devices, timeline, unmanaged, webhooks
 from api.wire import route_not_found
 
 urlpatterns = [
@@ -39,6 +39,12 @@ urlpatterns = [
     path("webhooks/list", webhooks.List.as_view()),
     path("webhooks/update", webhooks.Update.as_view()),
     path("webhooks/delete", webhooks.Delete.as_view()),
+    path("latchkey/calendar_feeds/create", calendar_feeds.Create.as_view()),
+    path("latchkey/calendar_feeds/get", calendar_feeds.Get.as_view()),
+    path("latchkey/calendar_feeds/list", calendar_feeds.List.as_view()),
+    path("latchkey/calendar_feeds/update", calendar_feeds.Update.as_view()),
+    path("latchkey/calendar_feeds/delete", calendar_feeds.Delete.as_view()),
+    path("latchkey/calendar_feeds/sync", calendar_feeds.Sync.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^.*$", route_not_found),

@@ -57,6 +57,10 @@ class CatalogEntry:
     severity: Severity
     transient: bool
     is_known: bool = True
+    # A refusal reported on one code for a reason that is the lock's (no free slot, no keypad,
+    # its PIN rules): the lock would refuse its other codes alike, so they are checked again
+    # at once rather than each at its own turn.
+    about_lock: bool = False
 
     @property
     def scope(self) -> Scope:
@@ -84,6 +88,24 @@ _DEGRADED = Severity.DEGRADED
 _NOTICE = Severity.NOTICE
 
 
+# Errors on a code whose cause is its lock (see ``CatalogEntry.about_lock``). Errors scoped to
+# the lock or its account are already shown on every code of the lock, so they need no entry.
+_ABOUT_THE_LOCK = frozenset(
+    {
+        "no_space_for_access_code_on_device",
+        "august_device_slots_full",
+        "smartthings_no_free_slots_available",
+        "hubitat_no_free_positions_available",
+        "august_lock_missing_keypad",
+        "august_lock_bad_access_code_format",
+        "august_lock_invalid_code_length",
+        "igloohome_bridge_offline",
+        "kwikset_insufficient_permissions",
+        "keynest_unsupported_third_party_locker",
+    }
+)
+
+
 def _err(
     code: str,
     flags: tuple[str, ...],
@@ -93,7 +115,17 @@ def _err(
     meaning: str,
     remedy: str,
 ) -> CatalogEntry:
-    return CatalogEntry(code, IssueKind.ERROR, flags, message, meaning, remedy, severity, transient)
+    return CatalogEntry(
+        code,
+        IssueKind.ERROR,
+        flags,
+        message,
+        meaning,
+        remedy,
+        severity,
+        transient,
+        about_lock=code in _ABOUT_THE_LOCK,
+    )
 
 
 def _warn(

@@ -164,9 +164,22 @@ def milestones(code: AccessCode, now: datetime) -> list[datetime]:
     return [p for p in points if p > now]
 
 
-def should_auto_pull(code: AccessCode, *, now: datetime) -> bool:
-    """The code, as its step left it, is still not set shortly before arrival (its lock's pool
-    pulls by itself: the caller knows)."""
+def is_working_on_lock(code: AccessCode, now: datetime) -> bool:
+    """The lock holds the code's current version and opens the door with it at its start by
+    itself: set, or loaded with its schedule (an offline PIN: derived), and not over. Such a
+    code needs nothing more of its lock until it ends."""
+    if is_over(code, now) or not code.lock_has_current_version:
+        return False
+    return code.status == AccessCodeStatus.SET or code.is_scheduled_on_device
+
+
+def should_auto_pull(code: AccessCode, *, now: datetime, blocked: bool) -> bool:
+    """The code, as its step left it, is failing shortly before arrival: not working on its
+    lock, and ``blocked`` by an error (the caller judged its issues, ``Weight.BLOCKS``). A code
+    merely waiting for its start on a lock that keeps schedules is healthy: it is ``unset``
+    until then. (Its lock's pool pulls by itself: the caller knows.)"""
     if not code.use_backup_access_code_pool or code.pulled_backup_access_code_id or code.deleted_at:
         return False
-    return code.status != AccessCodeStatus.SET and (code.starts_at - AUTO_PULL_LEAD <= now < code.ends_at)
+    if not (code.starts_at - AUTO_PULL_LEAD <= now < code.ends_at):
+        return False
+    return blocked and not is_working_on_lock(code, now)

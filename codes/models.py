@@ -107,6 +107,10 @@ class AccessCode(models.Model):
     )
     needs_review = models.BooleanField(default=False)
     review_reason = models.TextField(blank=True)
+    # When the lock's provider last reported on this code (a webhook's occurred_at): reports
+    # arrive out of order, and one older than this is about a state already replaced, even when
+    # the newer report changed nothing Latchkey records as an event.
+    last_provider_report_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The review queue's state for the current round of problems (codes.services review_*);
     # every step is also kept as a StaffAction row.
     review_assignee = models.ForeignKey(
@@ -121,6 +125,9 @@ class AccessCode(models.Model):
     )
 
     objects = AccessCodeQuerySet.as_manager()
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code", "send_in_flight", "review_reason")
 
     class Meta:
         ordering = ["-created_at"]
@@ -294,6 +301,9 @@ class Event(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     payload = models.JSONField(default=dict, blank=True)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("payload",)
+
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [
@@ -333,6 +343,9 @@ class ActionAttempt(models.Model):
     error = models.JSONField(null=True, blank=True, help_text='{"type": ..., "message": ...}')
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("result", "error")
 
     class Meta:
         ordering = ["-created_at"]
@@ -405,6 +418,9 @@ class StaffAction(models.Model):
         default=list, blank=True, help_text="On resolving: the problems shown at that moment."
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("note", "problems")
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,22 +6,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from codes import lifecycle
-from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus
-from codes.selectors import access_code_issues, backups_to_come, with_issue_counts
-from devices.models import Device, IssueKind, Property
-from devices.selectors import active_issues_of_locks
+from codes.models import AccessCode, AccessCodeStatus
+from codes.selectors import Weight, access_code_issues, backups_to_come, with_shown_issues
+from common.pins import mask_pins
+from devices.models import Device, Property
 
 
 class Readiness(StrEnum):
     """Will this code open the door when its guest arrives? Judged from stored state only: the
-    scheduler's own verdict (``needs_review``) and the issues it raised, never re-derived."""
+    review flag (``needs_review``) and the issues shown on the code, each weighed by
+    ``selectors.inherited_weight``, never re-derived."""
 
-    FAILED = "failed"  # an active error on the code, its lock or its account
-    AT_RISK = "at_risk"  # a warning, or flagged as not ready in time
+    FAILED = "failed"  # an issue that blocks it: its own error, or its lock's that stops it
+    SET_LOCK_OFFLINE = "set_lock_offline"  # working on a lock that cannot be reached: at risk
+    AT_RISK = "at_risk"  # a warning, or flagged
     SET = "set"  # on the lock and working
     SCHEDULED = "scheduled"  # on the lock with its window; the lock turns it on at arrival
     CHECKED = "checked"  # the lock passed its pre-flight check; it goes on just in time
@@ -34,6 +36,7 @@ class Readiness(StrEnum):
 
 READINESS_LABELS = {
     Readiness.FAILED: "Failed",
+    Readiness.SET_LOCK_OFFLINE: "Set, lock offline",
     Readiness.AT_RISK: "At risk",
     Readiness.SET: "Set",
     Readiness.SCHEDULED: "Scheduled on the lock",
@@ -42,18 +45,21 @@ READINESS_LABELS = {
 }
 
 
+# Not ready for an arrival: what the dashboard counts as needing attention.
+NOT_READY = (Readiness.FAILED, Readiness.SET_LOCK_OFFLINE, Readiness.AT_RISK)
+
+
 def readiness(code: AccessCode) -> Readiness:
-    """The code's readiness; uses ``error_count`` and ``warning_count`` when the row carries
-    them (``with_issue_counts``), so a list costs no query per row."""
-    errors = getattr(code, "error_count", None)
-    warnings = getattr(code, "warning_count", None)
-    if errors is None or warnings is None:
+    """The code's readiness; uses the ``shown_issues`` the row carries when it does
+    (``selectors.with_shown_issues``), so a list costs no query per row."""
+    shown = getattr(code, "shown_issues", None)
+    if shown is None:
         shown = access_code_issues(code)
-        errors = sum(1 for i in shown if i.kind == IssueKind.ERROR)
-        warnings = len(shown) - errors
-    if errors:
+    if any(i.weight is Weight.BLOCKS for i in shown):
         return Readiness.FAILED
-    if warnings or code.needs_review:
+    if any(i.sets_lock_offline for i in shown):
+        return Readiness.SET_LOCK_OFFLINE
+    if any(i.weight is Weight.AT_RISK for i in shown) or code.needs_review:
         return Readiness.AT_RISK
     if code.status == AccessCodeStatus.SET:
         return Readiness.SET
@@ -90,7 +96,7 @@ class PropertyArrivals:
 
     @property
     def not_ready_soon(self) -> int:
-        return sum(1 for a in self.soon if a.readiness in (Readiness.FAILED, Readiness.AT_RISK))
+        return sum(1 for a in self.soon if a.readiness in NOT_READY)
 
 
 def arrivals_by_property(*, workspaces, now: datetime) -> list[PropertyArrivals]:
@@ -98,7 +104,7 @@ def arrivals_by_property(*, workspaces, now: datetime) -> list[PropertyArrivals]
     advance window, each with its readiness. Properties with no arrivals are listed too."""
     soon_until = now + lifecycle.review_lead()
     until = now + lifecycle.advance()
-    codes = with_issue_counts(
+    codes = with_shown_issues(
         codes_visible(workspaces)
         .filter(starts_at__gte=now, starts_at__lt=until, device__property__isnull=False)
         .select_related("device__property")
@@ -193,31 +199,14 @@ def device_slot_forecast(device: Device, *, now: datetime) -> SlotForecast:
 
 def review_queue(*, workspaces) -> QuerySet[AccessCode]:
     """Every flagged managed code, most urgent first (soonest arrival; codes already active,
-    ongoing ones included, before those still to come). Flagged: the scheduler's not-ready
-    flag, or an active error or warning (its own, its lock's, its account's) raised since staff
-    last resolved the code. So a resolved code comes back when a problem is raised again."""
-    own = AccessCodeIssue.objects.filter(access_code=OuterRef("pk"), cleared_at__isnull=True)
-    inherited = active_issues_of_locks(OuterRef("device"), OuterRef("device__connected_account"))
-    since = OuterRef("review_resolved_at")
-    flagged = (
-        Q(needs_review=True)
-        | Q(review_resolved_at__isnull=True, has_own=True)
-        | Q(review_resolved_at__isnull=True, has_inherited=True)
-        | Q(has_new_own=True)
-        | Q(has_new_inherited=True)
-    )
+    ongoing ones included, before those still to come). Flagged is ``needs_review``: the one
+    answer (``selectors.review_reason``), judged again whenever one of its causes changes, that
+    the dashboard's count and the code's page read too."""
     return (
-        AccessCode.objects.filter(workspace__in=workspaces, is_managed=True)
+        AccessCode.objects.filter(workspace__in=workspaces, is_managed=True, needs_review=True)
         .filter(Q(deleted_at__isnull=True) | Q(status=AccessCodeStatus.REMOVING))
         .filter(Q(is_backup=False) | Q(backup_slot__pulled_for__isnull=False))
-        .annotate(
-            has_own=Exists(own),
-            has_inherited=Exists(inherited),
-            has_new_own=Exists(own.filter(created_at__gt=since)),
-            has_new_inherited=Exists(inherited.filter(created_at__gt=since)),
-            arrival=Coalesce("starts_at", "created_at"),
-        )
-        .filter(flagged)
+        .annotate(arrival=Coalesce("starts_at", "created_at"))
         .select_related("device__property", "review_assignee")
         .order_by("arrival", "pk")
     )
@@ -235,8 +224,8 @@ def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
         detail = f"by {who}"
         if action.assignee_id:
             detail += f", to {action.assignee.get_username()}"
-        if action.note:
-            detail += f": {action.note}"
+        if action.note:  # typed by a person: a PIN quoted in it is masked, like everywhere
+            detail += f": {mask_pins(action.note)}"
         entries.append((action.created_at, action.get_kind_display(), detail))
     return sorted(entries, key=lambda e: e[0], reverse=True)
 
@@ -305,10 +294,11 @@ def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> Prope
     ticks = [
         TimelineTick(today + timedelta(days=n), at(midnight(today + timedelta(days=n)))) for n in range(days)
     ]
-    codes = with_issue_counts(
+    codes = with_shown_issues(
         AccessCode.objects.shown()
         .filter(device__property=prop)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=end, ends_at__gt=start))
+        .select_related("device")
         .order_by("starts_at")
     )
     by_device: dict = {}

@@ -76,15 +76,30 @@ def call_lock(
         return _call(access_code, action, provider, adopted=set() if adopted is None else adopted)
     except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
         logger.exception("provider call for access code %s failed", access_code.pk)
-        generic = (
-            "failed_to_set_on_device"
-            if action is lifecycle.LockAction.SET
-            else "failed_to_remove_from_device"
-        )
-        outcome = Outcome.failed(
-            Problem(generic, f"The lock's provider failed ({type(exc).__name__})."), transient=True
-        )
-        return LockAnswer(action, outcome)
+        return provider_failure(action, exc)
+
+
+# Long enough for a provider's own words, short enough for an error's message.
+_MESSAGE_LIMIT = 500
+
+
+def failure_words(exc: BaseException) -> str:
+    """An exception as people read it on a code: its type and its text."""
+    text = str(exc).strip()
+    words = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return words if len(words) <= _MESSAGE_LIMIT else words[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def provider_failure(action: lifecycle.LockAction, exc: BaseException) -> LockAnswer:
+    """A provider that raised, as the answer of a lock that failed for now: retried with the
+    usual backoff, and shown on the code with the provider's words."""
+    generic = (
+        "failed_to_set_on_device" if action is lifecycle.LockAction.SET else "failed_to_remove_from_device"
+    )
+    outcome = Outcome.failed(
+        Problem(generic, f"The lock's provider failed ({failure_words(exc)})."), transient=True
+    )
+    return LockAnswer(action, outcome)
 
 
 def _call(access_code: AccessCode, action: lifecycle.LockAction, provider, *, adopted: set) -> LockAnswer:
@@ -101,7 +116,8 @@ def _call(access_code: AccessCode, action: lifecycle.LockAction, provider, *, ad
     if action is lifecycle.LockAction.REMOVE:
         provider_code_id = access_code.provider_code_id or (earlier and earlier.provider_code_id)
         if not provider_code_id:
-            return LockAnswer(action, Outcome.confirmed())  # never reached the lock: nothing to take off
+            # Never reached the lock: nothing to take off, and nothing learnt about the lock.
+            return LockAnswer(action, Outcome.confirmed())
         return LockAnswer(action, provider.remove_code(device.provider_device_id, provider_code_id))
     if access_code.is_offline_access_code:
         outcome, pin = provider.create_offline_code(
@@ -195,6 +211,7 @@ def _poll(access_code: AccessCode, provider) -> Outcome | None:
     found = held.get(access_code.provider_code_id)
     if found is None:
         return None
+    # A listing from the provider's records, not the lock, confirms the code but not the lock.
     if found.is_set:
-        return Outcome.confirmed(found.provider_code_id)
-    return Outcome.pending(found.provider_code_id)
+        return Outcome.confirmed(found.provider_code_id, reached_lock=found.reached_lock)
+    return Outcome.pending(found.provider_code_id, reached_lock=found.reached_lock)

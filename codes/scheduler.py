@@ -10,7 +10,8 @@ and moves it one step along its life:
 - a time-bound code on any other lock is pre-flighted from that moment (lock reachable, keypad,
   a free slot at ``starts_at``, PIN valid and unique on the lock), sent ``JUST_IN_TIME_MINUTES``
   before it starts, and removed at ``ends_at``;
-- a code not ready ``REVIEW_LEAD_HOURS`` before it starts is flagged for review with the reason;
+- a code not ready ``REVIEW_LEAD_HOURS`` before it starts is flagged for review with the reason
+  (one with an error only a person can fix, at once: ``selectors.review_reason``);
 - a code still not set when it starts, or still on the lock after it ends, gets the matching
   ``delay_in_*`` warning and event.
 
@@ -34,16 +35,16 @@ from django.utils import timezone
 from codes import lifecycle
 from codes.lifecycle import Plan, Step
 from codes.locking import claim_due_codes
-from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, BackupAccessCodePool, EventType
-from codes.programming import call_lock, send_in_flight_marks, sends_new_copy
-from codes.selectors import access_code_issues, backups_to_come, others_at_start
+from codes.models import AccessCode, AccessCodeStatus, BackupAccessCodePool, EventType
+from codes.programming import call_lock, failure_words, provider_failure, send_in_flight_marks, sends_new_copy
+from codes.selectors import Weight, backups_to_come, others_at_start
 from codes.services import backup_pool, drift
 from codes.services import ledger as code_ledger
 from common.db import update_rows
 from devices import rules
 from devices.models import IssueKind
 from devices.providers import provider_for
-from devices.providers.base import HeldCode, Outcome, Result
+from devices.providers.base import HeldCode, Outcome, Problem, Result
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +109,8 @@ class _Providers:
 
 
 def process_batch(ids, *, now: datetime, providers: _Providers | None = None) -> list[Step]:
-    """One step for each claimed code. Returns the steps taken; a code whose step failed is
-    left out, still leased, and is retried when its lease lapses.
+    """One step for each claimed code. Returns the steps taken; a code whose step could not be
+    recorded is left out, with the failure on it (``_record_lost``).
 
     The batch moves in stages, so that it costs a few queries rather than a few per code: the
     codes are read at once; their locks are called, outside Latchkey's transactions (one
@@ -128,8 +129,9 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
     for code in codes:
         try:
             plans[code.pk] = lifecycle.plan(code, now)
-        except Exception:  # one broken code must not stop the sweep; its lease lapses
+        except Exception as exc:  # one broken code must not stop the sweep
             logger.exception("scheduler failed on access code %s", code.pk)
+            _record_lost(code, None, exc, now=now)
     codes = [code for code in codes if code.pk in plans]
     done = []
     for preflights in (False, True):
@@ -156,9 +158,11 @@ def _write_down_sends(codes: list[AccessCode], plans: dict) -> None:
 
 
 def _call_locks(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
-    """What each code's lock answered, by code id (None for a step that needs no lock). A code
-    whose call raised is left out, as are all of an account's codes if its provider session
-    failed: whatever was done on their locks was not kept."""
+    """What each code's lock answered, by code id (None for a step that needs no lock). Every
+    code that needed its lock gets an answer: a provider that raised, in a call or in its
+    session (on entry or at exit: whatever it did on its locks was then not kept), answers a
+    transient failure, in its own words, for every code it concerned. One account's failure
+    never holds back another's."""
     answers: dict = {}
     by_account: dict = {}
     for code in codes:
@@ -166,40 +170,62 @@ def _call_locks(codes: list[AccessCode], plans: dict, *, now: datetime, provider
             by_account.setdefault(code.device.connected_account_id, []).append(code)
         else:
             answers[code.pk] = None
-    for calling in by_account.values():
+    for account_id, calling in by_account.items():
         try:
             answers.update(_call_account(calling, plans, now=now, providers=providers))
-        except Exception:
-            logger.exception("provider session failed; its codes are retried when their leases lapse")
+        except Exception as exc:
+            logger.exception(
+                "provider session of account %s failed; recorded as a failure on access codes %s",
+                account_id,
+                [code.pk for code in calling],
+            )
+            answers.update(
+                {code.pk: _failed_answer(code, plans[code.pk].step, exc, now=now) for code in calling}
+            )
     return answers
 
 
 def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, providers: _Providers) -> dict:
-    """The calls for one account's codes, in one provider session."""
-    try:
-        provider = providers(codes[0].device.connected_account)
-        session = provider.session(sorted({code.device.provider_device_id for code in codes}))
-    except Exception:
-        # call_lock records this on each code as the provider's failure, as it would any other.
-        logger.exception("no provider for account %s", codes[0].device.connected_account_id)
-        provider, session = None, contextlib.nullcontext()
+    """The calls for one account's codes, in one provider session. Raises if the provider or
+    its session does, for the caller to record on every code."""
+    provider = providers(codes[0].device.connected_account)
     answers = {}
     adopted: set = set()  # lock copies taken up from unanswered sends, one owner each
-    with session:
+    with provider.session(sorted({code.device.provider_device_id for code in codes})):
         for code in codes:
             try:
                 if plans[code.pk].step is Step.PREFLIGHT:
-                    if provider is None:
-                        raise RuntimeError("no provider to pre-flight with")
                     answers[code.pk] = ask_lock(code, provider)
                 else:
                     answers[code.pk] = call_lock(code, now=now, provider=provider, adopted=adopted)
-            except Exception:  # one broken code must not stop the sweep; its lease lapses
-                logger.exception("scheduler failed on access code %s", code.pk)
+            except Exception as exc:  # one call that raised must not stop the others
+                logger.exception("provider call for access code %s failed", code.pk)
+                answers[code.pk] = _failed_answer(code, plans[code.pk].step, exc, now=now)
     checks = {pk: answer for pk, answer in answers.items() if isinstance(answer, LockCheck)}
     if checks:  # judged once the session is over, with Latchkey's records read for all at once
-        answers.update(preflight_findings([code for code in codes if code.pk in checks], checks))
+        judged = [code for code in codes if code.pk in checks]
+        try:
+            answers.update(preflight_findings(judged, checks))
+        except Exception as exc:  # Latchkey's own fault, not the lock's: said so on each code
+            logger.exception("judging the pre-flight checks of access codes %s failed", list(checks))
+            problem = (
+                "failed_to_set_on_device",
+                f"Latchkey could not judge its check ({failure_words(exc)}).",
+            )
+            answers.update({code.pk: Preflight([problem], transient=True) for code in judged})
     return answers
+
+
+def _failed_answer(code: AccessCode, step: Step, exc: Exception, *, now: datetime):
+    """A provider's exception as the answer to this code's step."""
+    if step is Step.PREFLIGHT:
+        message = f"The lock's provider failed ({failure_words(exc)})."
+        return Preflight([("failed_to_set_on_device", message)], transient=True)
+    return provider_failure(_action(code, now=now), exc)
+
+
+def _action(code: AccessCode, *, now: datetime) -> lifecycle.LockAction:
+    return lifecycle.needed_action(code, now=now) or lifecycle.LockAction.SET
 
 
 def _record(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime) -> list:
@@ -214,19 +240,52 @@ def _record(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetim
         for code in codes:
             try:
                 one_done, one_pulling = _record_answers([code], plans, answers, now=now)
-            except Exception:
-                logger.exception("scheduler failed on access code %s", code.pk)
+            except Exception as exc:
+                logger.exception("recording access code %s failed", code.pk)
+                _record_lost(code, plans[code.pk].step, exc, now=now)
                 continue
             done += one_done
             pulling += one_pulling
     for code in pulling:
         try:
             _pull_backup(code, now=now)
-        except Exception:
-            logger.exception("scheduler failed on access code %s", code.pk)
+        except Exception as exc:
+            logger.exception("pulling a backup for access code %s failed", code.pk)
+            _record_lost(code, plans[code.pk].step, exc, now=now)
             continue
         done.append(code.pk)
     return done
+
+
+def _record_lost(code: AccessCode, step: Step | None, exc: Exception, *, now: datetime) -> None:
+    """Latchkey itself failed to decide or record a code's step (not the lock): the code gets
+    that failure as its outcome, retried with the usual backoff, so that a code whose recording
+    fails every time still ends visibly (delay warnings, the review flag) rather than coming
+    back unseen each time its lease lapses. Should even that fail, the error and a review flag
+    are written directly."""
+    action = lifecycle.LockAction.REMOVE if step is Step.REMOVE else lifecycle.LockAction.SET
+    with contextlib.suppress(Exception):
+        action = _action(code, now=now)
+    generic = (
+        "failed_to_set_on_device" if action is lifecycle.LockAction.SET else "failed_to_remove_from_device"
+    )
+    message = f"Latchkey could not record this step ({failure_words(exc)})."
+    try:
+        with transaction.atomic():
+            ledger = code_ledger.Ledger.open([code], now=now)
+            outcome = Outcome.failed(Problem(generic, message), transient=True)
+            current = code_ledger.record_outcome(ledger, code, action, outcome)
+            _after_step(ledger, current, now=now)
+            ledger.save()
+        return
+    except Exception:
+        logger.exception("recording the failure of access code %s failed too; writing it directly", code.pk)
+    try:
+        code_ledger.access_code_record_lost(access_code=code, error_code=generic, message=message, now=now)
+    except Exception:  # the database itself is failing: only the log and the lease are left
+        logger.exception(
+            "access code %s: its failure could not be written; retried when its lease lapses", code.pk
+        )
 
 
 def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime):
@@ -238,7 +297,10 @@ def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now:
         done, pulling = [], []
         for code in codes:
             current = _record_step(ledger, code, plans[code.pk].step, answers[code.pk])
-            if current.device_id in auto_pull and lifecycle.should_auto_pull(current, now=now):
+            blocked = any(issue.weight is Weight.BLOCKS for issue in ledger.issues(current))
+            if current.device_id in auto_pull and lifecycle.should_auto_pull(
+                current, now=now, blocked=blocked
+            ):
                 pulling.append(code)
             else:
                 _after_step(ledger, current, now=now)
@@ -250,7 +312,9 @@ def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now:
 def _record_step(ledger: code_ledger.Ledger, code: AccessCode, step: Step, answer) -> AccessCode:
     """Apply one step's result to the code in the ledger; ``code`` is the row read before it."""
     if step is Step.PREFLIGHT:
-        return code_ledger.record_preflight(ledger, code, answer.problems, transient=answer.transient)
+        return code_ledger.record_preflight(
+            ledger, code, answer.problems, transient=answer.transient, reached_lock=answer.reached_lock
+        )
     if step is Step.FINISH:
         return code_ledger.record_finish(ledger, code)
     if answer is not None:
@@ -263,7 +327,7 @@ def _record_step(ledger: code_ledger.Ledger, code: AccessCode, step: Step, answe
 def _pull_backup(code: AccessCode, *, now: datetime) -> None:
     # An empty pool raises; the lock then carries empty_backup_access_code_pool.
     with contextlib.suppress(ValidationError):
-        backup_pool.backup_code_pull(access_code=code, now=now)
+        backup_pool.backup_code_pull(access_code=code, now=now, record_empty_pool=True)
     with transaction.atomic():
         ledger = code_ledger.Ledger.open([code], now=now)
         _after_step(ledger, ledger.get(code.pk), now=now)
@@ -277,8 +341,7 @@ def _after_step(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) 
     if code.deleted_at is not None and not code.may_be_on_lock:
         code.next_attempt_at = None
         return
-    _warn_about_delays(ledger, code, now=now)
-    _flag_if_not_ready(ledger, code, now=now)
+    _warn_about_delays(ledger, code, now=now)  # the review flag is judged when the ledger saves
     due = code.next_attempt_at
     if due is not None and due <= now and lifecycle.plan(code, now).step is Step.WAIT:
         due = None  # the look that brought it here is done
@@ -317,44 +380,6 @@ def _auto_pulling_devices(codes: list[AccessCode]) -> set:
     return set(pools.values_list("device_id", flat=True))
 
 
-def readiness_problem(code: AccessCode, issues=None) -> str | None:
-    """Why the code would not work if the guest arrived, or None if it is ready. ``issues``: the
-    code's as ``access_code_issues`` shows them, if the caller has them already."""
-    issues = access_code_issues(code) if issues is None else issues
-    errors = [i for i in issues if i.kind == IssueKind.ERROR]
-    if errors:
-        worst = errors[0]
-        return f"{worst.code}: {worst.message} What to do: {worst.remedy}"
-    if code.type == AccessCodeType.ONGOING or not lifecycle.uses_lock_schedule(code):
-        if code.type == AccessCodeType.ONGOING and code.status != AccessCodeStatus.SET:
-            return "not set on the lock yet"
-        if (
-            code.type == AccessCodeType.TIME_BOUND
-            and code.status != AccessCodeStatus.SET
-            and code.preflight_passed_at is None
-        ):
-            return "the lock has not passed its pre-flight check"
-        return None
-    if not (code.is_scheduled_on_device or code.status == AccessCodeStatus.SET):
-        return "not loaded onto the lock with its schedule yet"
-    return None
-
-
-def _flag_if_not_ready(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) -> None:
-    if code.deleted_at is not None or code.is_backup or code.pulled_backup_access_code_id:
-        return  # a code with a pulled backup stays flagged for that until staff resolve it
-    deadline = code.starts_at - lifecycle.review_lead() if code.starts_at else code.created_at
-    if now < deadline and not code.needs_review:
-        return  # not urgent yet: problems are on the code, the flag comes at the deadline
-    problem = readiness_problem(code, issues=ledger.issues(code))
-    if problem and now >= deadline:
-        code.needs_review = True
-        code.review_reason = problem
-    elif problem is None and code.needs_review:
-        code.needs_review = False
-        code.review_reason = ""
-
-
 # --- Pre-flight ---------------------------------------------------------------------------------
 
 
@@ -373,6 +398,7 @@ class Preflight:
 
     problems: list[tuple[str, str]]
     transient: bool
+    reached_lock: bool = False  # the lock itself answered the check
 
 
 def ask_lock(code: AccessCode, provider) -> LockCheck:
@@ -425,7 +451,7 @@ def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
                 )
         if code.code and rules.pin_violations(code.device, code.code):
             problems.append(("august_lock_bad_access_code_format", "The lock's rules refuse this PIN."))
-        findings[code.pk] = Preflight(problems, check.probe.transient)
+        findings[code.pk] = Preflight(problems, check.probe.transient, check.probe.reached_lock)
     return findings
 
 
@@ -457,13 +483,20 @@ def check_drift(*, now: datetime | None = None, devices=None) -> dict:
     by_account: dict = {}
     for device in devices:
         by_account.setdefault(device.connected_account_id, []).append(device)
-    for locks in by_account.values():
-        provider = provider_for(locks[0].connected_account, now=now)
+    for account_id, locks in by_account.items():
+        try:
+            provider = provider_for(locks[0].connected_account, now=now)
+        except Exception:  # this account's locks wait for the next run; the others go on
+            logger.exception("no provider for account %s; its locks are not checked for drift", account_id)
+            continue
         for start in range(0, len(locks), DRIFT_CHUNK):
             chunk = locks[start : start + DRIFT_CHUNK]
-            held = _held_codes(provider, chunk)
-            for key, found in _drift_in(chunk, held, now=now).items():
-                counts[key] += found
+            try:
+                held = _held_codes(provider, chunk)
+                for key, found in _drift_in(chunk, held, now=now).items():
+                    counts[key] += found
+            except Exception:  # one chunk's failure must not stop the rest
+                logger.exception("drift check of locks %s failed", [lock.pk for lock in chunk])
     return counts
 
 
@@ -478,7 +511,9 @@ def _held_codes(provider, locks) -> dict:
                 except Exception:  # unreachable now; drift can wait for the next run
                     logger.warning("could not list codes on %s for drift", lock.pk, exc_info=True)
     except Exception:
-        logger.warning("could not open a provider session for drift", exc_info=True)
+        logger.exception(
+            "provider session for drift failed; locks %s are not checked", [lock.pk for lock in locks]
+        )
         return {}
     return held
 

@@ -4,16 +4,25 @@ pages and the admin show (readiness, arrivals, the review queue, timelines) is i
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from operator import attrgetter
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from codes import catalog, lifecycle
-from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
+from codes.models import (
+    AccessCode,
+    AccessCodeIssue,
+    AccessCodeStatus,
+    AccessCodeType,
+    BackupAccessCode,
+    BackupAccessCodePool,
+)
 from devices import rules
 from devices.models import Device, IssueKind
-from devices.selectors import active_issues_of_locks
+from devices.selectors import UNREACHABLE_ERRORS, active_issues_of_locks
 
 # Statuses in which a code's PIN is (or may be) physically on the lock right now.
 ON_LOCK_STATUSES = (
@@ -80,27 +89,62 @@ def others_at_start(codes: list[AccessCode]) -> dict:
     return dict(counted.values_list("pk", "taken"))
 
 
-def with_issue_counts(queryset: QuerySet[AccessCode]) -> QuerySet[AccessCode]:
-    """Annotate ``error_count`` and ``warning_count``: the code's own active issues plus those
-    it inherits from its lock and its lock's account (the same set access_code_issues shows)."""
+class Weight(StrEnum):
+    """How an issue shown on a code weighs on its readiness."""
 
-    def count(kind: str):
-        own = AccessCodeIssue.objects.filter(access_code=OuterRef("pk"), cleared_at__isnull=True, kind=kind)
-        inherited = active_issues_of_locks(OuterRef("device"), OuterRef("device__connected_account")).filter(
-            kind=kind
-        )
-        return Coalesce(_count_of(own), 0) + Coalesce(_count_of(inherited), 0)
-
-    return queryset.annotate(error_count=count(IssueKind.ERROR), warning_count=count(IssueKind.WARNING))
+    BLOCKS = "blocks"  # the code will not open the door (or will not come off) until it clears
+    AT_RISK = "at_risk"  # it works now, but may not: watch it
+    NOTE = "note"  # shown for what it says, weighs nothing
 
 
-def _count_of(queryset: QuerySet) -> Subquery:
-    return Subquery(queryset.order_by().values("kind").annotate(n=Count("pk")).values("n")[:1])
+# Errors about a lock's backup pool: the lock's, not its codes' (a code works without a pool).
+BACKUP_POOL_ISSUES = ("empty_backup_access_code_pool",)
+
+# What to do about a code that is on its lock while the lock cannot be reached.
+SET_LOCK_OFFLINE_REMEDY = (
+    "The code is on the lock and opens the door at its start: the lock keeps it while offline. "
+    "Latchkey cannot change or remove it until the lock is back, so bring the lock (its Wi-Fi, "
+    "hub or bridge, batteries) back online before the guest's stay ends, or the code may stay on "
+    "the lock after check-out."
+)
+
+
+def inherited_weight(issue, code: AccessCode, *, now: datetime) -> Weight | None:
+    """The one answer to "does this issue of the code's lock (or account, hub, bridge) reach the
+    code, and how does it weigh?": None when it does not reach it. The API's shapes, the
+    ledger, the review flag and the pages all ask it (through ``shown_issues``).
+
+    - An issue about another lock, or another hub or bridge of the account, does not reach it.
+    - A backup pool's error is the lock's: it reaches only codes that use the pool, as a note.
+    - A lock that cannot be reached blocks a code that still needs it (to be set, or taken
+      off); a code already working on it (set, or loaded with its schedule) is "set, lock
+      offline": at risk.
+    - Any other error of the lock blocks its codes (a notice-level one is a note); a warning
+      puts them at risk.
+    """
+    if not issue.concerns(code.device):
+        return None
+    if issue.code in BACKUP_POOL_ISSUES:
+        return Weight.NOTE if code.use_backup_access_code_pool else None
+    entry = catalog.lookup(issue.kind, issue.code)
+    if entry.severity is catalog.Severity.NOTICE:
+        return Weight.NOTE
+    if issue.kind == IssueKind.WARNING:
+        return Weight.AT_RISK
+    if issue.code in UNREACHABLE_ERRORS and issue.code != "device_removed":
+        return Weight.AT_RISK if lifecycle.is_working_on_lock(code, now) else Weight.BLOCKS
+    return Weight.BLOCKS
+
+
+def own_weight(issue) -> Weight:
+    """An issue raised on the code itself: an error blocks it, a warning puts it at risk."""
+    return Weight.BLOCKS if issue.kind == IssueKind.ERROR else Weight.AT_RISK
 
 
 @dataclass(frozen=True)
 class ShownIssue:
-    """An error or warning as shown on an access code, with the catalog's meaning and remedy."""
+    """An error or warning as shown on an access code, with the catalog's meaning and remedy,
+    and how it weighs on the code's readiness."""
 
     kind: str
     code: str
@@ -108,21 +152,34 @@ class ShownIssue:
     created_at: datetime
     flags: tuple[str, ...]
     entry: catalog.CatalogEntry
+    weight: Weight = Weight.BLOCKS
+    inherited: bool = False
+    remedy_here: str = ""  # what to do in this code's case, where it differs from the catalog's
 
     @property
     def remedy(self) -> str:
-        return self.entry.remedy
+        return self.remedy_here or self.entry.remedy
+
+    @property
+    def title(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    @property
+    def sets_lock_offline(self) -> bool:
+        """A lock that cannot be reached, under a code that works on it."""
+        return self.inherited and self.weight is Weight.AT_RISK and self.code in UNREACHABLE_ERRORS
 
 
-def access_code_issues(access_code: AccessCode) -> list[ShownIssue]:
-    """The code's own active errors and warnings, then its device's and its connected account's,
-    as the seeds describe: a lock's or account's error shows on each of its codes."""
-    return issues_for_codes([access_code])[access_code.pk]
+def access_code_issues(access_code: AccessCode, *, now: datetime | None = None) -> list[ShownIssue]:
+    """The code's own active errors and warnings, then those of its lock, account, hub or
+    bridge that reach it (``inherited_weight``)."""
+    return issues_for_codes([access_code], now=now)[access_code.pk]
 
 
-def issues_for_codes(codes: list[AccessCode]) -> dict:
+def issues_for_codes(codes: list[AccessCode], *, now: datetime | None = None) -> dict:
     """``access_code_issues`` for many codes in two queries, whatever their number: the API's
     list pages cost the same for 5 codes or 500. Needs ``device`` loaded on each code."""
+    now = now or timezone.now()
     own: dict = {c.pk: [] for c in codes}
     for row in AccessCodeIssue.objects.filter(access_code__in=codes, cleared_at__isnull=True):
         own[row.access_code_id].append(row)
@@ -135,10 +192,38 @@ def issues_for_codes(codes: list[AccessCode]) -> dict:
         target.setdefault(row.device_id or row.connected_account_id, []).append(row)
     return {
         c.pk: shown_issues(
-            own[c.pk], on_device.get(c.device_id, []) + on_account.get(c.device.connected_account_id, [])
+            own[c.pk],
+            on_device.get(c.device_id, []) + on_account.get(c.device.connected_account_id, []),
+            code=c,
+            now=now,
         )
         for c in codes
     }
+
+
+def codes_showing_errors(queryset: QuerySet[AccessCode]) -> list:
+    """Ids of the codes in ``queryset`` that show an error (their own, or their lock's that
+    reaches them): the rows with any active error are read, then weighed as shown."""
+    own = AccessCodeIssue.objects.filter(
+        access_code=OuterRef("pk"), cleared_at__isnull=True, kind=IssueKind.ERROR
+    )
+    inherited = active_issues_of_locks(OuterRef("device"), OuterRef("device__connected_account")).filter(
+        kind=IssueKind.ERROR
+    )
+    candidates = queryset.filter(Exists(own) | Exists(inherited)).select_related("device")
+    return [
+        c.pk for c in with_shown_issues(candidates) if any(i.kind == IssueKind.ERROR for i in c.shown_issues)
+    ]
+
+
+def with_shown_issues(codes) -> list[AccessCode]:
+    """The codes, each carrying ``shown_issues`` (two queries for the lot), so that
+    ``pages.readiness`` and the admin's counts cost no query per row."""
+    codes = list(codes)
+    issues = issues_for_codes(codes)
+    for code in codes:
+        code.shown_issues = issues[code.pk]
+    return codes
 
 
 def devices_with_backup_ready(device_ids) -> set:
@@ -149,14 +234,19 @@ def devices_with_backup_ready(device_ids) -> set:
     return set(ready.values_list("pool__device_id", flat=True))
 
 
-def shown_issues(own, inherited) -> list[ShownIssue]:
-    """A code's own active issues, then those it inherits from its lock and account, each group
-    oldest first."""
+def shown_issues(own, inherited, *, code: AccessCode, now: datetime) -> list[ShownIssue]:
+    """A code's own active issues, then those it inherits that reach it, each group oldest
+    first, each with its weight."""
     by_age = attrgetter("created_at")  # sorted is stable: rows made at one instant keep their order
-    return [_shown(row) for row in [*sorted(own, key=by_age), *sorted(inherited, key=by_age)]]
+    shown = [_shown(row, own_weight(row)) for row in sorted(own, key=by_age)]
+    for row in sorted(inherited, key=by_age):
+        weight = inherited_weight(row, code, now=now)
+        if weight is not None:
+            shown.append(_shown(row, weight, inherited=True))
+    return shown
 
 
-def _shown(row) -> ShownIssue:
+def _shown(row, weight: Weight, *, inherited: bool = False) -> ShownIssue:
     flags = tuple(
         flag
         for flag in (
@@ -167,6 +257,7 @@ def _shown(row) -> ShownIssue:
         )
         if getattr(row, flag)
     )
+    offline_but_set = inherited and weight is Weight.AT_RISK and row.code in UNREACHABLE_ERRORS
     return ShownIssue(
         kind=row.kind,
         code=row.code,
@@ -174,6 +265,9 @@ def _shown(row) -> ShownIssue:
         created_at=row.created_at,
         flags=flags,
         entry=catalog.lookup(row.kind, row.code),
+        weight=weight,
+        inherited=inherited,
+        remedy_here=SET_LOCK_OFFLINE_REMEDY if offline_but_set else "",
     )
 
 
@@ -219,7 +313,7 @@ def backups_to_come(device_ids) -> dict:
     return {pool.device_id: max(pool.target_size - made.get(pool.pk, 0), 0) for pool in pools}
 
 
-# --- A flagged code's problems: the review queue shows them, the services note them -----------
+# --- The review flag: why a code needs a person, one answer for every page ---------------------
 
 
 # What to do about a code the scheduler flagged as not ready when no error or warning says why.
@@ -227,6 +321,88 @@ NOT_READY_REMEDY = (
     "Retry now from the code's page. If it is still not ready, check the lock in its maker's app, "
     "and if the guest is due soon, pull a backup code or give them another way in."
 )
+BACKUP_PULLED_REMEDY = "Send the guest the backup PIN."
+
+
+def not_ready_problem(code: AccessCode) -> str | None:
+    """Why, errors aside, the code would not work if its guest arrived now; None if it would."""
+    if code.type == AccessCodeType.ONGOING or not lifecycle.uses_lock_schedule(code):
+        if code.type == AccessCodeType.ONGOING and code.status != AccessCodeStatus.SET:
+            return "not set on the lock yet"
+        if (
+            code.type == AccessCodeType.TIME_BOUND
+            and code.status != AccessCodeStatus.SET
+            and code.preflight_passed_at is None
+        ):
+            return "the lock has not passed its pre-flight check"
+        return None
+    if not (code.is_scheduled_on_device or code.status == AccessCodeStatus.SET):
+        return "not loaded onto the lock with its schedule yet"
+    return None
+
+
+def review_deadline(code: AccessCode) -> datetime:
+    """From when any problem of the code is urgent: ``REVIEW_LEAD_HOURS`` before a stay starts;
+    at once for an ongoing code, and for a deleted one that must still come off its lock."""
+    if code.deleted_at is not None:
+        return code.deleted_at
+    return code.starts_at - lifecycle.review_lead() if code.starts_at else code.created_at
+
+
+def _backup_pulled_reason(code: AccessCode) -> str:
+    # The backup is named by reference (pulled_backup_access_code), never by its PIN: pages show
+    # the PIN beside the reason only to those who may see PINs.
+    return (
+        "Backup code pulled: give the guest the backup code's PIN instead of their own, which was not ready."
+    )
+
+
+def review_reason(code: AccessCode, issues: list[ShownIssue], *, now: datetime) -> str:
+    """Why the code needs a person now, or "" if it does not: the one judgement behind
+    ``needs_review`` and ``review_reason``, which the review queue, the dashboard and the code's
+    page read. It is made again whenever one of its causes changes (an issue raised or cleared
+    on the code, its lock or account, a step of the scheduler, a staff action), and when the
+    clock reaches the code's ``review_deadline`` (a scheduler milestone). ``issues``: the code's
+    as ``access_code_issues`` shows them.
+
+    - An error that blocks the code and waits for a person (the catalog: Latchkey does not
+      retry it by itself) flags it at once, whenever it is found.
+    - From the deadline on, anything that blocks the code or puts it at risk flags it, and so
+      does not being ready (not loaded, not pre-flighted) with no error to say why.
+    - A pulled backup flags the code until staff resolve it.
+    - Resolving dismisses what only put the code at risk at that moment; a newer issue, and
+      anything that blocks the code, keeps it flagged: "resolved" never hides a failure.
+    """
+    if not code.is_managed or (code.is_backup and code.type == AccessCodeType.ONGOING):
+        return ""  # a backup still in reserve: the pool's trouble is the lock's (empty pool)
+    resolved = code.review_resolved_at
+    standing = [
+        i
+        for i in issues
+        if i.weight is Weight.BLOCKS
+        or (i.weight is Weight.AT_RISK and (resolved is None or i.created_at > resolved))
+    ]
+    blocking = [i for i in standing if i.weight is Weight.BLOCKS]
+    if code.pulled_backup_access_code_id and resolved is None:
+        return _backup_pulled_reason(code)
+    needs_person = [i for i in blocking if not i.entry.transient]
+    if needs_person:
+        return _reason(needs_person[0])
+    if now < review_deadline(code):
+        return ""
+    if blocking:
+        return _reason(blocking[0])
+    if code.deleted_at is None and not lifecycle.is_over(code, now):
+        problem = not_ready_problem(code)
+        if problem:
+            return problem
+    if standing:
+        return _reason(standing[0])
+    return ""
+
+
+def _reason(issue: ShownIssue) -> str:
+    return f"{issue.title} What to do: {issue.remedy}"
 
 
 @dataclass(frozen=True)
@@ -237,12 +413,14 @@ class QueueProblem:
 
 
 def review_problems(code: AccessCode) -> list[QueueProblem]:
-    """What is wrong with a flagged code and what to do, worst first: errors, then warnings,
-    then the scheduler's not-ready reason when no issue explains it."""
-    shown = sorted(access_code_issues(code), key=lambda i: i.kind != IssueKind.ERROR)
-    problems = [QueueProblem(f"{i.code}: {i.message}", i.remedy, i.kind) for i in shown]
+    """What is wrong with a flagged code and what to do, worst first: what blocks it, then what
+    puts it at risk, then the flag's own reason when no issue explains it (not ready in time)
+    or when a backup was pulled. Notes (a lock's empty pool) are left to the lock."""
+    order = {Weight.BLOCKS: 0, Weight.AT_RISK: 1}
+    shown = sorted((i for i in access_code_issues(code) if i.weight in order), key=lambda i: order[i.weight])
+    problems = [QueueProblem(i.title, i.remedy, i.kind) for i in shown]
     if code.needs_review and code.review_reason and not problems:
         problems.append(QueueProblem(code.review_reason, NOT_READY_REMEDY, "not_ready"))
     elif code.needs_review and code.review_reason and code.pulled_backup_access_code_id:
-        problems.insert(0, QueueProblem(code.review_reason, "Send the guest the backup PIN.", "not_ready"))
+        problems.insert(0, QueueProblem(code.review_reason, BACKUP_PULLED_REMEDY, "not_ready"))
     return problems

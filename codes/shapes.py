@@ -4,11 +4,18 @@ Lists are shaped in a fixed number of queries whatever their length (``issues_fo
 ``devices_with_backup_ready``), so a page of 500 costs what a page of 5 does.
 """
 
+from collections.abc import Callable
+
 from codes.models import AccessCode, AccessCodeStatus, ActionAttempt, ActionType, Event, EventType
 from codes.selectors import ShownIssue, devices_with_backup_ready, issues_for_codes
 from common.times import iso
 from devices.models import IssueKind
 from devices.shapes import issue_wire
+
+# Latchkey's own fields on a managed code, added by apps above codes (calendars: the booking a
+# code was made for), which codes cannot import. Each entry is a field name and a function of a
+# page of codes returning {access_code_id: value}, one query per page; codes it leaves out get null.
+CODE_FIELDS: list[tuple[str, Callable[[list[AccessCode]], dict]]] = []
 
 
 def access_codes_wire(codes: list[AccessCode]) -> list[dict]:
@@ -17,7 +24,13 @@ def access_codes_wire(codes: list[AccessCode]) -> list[dict]:
         return []
     issues = issues_for_codes(codes)
     ready = devices_with_backup_ready({c.device_id for c in codes if c.use_backup_access_code_pool})
-    return [_access_code(c, issues[c.pk], backup_ready=c.device_id in ready) for c in codes]
+    bodies = [_access_code(c, issues[c.pk], backup_ready=c.device_id in ready) for c in codes]
+    for field, values_of in CODE_FIELDS:
+        values = values_of([c for c in codes if c.is_managed])
+        for code, body in zip(codes, bodies, strict=True):
+            if code.is_managed:
+                body[field] = values.get(code.pk)
+    return bodies
 
 
 def access_code_wire(code: AccessCode) -> dict:

@@ -28,6 +28,7 @@ from codes.pages import (
 )
 from codes.selectors import review_problems
 from codes.services import access_codes, checks, staff
+from codes.templatetags.latchkey import mask_pins
 from devices.models import Device, Property
 from devices.selectors import workspaces_visible_to
 
@@ -100,6 +101,7 @@ def review_queue_page(request, errors=None, status=200):
     queue = review_queue(workspaces=workspaces)
     total = queue.count()
     reviewers_by_workspace: dict = {}
+    may_see_pins = request.user.has_perm("codes.view_pin")
     items = []
     for code in queue[:QUEUE_LIMIT]:
         if code.workspace_id not in reviewers_by_workspace:
@@ -108,6 +110,10 @@ def review_queue_page(request, errors=None, status=200):
             {
                 "code": code,
                 "problems": review_problems(code),
+                # The pulled backup's PIN, by reference, for those who may see PINs only.
+                "backup_pin": code.pulled_backup_access_code.code
+                if may_see_pins and code.pulled_backup_access_code_id
+                else None,
                 "until_arrival": code.arrival - now,
                 "arrived": code.arrival <= now,
                 "reviewers": reviewers_by_workspace[code.workspace_id],
@@ -149,8 +155,11 @@ def review_step(request, access_code_id):
             staff.review_note(access_code=code, actor=request.user, note=note)
             done = f"Note added to {code}."
         else:
-            staff.review_resolve(access_code=code, actor=request.user, note=note)
-            done = f"{code} resolved; it comes back here if a problem returns."
+            current = staff.review_resolve(access_code=code, actor=request.user, note=note)
+            if current.needs_review:  # what blocks it is still there: resolving hides no failure
+                done = f"{code} noted as resolved, but it stays here: {mask_pins(current.review_reason)}"
+            else:
+                done = f"{code} resolved; it comes back here if a problem returns."
     except ValidationError as exc:
         return review_queue_page(request, errors={code.pk: exc.message_dict}, status=400)
     messages.success(request, done)

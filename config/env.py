@@ -58,10 +58,33 @@ SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=_SECURE_BY_D
 # Only behind a proxy that sets X-Forwarded-Proto itself; otherwise a client could claim HTTPS.
 TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
 
-# Webhooks (see webhooks/). Outbound URLs that resolve to private, loopback or link-local
-# addresses are refused unless this is set (tests and local development set it).
-WEBHOOK_ALLOW_PRIVATE_URLS: bool = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Requests Latchkey makes of its own (webhook deliveries, booking calendars): URLs that resolve
+# to private, loopback or link-local addresses are refused unless this is set (tests and local
+# development set it). WEBHOOK_ALLOW_PRIVATE_URLS is its older name, still read when it is unset.
+OUTBOUND_ALLOW_PRIVATE_URLS: bool = (
+    env.bool("OUTBOUND_ALLOW_PRIVATE_URLS")
+    if env.str("OUTBOUND_ALLOW_PRIVATE_URLS", default="")  # set and not empty
+    else env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+)
 # Inbound bodies larger than this are refused with 413.
 WEBHOOK_MAX_BODY_BYTES: int = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Finished webhook deliveries (both ways) are deleted this many days after they finished.
+WEBHOOK_RETENTION_DAYS: int = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 # How long one outbound attempt may take, connecting and reading, in seconds.
 WEBHOOK_TIMEOUT_SECONDS: float = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# Booking calendars (see calendars/): how often each is fetched, how long one fetch may take,
+# the largest body read, and how long a feed may fail before it is flagged for review.
+CALENDAR_FETCH_MINUTES: int = env.int("CALENDAR_FETCH_MINUTES", default=15)
+CALENDAR_TIMEOUT_SECONDS: float = env.float("CALENDAR_TIMEOUT_SECONDS", default=20.0)
+CALENDAR_MAX_BYTES: int = env.int("CALENDAR_MAX_BYTES", default=5 * 1024 * 1024)
+CALENDAR_FAILING_HOURS: int = env.int("CALENDAR_FAILING_HOURS", default=6)
+# Notifications (see notifications/). Email to staff and guests goes through Django's mail,
+# configured by one URL: smtp://user:password@host:587 (STARTTLS with ?tls=1), smtps://... for
+# TLS. Unset, email is off and each email notification fails visibly in the admin (a console
+# default would print guests' PINs into the worker's log). Chat and SMS go through Apprise URLs.
+EMAIL_URL: str = env.str("EMAIL_URL", default="")
+EMAIL_CONFIG: dict = environ.Env.email_url_config(EMAIL_URL) if EMAIL_URL else {}
+NOTIFICATIONS_FROM_EMAIL: str = env.str("NOTIFICATIONS_FROM_EMAIL", default="latchkey@localhost")
+# Where messages link to: the address people open Latchkey at.
+PUBLIC_URL: str = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")

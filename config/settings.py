@@ -1,6 +1,8 @@
 """Latchkey settings. Values come from config.env; defaults are the embedded profile
 (SQLite in var/, django-q2 on the ORM broker) so a fresh clone runs with nothing configured."""
 
+import os
+
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
@@ -38,10 +40,13 @@ INSTALLED_APPS = [
     "devices",
     "codes",
     "webhooks",
+    "calendars",
+    "notifications",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,29 +75,33 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+_SQLITE = "django.db.backends.sqlite3"
 if env.DATABASE_URL:
     DATABASES = {"default": environ.Env.db_url_config(env.DATABASE_URL)}
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
-    env.VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env.VAR_DIR / "latchkey.sqlite3",
-            # Kept open between requests: closing the last connection to a WAL database
-            # checkpoints it, which cost more than the rest of a webhook request (bench/).
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock when a transaction starts, so two writers queue
-                # on the busy timeout instead of failing with "database is locked" mid-transaction.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                # WAL lets the web server read while the worker writes.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+    # The database holds sessions and webhook secrets: var/ is the owner's alone (0700), and the
+    # file is created 0600 before SQLite would create it with the umask's 0644 (its -wal and -shm
+    # files take the database file's mode).
+    env.VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _SQLITE_FILE = env.VAR_DIR / "latchkey.sqlite3"
+    if not _SQLITE_FILE.exists():
+        os.close(os.open(_SQLITE_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
+    DATABASES = {"default": {"ENGINE": _SQLITE, "NAME": _SQLITE_FILE}}
+# Kept open between requests: on SQLite, closing the last connection to a WAL database
+# checkpoints it, which cost more than the rest of a webhook request (bench/).
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == _SQLITE:
+    # Every SQLite database, the default one in var/ or one named by DATABASE_URL, gets these;
+    # options given in the URL's query string (``?timeout=60``) win.
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on the
+        # busy timeout instead of failing with "database is locked" mid-transaction.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        # WAL lets the web server read while the worker writes.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -145,9 +154,17 @@ SCHEDULER_BATCH_SIZE = env.SCHEDULER_BATCH_SIZE
 SCHEDULER_LEASE_SECONDS = env.SCHEDULER_LEASE_SECONDS
 
 # --- Webhooks -------------------------------------------------------------------------------
-WEBHOOK_ALLOW_PRIVATE_URLS = env.WEBHOOK_ALLOW_PRIVATE_URLS
+OUTBOUND_ALLOW_PRIVATE_URLS = env.OUTBOUND_ALLOW_PRIVATE_URLS
+WEBHOOK_ALLOW_PRIVATE_URLS = OUTBOUND_ALLOW_PRIVATE_URLS  # the older name, which webhooks/ reads
 WEBHOOK_MAX_BODY_BYTES = env.WEBHOOK_MAX_BODY_BYTES
 WEBHOOK_TIMEOUT_SECONDS = env.WEBHOOK_TIMEOUT_SECONDS
+WEBHOOK_RETENTION_DAYS = env.WEBHOOK_RETENTION_DAYS
+
+# --- Booking calendars ----------------------------------------------------------------------
+CALENDAR_FETCH_MINUTES = env.CALENDAR_FETCH_MINUTES
+CALENDAR_TIMEOUT_SECONDS = env.CALENDAR_TIMEOUT_SECONDS
+CALENDAR_MAX_BYTES = env.CALENDAR_MAX_BYTES
+CALENDAR_FAILING_HOURS = env.CALENDAR_FAILING_HOURS
 
 # --- Auth, i18n, time -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -206,3 +223,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "codes.models.EventType"},
 }
+
+# --- Notifications (notifications/) -----------------------------------------------------------
+vars().update(env.EMAIL_CONFIG)  # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... from EMAIL_URL
+LATCHKEY_EMAIL_ENABLED = bool(env.EMAIL_URL)
+EMAIL_TIMEOUT = 10  # seconds; a stuck mail server must not hold a worker
+DEFAULT_FROM_EMAIL = env.NOTIFICATIONS_FROM_EMAIL
+LATCHKEY_PUBLIC_URL = env.PUBLIC_URL.rstrip("/")

@@ -5,6 +5,7 @@ mode on; it has to be set in the settings module the tests start with.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 # The tests run with DEBUG off, as production does, but serve plain HTTP on loopback (the live
@@ -27,8 +28,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # to the live server would fail in tests in a way they never fail in production.
 _database = DATABASES["default"]  # noqa: F405
 if _database["ENGINE"] == "django.db.backends.sqlite3":
-    _database["TEST"] = {"NAME": str(_database["NAME"].with_name("test-latchkey.sqlite3"))}
+    # NAME is a Path for the var/ database, a string when DATABASE_URL names one.
+    _database["TEST"] = {"NAME": str(Path(_database["NAME"]).with_name("test-latchkey.sqlite3"))}
 
 # The test receivers listen on 127.0.0.1; the guard against private addresses is tested by
 # turning this off where it matters.
 WEBHOOK_ALLOW_PRIVATE_URLS = True
+OUTBOUND_ALLOW_PRIVATE_URLS = True

@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString, mark_safe
 
 from devices.models import (
@@ -21,8 +23,74 @@ from devices.providers.sandbox.provider import SandboxProvider
 from devices.selectors import workspaces_visible_to
 from devices.services import api_key_create, api_key_revoke
 
+PIN_PERMISSION = "codes.view_pin"
 
-class WorkspaceScopedAdmin(admin.ModelAdmin):
+
+def may_see_pins(user) -> bool:
+    return user.has_perm(PIN_PERMISSION)
+
+
+def pin_fields_of(model) -> frozenset[str]:
+    """The fields of ``model`` that hold or may quote a PIN, as the model declares them in
+    ``PIN_FIELDS`` (a PIN, a JSON payload or body that can carry one, free text)."""
+    return frozenset(getattr(model, "PIN_FIELDS", ()))
+
+
+def lookup_touches_pins(model, lookup: str) -> bool:
+    """Whether a changelist lookup (``code__startswith``, ``payload__code_on_lock``,
+    ``lock__held_codes__code``) reads a PIN-bearing field on any model along its path. What
+    follows a non-relation field (a lookup, a transform, a JSON key) changes nothing: the
+    field has been read."""
+    for part in lookup.split("__"):
+        if part in pin_fields_of(model):
+            return True
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
+
+
+class PinGuardedAdmin(admin.ModelAdmin):
+    """Keeps PINs from whoever lacks "Can reveal access code PINs", whatever the admin.
+
+    A changelist answers filters and searches: "1 access code" for ``?code__startswith=4``
+    tells a PIN one digit at a time. So, for such a person, every lookup and search that reads
+    a PIN-bearing field (declared by the model in ``PIN_FIELDS``, followed across relations)
+    is refused (400), and those fields leave the object's page."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if request is not None and not may_see_pins(request.user) and lookup_touches_pins(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_search_fields(self, request):
+        fields = super().get_search_fields(request)
+        if may_see_pins(request.user):
+            return fields
+        return [f for f in fields if not lookup_touches_pins(self.model, f.lstrip("=^@"))]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        hidden = pin_fields_of(self.model)
+        if obj is None or not hidden or may_see_pins(request.user):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in fieldsets
+        ]
+
+    def get_exclude(self, request, obj=None):
+        exclude = super().get_exclude(request, obj)
+        if obj is None or may_see_pins(request.user):
+            return exclude
+        return [*(exclude or ()), *pin_fields_of(self.model)]
+
+
+class WorkspaceScopedAdmin(PinGuardedAdmin):
     """Lists, pages and choices hold only the workspaces the person may see
     (devices.selectors.workspaces_visible_to); another workspace's object answers 404."""
 
@@ -72,8 +140,13 @@ class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def get_fields(self, request, obj=None):
+        if may_see_pins(request.user):
+            return self.fields
+        return [f for f in self.fields if f not in pin_fields_of(self.model)]
+
     def get_readonly_fields(self, request, obj=None):
-        return self.fields
+        return self.get_fields(request, obj)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -131,7 +204,25 @@ class ApiKeyAdmin(WorkspaceScopedAdmin):
         key, raw = api_key_create(workspace=obj.workspace, name=obj.name)
         obj.pk = key.pk
         obj.refresh_from_db()
-        messages.warning(request, f"New API key (shown once, copy it now): {raw}")
+        obj.raw_key = raw  # for response_add, this request only; never stored
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The new key on a page of its own, rendered here and never cached: not in a message,
+        which would carry it to the browser in the (signed, not encrypted) messages cookie."""
+        raw = getattr(obj, "raw_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"New API key for {obj.workspace}",
+            "subtitle": None,
+            "key": obj,
+            "raw_key": raw,
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "admin/devices/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):

@@ -1,4 +1,4 @@
-"""Lock-provider credentials, encrypted at rest.
+"""Lock-provider credentials and webhook secrets, encrypted at rest.
 
 Fernet (AES-128-CBC with HMAC-SHA256) from the cryptography package, keyed from
 settings.CREDENTIALS_KEY. Decrypted values are never logged; ``masked`` is what pages show.
@@ -10,6 +10,7 @@ import json
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.db import models
 
 
 class CredentialsUnreadable(Exception):
@@ -39,3 +40,37 @@ def masked(secret: str) -> str:
     if len(secret) <= 10:
         return "•" * len(secret)
     return f"{secret[:5]}…{secret[-4:]}"
+
+
+# Every Fernet token starts with its version byte 0x80, base64-encoded: "gAAAAA".
+_TOKEN_START = "gAAAAA"  # noqa: S105 (a format marker, not a secret)
+
+
+def encrypt_text(value: str) -> str:
+    return _fernet().encrypt(value.encode()).decode()
+
+
+def decrypt_text(stored: str) -> str:
+    """``stored`` decrypted; a value written before secrets were encrypted (a whsec_ secret, never
+    a token) is returned as it is, until the migration that encrypts it has run."""
+    if not stored or not stored.startswith(_TOKEN_START):
+        return stored
+    try:
+        return _fernet().decrypt(stored.encode()).decode()
+    except InvalidToken as exc:
+        raise CredentialsUnreadable("a stored secret cannot be decrypted with CREDENTIALS_KEY") from exc
+
+
+class EncryptedSecretField(models.TextField):
+    """A secret (a webhook signing secret) stored encrypted with CREDENTIALS_KEY, like provider
+    credentials, and read back as plain text. Each write encrypts afresh (Fernet is randomised),
+    so the column cannot be filtered on: secrets are only ever read."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else decrypt_text(value)
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if not value or value.startswith(_TOKEN_START):
+            return value
+        return encrypt_text(value)

@@ -22,6 +22,7 @@ SANDBOX_LOCK_MODELS: list[dict] = [
         "device_type": "august_lock",
         "manufacturer": "Sandbox (August-like)",
         "model": "Cloud lock, codes set just in time",
+        "hub_id": "sandbox-bridge",  # reached through a Wi-Fi bridge, as August's locks are
         "has_native_scheduling": False,
         "supported_code_lengths": [4, 5, 6],
         "max_active_codes_supported": 20,
@@ -53,6 +54,7 @@ SANDBOX_LOCK_MODELS: list[dict] = [
         "device_type": "august_lock",
         "manufacturer": "Sandbox (August-like)",
         "model": "Lock without keypad; accessory keypad connectable",
+        "hub_id": "sandbox-bridge",
         "has_built_in_keypad": False,
         "accessory_keypad_connectable": True,
         "accessory_keypad_connected": False,

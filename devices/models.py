@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from devices.credentials import EncryptedSecretField
 from devices.rules import MIN_NAME_LENGTH
 
 API_KEY_PREFIX = "seam_"  # Seam's SDKs refuse keys that do not start with this.
@@ -169,8 +170,7 @@ class ConnectedAccount(models.Model):
     encrypted_credentials = models.TextField(blank=True, editable=False)
     # Verifies the provider's callbacks to /webhooks/<provider>/<id>/. For Seam it is the secret
     # of the webhook set up in Seam's console; a sandbox account gets its own.
-    webhook_secret = models.CharField(
-        max_length=100,
+    webhook_secret = EncryptedSecretField(  # encrypted at rest (devices.credentials)
         default=new_webhook_secret,
         editable=False,
         help_text="Signing secret (whsec_...) of the provider's callbacks to Latchkey.",
@@ -216,8 +216,17 @@ class Device(models.Model):
     display_name = models.CharField(max_length=200)
     manufacturer = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=200, blank=True)
+    hub_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The provider's id of the hub or bridge the lock is reached through; empty when it "
+        "connects by itself or its provider does not say.",
+    )
 
-    is_online = models.BooleanField(default=True)
+    is_online = models.BooleanField(
+        default=True,
+        help_text="Follows the lock's reachability errors (devices.services.device_online_follow).",
+    )
     battery_level = models.FloatField(
         null=True, blank=True, help_text="0.0 to 1.0; empty when the lock does not report it."
     )
@@ -323,13 +332,17 @@ class IssueRecord(models.Model):
 
 
 class DeviceIssue(IssueRecord):
-    """An error or warning on a lock or on the provider account behind it; shown on every code
-    of the lock (or of every lock on the account) while it is active."""
+    """An error or warning on a lock, or on the provider account behind it (or one hub or
+    bridge of that account). Which of a lock's codes it reaches, and how it weighs on them, is
+    decided in one place: ``codes.selectors.inherited_weight``."""
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, null=True, blank=True, related_name="issues")
     connected_account = models.ForeignKey(
         ConnectedAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="issues"
     )
+    # An account's issue about one hub or bridge (``Device.hub_id``) reaches only the locks
+    # behind it; empty: the whole account.
+    hub_id = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -346,7 +359,7 @@ class DeviceIssue(IssueRecord):
                 name="device_issue_one_active",
             ),
             models.UniqueConstraint(
-                fields=["connected_account", "kind", "code"],
+                fields=["connected_account", "hub_id", "kind", "code"],
                 condition=Q(cleared_at__isnull=True, device__isnull=True),
                 name="account_issue_one_active",
             ),
@@ -354,16 +367,19 @@ class DeviceIssue(IssueRecord):
         indexes = [models.Index(fields=["device", "cleared_at"], name="device_issue_active_idx")]
 
     def concerns(self, device: Device) -> bool:
-        """Shown on ``device``'s codes: the lock's own issue, or its account's."""
+        """About ``device``: the lock's own issue, its account's, or that of the hub or bridge
+        it is reached through."""
         if self.device_id is not None:
             return self.device_id == device.pk
+        if self.hub_id and self.hub_id != device.hub_id:
+            return False
         return self.connected_account_id == device.connected_account_id
 
     def same_subject(self, other: "DeviceIssue") -> bool:
-        """Raised on the same lock, or on the same account."""
+        """Raised on the same lock, or on the same account (and hub)."""
         if self.device_id is not None or other.device_id is not None:
             return self.device_id == other.device_id
-        return self.connected_account_id == other.connected_account_id
+        return (self.connected_account_id, self.hub_id) == (other.connected_account_id, other.hub_id)
 
 
 # The sandbox fleet's tables belong to this app; their module sits with the sandbox provider.

@@ -3,10 +3,12 @@
 import base64
 import binascii
 import secrets
+from datetime import datetime, timedelta
 
 import httpx
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from devices import credentials, rules
@@ -18,6 +20,8 @@ from devices.models import (
     ApiKey,
     ConnectedAccount,
     Device,
+    DeviceIssue,
+    IssueKind,
     Property,
     ProviderKind,
     SandboxLock,
@@ -26,6 +30,7 @@ from devices.models import (
     validate_code_lengths,
 )
 from devices.providers.base import DeviceSnapshot
+from devices.selectors import active_issues_of_locks, is_reachable
 
 
 def workspace_get_or_create(*, name: str, is_sandbox: bool = False) -> Workspace:
@@ -55,13 +60,29 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def api_key_authenticate(raw_key: str) -> ApiKey | None:
-    """The active key matching ``raw_key``, or None."""
-    return (
+# How stale ``ApiKey.last_used_at`` may be: writing it on every request would turn each read
+# into a write; once a minute per key tells staff what they need (is this key still in use?).
+API_KEY_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def api_key_authenticate(raw_key: str, *, now: datetime | None = None) -> ApiKey | None:
+    """The active key matching ``raw_key``, or None. Records when it was used, at most once a
+    minute (a conditional update, so concurrent requests write it once)."""
+    api_key = (
         ApiKey.objects.select_related("workspace")
         .filter(key_hash=ApiKey.digest(raw_key), revoked_at__isnull=True)
         .first()
     )
+    if api_key is None:
+        return None
+    now = now or timezone.now()
+    stale = now - API_KEY_USE_RESOLUTION
+    if api_key.last_used_at is None or api_key.last_used_at <= stale:
+        ApiKey.objects.filter(pk=api_key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale)
+        ).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
 
 
 SANDBOX_ACCOUNT_NAME = "Sandbox locks"
@@ -74,23 +95,78 @@ def sandbox_fleet_create(*, workspace: Workspace, property: Property | None = No
     Running it again for the same workspace adds nothing: the locks are keyed by their
     provider ids within the account.
     """
+    account = _sandbox_account(workspace)
+    return [
+        _sandbox_lock(account, traits, provider_device_id=traits["provider_device_id"], property=property)
+        for traits in SANDBOX_LOCK_MODELS
+    ]
+
+
+MAX_SANDBOX_LOCKS = 5000
+
+
+@transaction.atomic
+def sandbox_fleet_fill(*, workspace: Workspace, property: Property | None, locks: int) -> list[Device]:
+    """Make the sandbox account's locks in ``property`` (None: in no property) number ``locks``,
+    cycling through the fleet's models; returns them. Locks already there count, so running it
+    again with the same number adds nothing, and with a larger one adds the difference; a
+    smaller number removes nothing. A model's first lock in the account takes the model's own
+    id (``sandbox-keypad-deadbolt``), later ones a number (``sandbox-keypad-deadbolt-2``)."""
+    if not isinstance(locks, int) or isinstance(locks, bool) or not 1 <= locks <= MAX_SANDBOX_LOCKS:
+        raise ValueError(f"give a number of locks from 1 to {MAX_SANDBOX_LOCKS}")
+    account = _sandbox_account(workspace)
+    # The account's rows, locked, so that two runs at once cannot both take the same next id.
+    taken = set(
+        Device.objects.select_for_update()
+        .filter(connected_account=account)
+        .values_list("provider_device_id", flat=True)
+    )
+    present = list(account.devices.filter(property=property).order_by("provider_device_id"))
+    for n in range(len(present), locks):
+        traits = SANDBOX_LOCK_MODELS[n % len(SANDBOX_LOCK_MODELS)]
+        base, number = traits["provider_device_id"], 1
+        while (base if number == 1 else f"{base}-{number}") in taken:
+            number += 1
+        provider_device_id = base if number == 1 else f"{base}-{number}"
+        taken.add(provider_device_id)
+        present.append(
+            _sandbox_lock(
+                account,
+                {**traits, "display_name": traits["display_name"] + ("" if number == 1 else f" {number}")},
+                provider_device_id=provider_device_id,
+                property=property,
+            )
+        )
+    return present
+
+
+def _sandbox_account(workspace: Workspace) -> ConnectedAccount:
     # Keyed by name too: a workspace may hold other sandbox accounts (tests, experiments).
     account, _ = ConnectedAccount.objects.get_or_create(
         workspace=workspace, provider=ProviderKind.SANDBOX, display_name=SANDBOX_ACCOUNT_NAME
     )
-    devices = []
-    for traits in SANDBOX_LOCK_MODELS:
-        device, created = Device.objects.get_or_create(
-            connected_account=account,
-            provider_device_id=traits["provider_device_id"],
-            defaults={**traits, "workspace": workspace, "property": property},
-        )
-        if created and device.can_program_offline_access_codes:
-            device.offline_code_secret = secrets.token_hex(32)
-            device.save(update_fields=["offline_code_secret"])
-        SandboxLock.objects.get_or_create(device=device)
-        devices.append(device)
-    return devices
+    return account
+
+
+def _sandbox_lock(
+    account: ConnectedAccount, traits: dict, *, provider_device_id: str, property: Property | None
+) -> Device:
+    """The account's lock of this id, made with ``traits`` if it is missing."""
+    device, created = Device.objects.get_or_create(
+        connected_account=account,
+        provider_device_id=provider_device_id,
+        defaults={
+            **traits,
+            "provider_device_id": provider_device_id,
+            "workspace_id": account.workspace_id,
+            "property": property,
+        },
+    )
+    if created and device.can_program_offline_access_codes:
+        device.offline_code_secret = secrets.token_hex(32)
+        device.save(update_fields=["offline_code_secret"])
+    SandboxLock.objects.get_or_create(device=device)
+    return device
 
 
 def is_webhook_secret(value: str) -> bool:
@@ -120,20 +196,57 @@ def devices_sync(*, account: ConnectedAccount, snapshots: list[DeviceSnapshot] |
             device = Device.objects.filter(
                 connected_account=account, provider_device_id=snapshot.provider_device_id
             ).first()
+            # Online or not is an issue on the lock, never a bare field (device_online_follow).
+            fields = {k: v for k, v in snapshot.fields.items() if k != "is_online"}
             if device is None:
                 device = Device.objects.create(
                     connected_account=account,
                     workspace_id=account.workspace_id,
                     provider_device_id=snapshot.provider_device_id,
-                    **snapshot.fields,
+                    **fields,
                 )
             else:
-                for field, value in snapshot.fields.items():
+                for field, value in fields.items():
                     if field != "display_name":
                         setattr(device, field, value)
                 device.save()
+            if "is_online" in snapshot.fields:
+                _offline_report(device, online=bool(snapshot.fields["is_online"]))
             synced.append(device)
+        device_online_follow(device_ids=[d.pk for d in synced])
     return synced
+
+
+def _offline_report(device: Device, *, online: bool) -> None:
+    """The provider's word on whether the lock is online, kept as ``device_offline`` on it (the
+    catalog's flags for that code: a device error)."""
+    active = DeviceIssue.objects.filter(
+        device=device, kind=IssueKind.ERROR, code="device_offline", cleared_at=None
+    )
+    if online:
+        active.update(cleared_at=timezone.now())
+    elif not active.exists():
+        DeviceIssue.objects.create(
+            device=device,
+            kind=IssueKind.ERROR,
+            code="device_offline",
+            message="The lock's provider reports it offline.",
+            is_device_error=True,
+        )
+
+
+def device_online_follow(*, device_ids) -> None:
+    """Set ``Device.is_online`` from the locks' active reachability errors (their own, their
+    account's, their hub's or bridge's): the one place it changes, called wherever such an
+    error is raised or cleared, so the lock's page and the dashboard say what its codes say."""
+    devices = list(Device.objects.filter(pk__in=list(device_ids)))
+    if not devices:
+        return
+    issues = list(active_issues_of_locks(devices, {d.connected_account_id for d in devices}))
+    for device in devices:
+        online = is_reachable(device, issues)
+        if device.is_online != online:
+            Device.objects.filter(pk=device.pk).update(is_online=online)
 
 
 def seam_account_connect(

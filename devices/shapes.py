@@ -30,7 +30,11 @@ def device_issues(devices: list[Device]) -> dict:
     for row in rows:
         target = on_device if row.device_id else on_account
         target.setdefault(row.device_id or row.connected_account_id, []).append(row)
-    return {d.pk: on_device.get(d.pk, []) + on_account.get(d.connected_account_id, []) for d in devices}
+    return {
+        d.pk: on_device.get(d.pk, [])
+        + [i for i in on_account.get(d.connected_account_id, []) if i.concerns(d)]
+        for d in devices
+    }
 
 
 def devices_wire(devices: list[Device]) -> list[dict]:

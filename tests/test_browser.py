@@ -98,9 +98,10 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     page.get_by_role("link", name="Dashboard").first.wait_for()
     check_page(page, "01-front-page")
 
-    # Create a time-bound code for every door of the property, arriving in four days.
+    # Create a time-bound code for every door of the property, arriving in two days: inside the
+    # 72 hours in which a problem Latchkey retries by itself (a lock offline) is flagged.
     page.get_by_role("navigation", name="Latchkey").get_by_role("link", name="New code").click()
-    arrival = timezone.now().astimezone(prop.zone).date() + timedelta(days=4)
+    arrival = timezone.now().astimezone(prop.zone).date() + timedelta(days=2)
     assert page.get_by_label("Back door cloud lock").is_checked()
     assert page.get_by_label("Front door deadbolt").is_checked()
     assert page.get_by_label("Check-in time").input_value() == "16:00"
@@ -170,6 +171,19 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     assert "Assigned to maria" in item.inner_text()
     item.get_by_label(re.compile("^Note")).fill("Hub unplugged by the cleaner; plugged back in.")
     item.get_by_role("button", name="Mark resolved").click()
+    # The lock is still offline: resolving hides no failure, the code stays flagged.
+    page.get_by_text("noted as resolved, but it stays here: device_offline").wait_for()
+    assert page.locator(f"#code-{code.pk}").count() == 1
+
+    # The lock back online, a retry finds it: the error clears, and the flag with it.
+    page.goto(f"{base}/admin/devices/device/{cloud_lock.pk}/change/")
+    page.get_by_label("Is offline").uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("was changed successfully").wait_for()
+    page.goto(f"{base}/admin/codes/accesscode/{code.pk}/change/")
+    page.get_by_role("button", name="Retry now").click()
+    page.get_by_text("Latchkey is checking this code with its lock now.").wait_for()
+    page.goto(f"{base}/admin/latchkey/review/")
     page.get_by_text("Nothing flagged").wait_for()
     check_page(page, "08-review-queue-resolved")
 
@@ -177,6 +191,7 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
         "retried",
         "acknowledged",
         "resolved",
+        "retried",
     ]
     page.goto(f"{base}/admin/codes/accesscode/{code.pk}/change/")
     history = page.locator(".field-history").inner_text()

@@ -102,3 +102,53 @@ def test_system_checks_report_nothing_at_the_default_check_in_and_check_out_time
 
     with time_machine.travel(clock, tick=False):
         assert [message.id for message in checks.run_checks()] == []
+
+
+def test_seed_sandbox_locks_makes_the_property_hold_n_locks_cycling_through_the_models():
+    from devices.models import ConnectedAccount, SandboxLock
+
+    account_id = run("seed_sandbox", "--workspace", "Big Fleet", "--property", "Tower", "--locks", "14")
+    account = ConnectedAccount.objects.get(pk=account_id.strip().splitlines()[-1])
+    tower = list(account.devices.filter(property__name="Tower"))
+    assert len(tower) == 14
+    assert SandboxLock.objects.filter(device__in=tower).count() == 14
+    by_model = {}
+    for device in tower:
+        by_model.setdefault(device.model, []).append(device.provider_device_id)
+    # 14 locks over 6 models: the first two models three times, the others twice.
+    assert sorted(len(ids) for ids in by_model.values()) == [2, 2, 2, 2, 3, 3]
+    assert sorted(by_model["Keypad deadbolt with native scheduling"]) == [
+        "sandbox-keypad-deadbolt",
+        "sandbox-keypad-deadbolt-2",
+        "sandbox-keypad-deadbolt-3",
+    ]
+    deadbolt_3 = account.devices.get(provider_device_id="sandbox-keypad-deadbolt-3")
+    assert deadbolt_3.supports_backup_access_code_pool and deadbolt_3.display_name == "Front door deadbolt 3"
+    offline = account.devices.filter(can_program_offline_access_codes=True)
+    assert offline.count() == 2 and all(len(d.offline_code_secret) == 64 for d in offline)
+
+    # Idempotent: the count is what the property holds, so a rerun adds nothing ...
+    run("seed_sandbox", "--workspace", "Big Fleet", "--property", "Tower", "--locks", "14")
+    assert account.devices.count() == 14
+    # ... a larger number adds the difference, a smaller one removes nothing ...
+    run("seed_sandbox", "--workspace", "Big Fleet", "--property", "Tower", "--locks", "16")
+    run("seed_sandbox", "--workspace", "Big Fleet", "--property", "Tower", "--locks", "3")
+    assert account.devices.filter(property__name="Tower").count() == 16
+    # ... and another property gets its own locks, in the same account, under new ids.
+    run("seed_sandbox", "--workspace", "Big Fleet", "--property", "Annex", "--locks", "2")
+    annex = account.devices.filter(property__name="Annex")
+    assert sorted(annex.values_list("provider_device_id", flat=True)) == [
+        "sandbox-cloud-lock-4",
+        "sandbox-keypad-deadbolt-4",
+    ]
+    assert account.devices.count() == 18
+    # Without --locks, the usual fleet: one lock of each model, all there already.
+    run("seed_sandbox", "--workspace", "Big Fleet")
+    assert account.devices.count() == 18
+
+
+@pytest.mark.parametrize("locks", ["0", "-3", "5001"])
+def test_seed_sandbox_refuses_a_number_of_locks_out_of_range(locks):
+    with pytest.raises(CommandError, match="--locks: give a number of locks from 1 to 5000"):
+        run("seed_sandbox", "--workspace", "W", "--locks", locks)
+    assert not Device.objects.exists()

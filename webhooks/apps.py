@@ -18,6 +18,11 @@ class WebhooksConfig(AppConfig):
             "schedule_type": "I",  # django_q Schedule.MINUTES (models load after apps)
             "minutes": 1,
         },
+        {
+            "name": "latchkey: purge old webhook deliveries",
+            "func": "webhooks.tasks.purge_old_deliveries",
+            "schedule_type": "H",  # django_q Schedule.HOURLY: each run deletes a bounded backlog
+        },
     ]
 
     def ready(self) -> None:
@@ -25,6 +30,7 @@ class WebhooksConfig(AppConfig):
         # codes records events without knowing webhooks exist, and an event can never commit
         # without its deliveries. Sending happens after commit, in a task.
         from codes.signals import events_recorded
+        from webhooks import checks  # noqa: F401 (registers the deploy checks)
         from webhooks.services import outbound
 
         events_recorded.connect(outbound.on_events_recorded, dispatch_uid="webhooks.outbox")

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from codes.models import Event
+from devices.credentials import EncryptedSecretField
 from devices.models import ConnectedAccount, Workspace, new_webhook_secret
 
 
@@ -69,6 +70,9 @@ class InboundDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a failed one is retried.")
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("body",)
+
     class Meta:
         verbose_name = "inbound delivery"
         verbose_name_plural = "inbound deliveries"
@@ -103,7 +107,8 @@ class WebhookSubscription(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhook_subscriptions")
     url = models.CharField(max_length=2000)
     event_types = models.JSONField(default=list, help_text="Latchkey event types sent to this URL.")
-    secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
+    # Encrypted at rest with CREDENTIALS_KEY (devices.credentials), read back as whsec_...
+    secret = EncryptedSecretField(default=new_webhook_secret, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     is_disabled = models.BooleanField(default=False)
@@ -151,6 +156,9 @@ class OutboundDelivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("body",)
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "outbound delivery"
@@ -179,6 +187,9 @@ class OutboundAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     response_body = models.TextField(blank=True, help_text="The first 1,000 characters.")
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("response_body",)
 
     class Meta:
         ordering = ["-attempted_at"]

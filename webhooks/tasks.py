@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from webhooks.services import inbound, outbound
+from webhooks.services import inbound, outbound, retention
 
 
 def process_inbound(delivery_id: str) -> str:
@@ -20,3 +20,7 @@ def deliver(delivery_id: str) -> str | None:
 
 def send_due_deliveries() -> int:
     return outbound.deliveries_send_due(now=timezone.now())
+
+
+def purge_old_deliveries() -> int:
+    return retention.deliveries_purge(now=timezone.now())

@@ -18,10 +18,12 @@ from codes.admin.forms import AccessCodeChangeForm, AccessCodeForm
 from codes.admin.inlines import AccessCodeIssueInline
 from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
 from codes.pages import readiness, timeline_for_code
-from codes.selectors import access_code_issues, reserve, with_issue_counts
-from codes.services import access_codes, drift, staff
-from codes.templatetags.latchkey import local_time_html, mask_pins
+from codes.selectors import access_code_issues, codes_showing_errors, reserve, with_shown_issues
+from codes.services import access_codes, backup_pool, drift, staff
+from codes.templatetags.latchkey import local_time_html
+from common.pins import mask_pins
 from devices.admin import WorkspaceScopedAdmin, fragment
+from devices.models import IssueKind
 
 _UTC = zoneinfo.ZoneInfo("UTC")
 
@@ -74,11 +76,14 @@ class HasErrorsFilter(admin.SimpleListFilter):
         return [("yes", "Has errors"), ("no", "No errors")]
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(error_count__gt=0)
-        if self.value() == "no":
-            return queryset.filter(error_count=0)
-        return queryset
+        if self.value() not in ("yes", "no"):
+            return queryset
+        with_errors = codes_showing_errors(queryset)
+        return (
+            queryset.filter(pk__in=with_errors)
+            if self.value() == "yes"
+            else queryset.exclude(pk__in=with_errors)
+        )
 
 
 def mask_pin(pin: str | None) -> str:
@@ -219,14 +224,14 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             kwargs["form"] = AccessCodeChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_queryset(self, request):
-        return with_issue_counts(super().get_queryset(request))
-
-    def get_search_fields(self, request):
-        # Searching by PIN would tell whoever may not see PINs which ones exist.
-        if request.user.has_perm("codes.view_pin"):
-            return self.search_fields
-        return [f for f in self.search_fields if f != "code"]
+    def get_changelist_instance(self, request):
+        """Each row on the page carries the issues it shows (two queries for the page), for its
+        readiness and its counts."""
+        changelist = super().get_changelist_instance(request)
+        for code in with_shown_issues(changelist.result_list):
+            code.error_count = sum(1 for i in code.shown_issues if i.kind == IssueKind.ERROR)
+            code.warning_count = len(code.shown_issues) - code.error_count
+        return changelist
 
     def has_change_permission(self, request, obj=None):
         # Deleted codes are history and unmanaged ones belong to the lock: view only.
@@ -389,11 +394,11 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             return "Ongoing: no start or end."
         return format_html("{} → {}", local_time(obj.starts_at, obj), local_time(obj.ends_at, obj))
 
-    @admin.display(ordering="error_count", description="Errors")
+    @admin.display(description="Errors")
     def error_count(self, obj):
         return obj.error_count
 
-    @admin.display(ordering="warning_count", description="Warnings")
+    @admin.display(description="Warnings")
     def warning_count(self, obj):
         return obj.warning_count
 
@@ -408,6 +413,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             saved = access_codes.access_code_create(
                 device=form.cleaned_data["device"], request=form.service_request()
             )
+        backup_pool.backup_pools_enable_for(access_codes=[saved])  # as the API's create does
         # The admin goes on with ``obj`` (log entry, redirect): make it the row the service wrote.
         obj.pk = saved.pk
         obj._state.adding = False

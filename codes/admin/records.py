@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from codes import catalog
 from codes.models import AccessCodeIssue, ActionAttempt, Event, StaffAction
+from common.pins import mask_pins
 from devices.admin import ReadOnlyAdmin
 
 
@@ -29,10 +30,6 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ["access_code", "device", "workspace"]
     date_hierarchy = "occurred_at"
 
-    def get_exclude(self, request, obj=None):
-        # A drift event's payload quotes the PIN found on the lock.
-        return None if request.user.has_perm("codes.view_pin") else ["payload"]
-
 
 @admin.register(ActionAttempt)
 class ActionAttemptAdmin(ReadOnlyAdmin):
@@ -44,7 +41,19 @@ class ActionAttemptAdmin(ReadOnlyAdmin):
 @admin.register(StaffAction)
 class StaffActionAdmin(ReadOnlyAdmin):
     workspace_path = "access_code__workspace"
-    list_display = ["created_at", "kind", "access_code", "actor", "assignee", "note"]
+    list_display = ["created_at", "kind", "access_code", "actor", "assignee", "note_shown"]
     list_filter = ["kind"]
     search_fields = ["note", "access_code__name", "actor__username"]
     list_select_related = ["access_code", "actor", "assignee"]
+    readonly_fields = ["note_shown", "problems_shown"]
+
+    # Notes and problems are free text and may quote a PIN: shown masked to everyone (those
+    # who may see PINs reveal them on the code's page, recorded); the raw fields leave the page
+    # and its lookups for whoever may not reveal PINs (PinGuardedAdmin).
+    @admin.display(description="note")
+    def note_shown(self, obj):
+        return mask_pins(obj.note)
+
+    @admin.display(description="problems when resolved")
+    def problems_shown(self, obj):
+        return "; ".join(mask_pins(p) for p in obj.problems) or "—"

@@ -18,7 +18,7 @@ from codes.models import (
     EventType,
 )
 from codes.selectors import reserve
-from codes.services import access_codes, checks, history
+from codes.services import access_codes, checks, history, review
 from devices.models import Device, IssueKind
 
 BACKUP_NAME = "Backup code"
@@ -53,10 +53,17 @@ def backup_pool_refill(*, device: Device, now: datetime | None = None) -> list[A
     return created
 
 
-def backup_code_pull(*, access_code: AccessCode, now: datetime | None = None) -> AccessCode:
+def backup_code_pull(
+    *, access_code: AccessCode, now: datetime | None = None, record_empty_pool: bool = False
+) -> AccessCode:
     """Hand a ready backup code to ``access_code`` (Seam's pull_backup_access_code). The backup
     takes the code's end and comes off the lock after it; the code is flagged for review so
-    someone tells the guest. Pulling twice returns the same backup."""
+    someone tells the guest. Pulling twice returns the same backup.
+
+    With no backup ready (no pool, a pool turned off, or an empty one) it raises, saying which,
+    and changes nothing: the lock's own state is the pool's refill's business. Only the
+    scheduler's automatic pull (``record_empty_pool``) also raises
+    ``empty_backup_access_code_pool`` on a lock whose enabled pool let a guest down."""
     now = now or timezone.now()
     with transaction.atomic():
         lock_devices([access_code.device_id])
@@ -78,11 +85,27 @@ def backup_code_pull(*, access_code: AccessCode, now: datetime | None = None) ->
         slot = ready.select_related("access_code").first() if ready is not None else None
         if slot is not None:
             return hand_out(slot, original, now=now)
-    # Recorded outside the refused transaction, so the lock shows why the pull failed.
-    history.device_issue_raise(
-        device=original.device, kind=IssueKind.ERROR, code="empty_backup_access_code_pool", now=now
+    if pool is None:
+        raise ValidationError(
+            {
+                "access_code_id": [
+                    "no backup code is ready on this lock; its backup code pool is turned off "
+                    "(creating a code with use_backup_access_code_pool turns it on)."
+                ]
+            }
+        )
+    if record_empty_pool:  # outside the refused transaction, so that the lock shows it
+        history.device_issue_raise(
+            device=original.device, kind=IssueKind.ERROR, code="empty_backup_access_code_pool", now=now
+        )
+    raise ValidationError(
+        {
+            "access_code_id": [
+                "no backup code is ready on this lock; the pool is empty (new backup codes are on "
+                "their way to the lock: try again in a few minutes)."
+            ]
+        }
     )
-    raise ValidationError({"access_code_id": ["no backup code is ready on this lock; the pool is empty."]})
 
 
 def hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> AccessCode:
@@ -101,11 +124,10 @@ def hand_out(slot: BackupAccessCode, original: AccessCode, *, now: datetime) -> 
     slot.pulled_at = now
     slot.save(update_fields=["pulled_for", "pulled_at"])
     original.pulled_backup_access_code = backup
-    original.needs_review = True
-    original.review_reason = (
-        f"Backup code pulled: give the guest PIN {backup.code} instead of their own, which was not ready."
-    )
-    original.save(update_fields=["pulled_backup_access_code", "needs_review", "review_reason"])
+    # A new round for the review queue: someone must tell the guest (selectors.review_reason).
+    original.review_resolved_at = None
+    original.save(update_fields=["pulled_backup_access_code", "review_resolved_at"])
+    review.review_flags_rejudge(code_ids=[original.pk], now=now)
     history.event_record(
         EventType.BACKUP_ACCESS_CODE_PULLED,
         access_code=original,
@@ -125,10 +147,12 @@ def maintain_pools(*, now: datetime | None = None) -> int:
 
 
 def backup_pool_enable(
-    *, device: Device, enabled: bool, now: datetime | None = None
+    *, device: Device, enabled: bool, now: datetime | None = None, refill_after_commit: bool = False
 ) -> BackupAccessCodePool | None:
     """Turn the lock's pool on (and fill it) or off. Backup codes already on the lock stay until
-    they are pulled and end, or the pool is turned on again."""
+    they are pulled and end, or the pool is turned on again. ``refill_after_commit``: a pool
+    this turns on is filled by a task queued once the caller's transaction commits (a create
+    that turns it on does not wait for the backups, nor for the 5-minute refill)."""
     if not isinstance(enabled, bool):
         raise ValidationError({"backup_access_code_pool_enabled": ["must be true or false."]})
     if enabled and not device.supports_backup_access_code_pool:
@@ -138,11 +162,38 @@ def backup_pool_enable(
     pool = BackupAccessCodePool.objects.filter(device=device).first()
     if pool is None and not enabled:
         return None
+    turned_on = enabled and (pool is None or not pool.is_enabled)
     if pool is None:
         pool = BackupAccessCodePool.objects.create(device=device, created_at=now or timezone.now())
     elif pool.is_enabled != enabled:
         pool.is_enabled = enabled
         pool.save(update_fields=["is_enabled"])
-    if enabled:
+    if enabled and not refill_after_commit:
         backup_pool_refill(device=device, now=now)
+    elif turned_on:
+        transaction.on_commit(lambda: _enqueue("codes.tasks.refill_backup_pool", str(device.pk)), robust=True)
     return pool
+
+
+def backup_pools_enable_for(*, access_codes: list[AccessCode]) -> None:
+    """Seam's way to turn a lock's pool on: a code created or updated with
+    ``use_backup_access_code_pool`` (the checks refused it on a lock that cannot have one).
+    The pool is filled after commit."""
+    devices = {code.device_id: code.device for code in access_codes if code.use_backup_access_code_pool}
+    for device in devices.values():
+        backup_pool_enable(device=device, enabled=True, refill_after_commit=True)
+
+
+def backup_pool_refill_now(*, device: Device, now: datetime | None = None) -> list[AccessCode]:
+    """Fill the pool, then have the scheduler put the new backups on the lock at once rather
+    than at its next minute."""
+    created = backup_pool_refill(device=device, now=now)
+    if created:
+        transaction.on_commit(lambda: _enqueue("codes.tasks.sweep_due_codes"), robust=True)
+    return created
+
+
+def _enqueue(task: str, *args) -> None:
+    from django_q.tasks import async_task
+
+    async_task(task, *args)

@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from codes import catalog
 from codes.models import AccessCode, AccessCodeIssue, Event, EventType
+from codes.services.review import review_flags_rejudge
 from codes.signals import events_recorded
 from devices.models import Device, DeviceIssue, IssueKind
+from devices.services import device_online_follow
 
 
 def event_record(
@@ -81,45 +83,70 @@ def access_code_issue_raise(
 ) -> AccessCodeIssue:
     """Put an error or warning on a code. Raising one that is already active keeps the first
     (and its created_at), so repeated failures do not pile up rows."""
-    issue, _ = AccessCodeIssue.objects.get_or_create(
+    issue, created = AccessCodeIssue.objects.get_or_create(
         access_code=access_code,
         kind=kind,
         code=code,
         cleared_at=None,
         defaults=issue_fields(kind, code, message, now=now),
     )
+    if created:
+        review_flags_rejudge(code_ids=[access_code.pk], now=now)
     return issue
 
 
 def access_code_issue_clear(
     *, access_code: AccessCode, kind: IssueKind, code: str, now: datetime | None = None
 ) -> int:
-    return AccessCodeIssue.objects.filter(
+    cleared = AccessCodeIssue.objects.filter(
         access_code=access_code, kind=kind, code=code, cleared_at__isnull=True
     ).update(cleared_at=now or timezone.now())
+    if cleared:
+        review_flags_rejudge(code_ids=[access_code.pk], now=now)
+    return cleared
 
 
 def device_issue_raise(
     *, device: Device, kind: IssueKind, code: str, message: str | None = None, now: datetime | None = None
 ) -> DeviceIssue:
-    """Put an error or warning on a lock, or on its connected account when the catalog says the
-    problem is the account's; either way it shows on every code of the lock."""
-    issue, _ = DeviceIssue.objects.get_or_create(
-        kind=kind,
-        code=code,
-        cleared_at=None,
-        **device_issue_subject(device, kind, code),
-        defaults=issue_fields(kind, code, message, now=now),
+    """Put an error or warning on a lock, or on its connected account (or the hub or bridge the
+    lock is reached through) when the catalog says the problem is the account's. Which codes it
+    reaches is ``selectors.inherited_weight``'s; their flags and the locks' online state follow."""
+    subject = device_issue_subject(device, kind, code)
+    issue, created = DeviceIssue.objects.get_or_create(
+        kind=kind, code=code, cleared_at=None, **subject, defaults=issue_fields(kind, code, message, now=now)
     )
+    if created:
+        device_issues_changed(device=device, account_wide=subject["device"] is None, now=now)
     return issue
 
 
 def device_issue_subject(device: Device, kind: IssueKind, code: str) -> dict:
-    """The lock, or its connected account when the catalog says the problem is the account's."""
-    on_account = catalog.lookup(kind, code).scope in (catalog.Scope.CONNECTED_ACCOUNT, catalog.Scope.BRIDGE)
-    if on_account:
-        return {"device": None, "connected_account_id": device.connected_account_id}
+    """The lock; or its connected account when the catalog says the problem is the account's;
+    or, for a bridge's problem, the bridge the lock is reached through (a lock with no known
+    hub or bridge keeps it to itself: nothing says which other locks share it)."""
+    scope = catalog.lookup(kind, code).scope
+    if scope is catalog.Scope.BRIDGE and not device.hub_id:
+        return {"device": device}
+    if scope is catalog.Scope.BRIDGE:
+        return {"device": None, "connected_account_id": device.connected_account_id, "hub_id": device.hub_id}
+    if scope is catalog.Scope.CONNECTED_ACCOUNT:
+        return {"device": None, "connected_account_id": device.connected_account_id, "hub_id": ""}
     return {"device": device}
+
+
+def device_issues_changed(*, device: Device, account_wide: bool, now: datetime | None = None) -> None:
+    """An issue of this lock (or of its account, hub or bridge) was raised or cleared: the online
+    state of the locks it may concern, and the review flags of their codes, are judged again."""
+    affected = [device.pk]
+    if account_wide:
+        affected = list(
+            Device.objects.filter(connected_account_id=device.connected_account_id).values_list(
+                "pk", flat=True
+            )
+        )
+    device_online_follow(device_ids=affected)
+    review_flags_rejudge(device_ids=affected, now=now)
 
 
 def issue_fields(kind: IssueKind, code: str, message: str | None, *, now: datetime | None) -> dict:
@@ -129,10 +156,16 @@ def issue_fields(kind: IssueKind, code: str, message: str | None, *, now: dateti
 
 
 def device_issue_clear(*, device: Device, kind: IssueKind, code: str, now: datetime | None = None) -> int:
+    """Clear it on the lock, on its account, and on the hub or bridge the lock is reached through."""
     active = DeviceIssue.objects.filter(kind=kind, code=code, cleared_at__isnull=True)
-    return active.filter(device=device).update(cleared_at=now or timezone.now()) + active.filter(
-        device__isnull=True, connected_account_id=device.connected_account_id
-    ).update(cleared_at=now or timezone.now())
+    on_account = active.filter(device__isnull=True, connected_account_id=device.connected_account_id).filter(
+        hub_id__in={"", device.hub_id}
+    )
+    own = active.filter(device=device).update(cleared_at=now or timezone.now())
+    shared = on_account.update(cleared_at=now or timezone.now())
+    if own or shared:
+        device_issues_changed(device=device, account_wide=bool(shared), now=now)
+    return own + shared
 
 
 def _flags(entry: catalog.CatalogEntry) -> dict:

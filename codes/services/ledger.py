@@ -10,20 +10,22 @@ import random
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from codes import catalog, lifecycle
 from codes.locking import lock_devices
-from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, Event, EventType
+from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, AccessCodeType, Event, EventType
 from codes.selectors import shown_issues
-from codes.services import history
+from codes.services import history, review
 from common.db import update_rows
 from devices.models import Device, DeviceIssue, IssueKind
 from devices.providers.base import Outcome, Result
 from devices.selectors import active_issues_of_locks
+from devices.services import device_online_follow
 
 _SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay")
-# Lock-level errors that a successful command to the lock proves are over.
+# Lock-level errors that an answer from the lock itself (``Outcome.reached_lock``) proves over.
 _REACHABILITY_ERRORS = ("device_offline", "hub_disconnected", "device_disconnected", "bridge_disconnected")
 
 
@@ -150,9 +152,13 @@ class Ledger:
     def issues(self, code: AccessCode) -> list:
         """What ``selectors.access_code_issues`` shows for the code, as it stands in the ledger."""
         inherited = [i for i in self._device_issues if i.concerns(code.device)]
-        return shown_issues(self._code_issues[code.pk], inherited)
+        return shown_issues(self._code_issues[code.pk], inherited, code=code, now=self.now)
 
     def save(self) -> None:
+        # Every code's review flag, judged from what it shows now (``selectors.review_reason``).
+        for code in self.codes.values():
+            review.judge(code, self.issues(code), now=self.now)
+        touched = self._touched_locks()
         for model in (AccessCodeIssue, DeviceIssue):
             cleared = [i.pk for i in self._cleared_issues if isinstance(i, model)]
             if cleared:
@@ -162,7 +168,55 @@ class Ledger:
         # A code still leased in a ledger that releases others (one waiting to pull a backup)
         # is this sweep's: its lease is written back as it was.
         update_rows(self.codes.values(), (*self.FIELDS, "claimed_until") if self._releases else self.FIELDS)
+        self._recheck_lock_mates()
         self._new_issues, self._cleared_issues, self._events = [], [], []
+        if touched:
+            # A lock's issue changed: its online state, and the flags of its other codes, follow.
+            device_online_follow(device_ids=touched)
+            review.review_flags_rejudge(device_ids=touched, exclude_ids=self.codes.keys(), now=self.now)
+
+    def _touched_locks(self) -> set:
+        """Locks whose own issues (or whose account's) this ledger raised or cleared."""
+        changed = [i for i in (*self._new_issues, *self._cleared_issues) if isinstance(i, DeviceIssue)]
+        locks = {i.device_id for i in changed if i.device_id is not None}
+        accounts = {i.connected_account_id for i in changed if i.device_id is None}
+        if accounts:
+            locks |= set(
+                Device.objects.filter(connected_account_id__in=accounts).values_list("pk", flat=True)
+            )
+        return locks
+
+    def _recheck_lock_mates(self) -> None:
+        """A lock refused a code for a reason that is the lock's (``CatalogEntry.about_lock``):
+        its other upcoming codes inside the advance window, not yet on it, are made due now with
+        their pre-flight check undone, so each is judged again at once and carries the refusal,
+        with its remedy, days ahead instead of at its own turn (an hour before arrival on a lock
+        that takes codes just in time). Codes already carrying the refusal are left alone, so a
+        refusal found on each of them in turn sets off nothing more."""
+        refused: dict = {}
+        for issue in self._new_issues:
+            if (
+                isinstance(issue, AccessCodeIssue)
+                and issue.kind == IssueKind.ERROR
+                and issue.cleared_at is None
+                and catalog.error(issue.code).about_lock
+            ):
+                refused.setdefault(issue.access_code.device_id, set()).add(issue.code)
+        for device_id, refusals in refused.items():
+            carrying = AccessCodeIssue.objects.filter(
+                access_code=OuterRef("pk"), kind=IssueKind.ERROR, code__in=refusals, cleared_at__isnull=True
+            )
+            AccessCode.objects.filter(
+                device_id=device_id,
+                is_managed=True,
+                deleted_at__isnull=True,
+                type=AccessCodeType.TIME_BOUND,
+                starts_at__lte=self.now + lifecycle.advance(),
+                ends_at__gt=self.now,
+                is_scheduled_on_device=False,
+            ).exclude(status=AccessCodeStatus.SET).exclude(pk__in=list(self.codes)).exclude(
+                Exists(carrying)
+            ).update(next_attempt_at=self.now, preflight_passed_at=None)
 
 
 def access_code_record_outcome(
@@ -225,8 +279,9 @@ def record_outcome(
         current.next_attempt_at = now + lifecycle.PENDING_POLL_INTERVAL
     else:
         _record_set(ledger, current)
-    if outcome.result != Result.FAILED:
-        # A command the lock took proves it reachable.
+    if outcome.reached_lock:
+        # The lock answered (took, confirmed or refused the command): it is reachable. An answer
+        # that never came from it (an offline PIN, nothing to take off, a cached list) proves not.
         ledger.clear_device_issues(current.device, IssueKind.ERROR, _REACHABILITY_ERRORS)
     if stale:
         current.next_attempt_at = now
@@ -281,7 +336,13 @@ def _record_failure(
             else EventType.FAILED_TO_REMOVE_FROM_DEVICE
         )
         ledger.event(event_type, code, payload={"errors": [p.code for p in outcome.errors]})
-    if action is lifecycle.LockAction.SET and code.status == AccessCodeStatus.SETTING:
+    if (
+        action is lifecycle.LockAction.SET
+        and code.status == AccessCodeStatus.SETTING
+        and not code.lock_has_current_version
+    ):
+        # The copy awaiting confirmation is not this version's. (Had a poll of the lock's copy
+        # failed, that copy still awaits confirmation: it stays setting, to be asked again.)
         code.status = AccessCodeStatus.UNSET
     code.attempt_count += 1
     # Transient trouble is retried; a permanent refusal waits until the code or the lock changes.
@@ -314,15 +375,19 @@ def access_code_record_preflight(
     access_code: AccessCode,
     problems: list[tuple[str, str]],
     transient: bool,
+    reached_lock: bool,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> AccessCode:
     """Record a pre-flight check's result: each problem as an error with its remedy (on the
     code, or on the lock or account where the catalog puts it), or a clean bill that clears
-    earlier ones. Nothing was programmed, so the status does not change."""
+    earlier ones. Nothing was programmed, so the status does not change. ``reached_lock``: the
+    lock itself answered the check, so its reachability errors are over."""
     with transaction.atomic():
         ledger = Ledger.open([access_code], now=now or timezone.now())
-        current = record_preflight(ledger, access_code, problems, transient=transient, rng=rng)
+        current = record_preflight(
+            ledger, access_code, problems, transient=transient, reached_lock=reached_lock, rng=rng
+        )
         ledger.save()
         return current
 
@@ -333,10 +398,13 @@ def record_preflight(
     problems: list[tuple[str, str]],
     *,
     transient: bool,
+    reached_lock: bool,
     rng: random.Random | None = None,
 ) -> AccessCode:
     """``access_code_record_preflight`` in a ledger the caller opened and saves."""
     current = ledger.get(access_code.pk)
+    if reached_lock:
+        ledger.clear_device_issues(current.device, IssueKind.ERROR, _REACHABILITY_ERRORS)
     if problems:
         for code, message in problems:
             _raise_error(ledger, current, code, message)
@@ -347,11 +415,28 @@ def record_preflight(
         )
     else:
         ledger.clear_code_issues(current, IssueKind.ERROR)
-        ledger.clear_device_issues(current.device, IssueKind.ERROR, _REACHABILITY_ERRORS)
         current.preflight_passed_at = ledger.now
         current.attempt_count = 0
         current.next_attempt_at = None
     return current
+
+
+def access_code_record_lost(*, access_code: AccessCode, error_code: str, message: str, now: datetime) -> None:
+    """The last resort when a step could not be recorded through a ``Ledger`` at all (a fault
+    in Latchkey): the error on the code, its next look after the usual backoff, and a review
+    flag at once, since no ordinary path can be trusted to raise one. Written directly, with
+    as little as possible that could fail again."""
+    with transaction.atomic():
+        history.access_code_issue_raise(
+            access_code=access_code, kind=IssueKind.ERROR, code=error_code, message=message, now=now
+        )
+        attempts = access_code.attempt_count + 1
+        AccessCode.objects.filter(pk=access_code.pk).update(
+            attempt_count=attempts,
+            next_attempt_at=now + lifecycle.retry_delay(attempts - 1),
+            needs_review=True,
+            review_reason=f"{error_code}: {message}",
+        )
 
 
 def _raise_error(ledger: Ledger, code: AccessCode, error_code: str, message: str) -> None:

@@ -100,6 +100,11 @@ def access_code_record_provider_event(
         newest = _newest(Event.objects.filter(access_code=current), _CODE_STATE_EVENTS)
         if newest is not None and at < newest:
             return _ignored(f"older than the code's latest recorded state ({newest.isoformat()})")
+        last = current.last_provider_report_at
+        if last is not None and at < last:
+            return _ignored(f"older than the provider's latest report on this code ({last.isoformat()})")
+        current.last_provider_report_at = at  # kept by any full save the recording makes
+        AccessCode.objects.filter(pk=current.pk).update(last_provider_report_at=at)
         return _apply_code_report(
             current,
             EventType(event_type),
@@ -123,13 +128,14 @@ def _apply_code_report(
     if event_type in (EventType.SET_ON_DEVICE, EventType.SCHEDULED_ON_DEVICE):
         if finished:
             return _ignored("the code is deleted or over; the scheduler takes it off the lock")
-        outcome = Outcome.confirmed(code.provider_code_id or None)
+        # The provider heard from the lock that it holds the code.
+        outcome = Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
         ledger.access_code_record_outcome(
             access_code=code, action=lifecycle.LockAction.SET, outcome=outcome, now=at
         )
     elif event_type is EventType.REMOVED_FROM_DEVICE:
         if finished:
-            outcome = Outcome.confirmed(code.provider_code_id or None)
+            outcome = Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
             ledger.access_code_record_outcome(
                 access_code=code, action=lifecycle.LockAction.REMOVE, outcome=outcome, now=at
             )
@@ -209,17 +215,11 @@ def device_record_provider_event(
             # account's error on the account, so it shows on each of its locks' codes.
             reason = error_code if error_code in _CONNECTIVITY_ERRORS else "device_disconnected"
             history.device_issue_raise(device=device, kind=IssueKind.ERROR, code=reason, now=at)
-            device.is_online = False
-            fields.append("is_online")
         elif event_type is EventType.DEVICE_REMOVED:
             history.device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_removed", now=at)
-            device.is_online = False
-            fields.append("is_online")
         elif event_type is EventType.DEVICE_CONNECTED:
             for error in (*_CONNECTIVITY_ERRORS, "device_removed"):  # clears the account's too
                 history.device_issue_clear(device=device, kind=IssueKind.ERROR, code=error, now=at)
-            device.is_online = True
-            fields.append("is_online")
             AccessCode.objects.filter(device=device, attempt_count__gt=0, next_attempt_at__gt=now).update(
                 next_attempt_at=now
             )
@@ -273,9 +273,7 @@ def device_connection_record(*, device: Device, online: bool, now: datetime | No
     now = now or timezone.now()
     with transaction.atomic():
         device = lock_devices([device.pk])[device.pk]
-        if device.is_online != online:
-            device.is_online = online
-            device.save(update_fields=["is_online"])
+        # Device.is_online follows the issue (history -> devices.services.device_online_follow).
         if online:
             history.device_issue_clear(device=device, kind=IssueKind.ERROR, code="device_offline", now=now)
             AccessCode.objects.live().filter(device=device, next_attempt_at__gt=now).update(
@@ -283,6 +281,7 @@ def device_connection_record(*, device: Device, online: bool, now: datetime | No
             )
         else:
             history.device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_offline", now=now)
+        device.refresh_from_db(fields=["is_online"])
         return device
 
 
@@ -291,7 +290,6 @@ def device_removal_record(*, device: Device, now: datetime | None = None) -> Dev
     now = now or timezone.now()
     with transaction.atomic():
         device = lock_devices([device.pk])[device.pk]
-        device.is_online = False
-        device.save(update_fields=["is_online"])
         history.device_issue_raise(device=device, kind=IssueKind.ERROR, code="device_removed", now=now)
+        device.refresh_from_db(fields=["is_online"])
         return device

@@ -14,6 +14,8 @@ from django.utils import timezone
 from codes.locking import lock_devices
 from codes.models import AccessCode, AccessCodeStatus, StaffAction, StaffActionKind
 from codes.selectors import review_problems
+from codes.services import review
+from common.pins import mask_pins
 
 NOTE_MAX_LENGTH = 2000
 
@@ -60,6 +62,8 @@ def _clean_note(note, *, required: bool) -> str:
     if not isinstance(note, str):
         raise ValidationError({"note": ["must be text."]})
     note = note.strip()
+    if "\x00" in note:  # no text column takes one (PostgreSQL refuses it)
+        raise ValidationError({"note": ["must not contain a NUL character."]})
     if required and not note:
         raise ValidationError({"note": ["write something: an empty note records nothing."]})
     if len(note) > NOTE_MAX_LENGTH:
@@ -78,15 +82,18 @@ def review_note(*, access_code: AccessCode, actor, note: str, now: datetime | No
 def review_resolve(
     *, access_code: AccessCode, actor, note: str = "", now: datetime | None = None
 ) -> AccessCode:
-    """Mark the code's current problems dealt with: it leaves the review queue, and comes back
-    when a problem is raised again (a new error or warning, or the scheduler finding it still
-    not ready at its next look). The problems shown at this moment are kept with the step."""
+    """Mark the code's current problems dealt with. What only put it at risk (a warning, a lock
+    offline under a code that works, a pulled backup) is dismissed, and comes back when raised
+    again; what still blocks the code keeps it in the queue: resolving never hides a failure
+    (``selectors.review_reason`` judges it again at once). The problems shown at this moment
+    are kept with the step."""
     note = _clean_note(note, required=False)
     now = now or timezone.now()
     with transaction.atomic():
         current = _current_for_review(access_code)
-        problems = [p.title for p in review_problems(current)]
-        reason = current.review_reason
+        # Kept as text without PINs: whoever reads the history may not be allowed to see them.
+        problems = [mask_pins(p.title) for p in review_problems(current)]
+        reason = mask_pins(current.review_reason)
         current.review_resolved_at = now
         current.needs_review = False
         current.review_reason = ""
@@ -104,6 +111,8 @@ def review_resolve(
         if reason and reason not in problems:
             problems.append(reason)
         _staff_step(current, StaffActionKind.RESOLVED, actor=actor, now=now, note=note, problems=problems)
+        review.review_flags_rejudge(code_ids=[current.pk], now=now)
+        current.refresh_from_db(fields=["needs_review", "review_reason"])
         return current
 
 

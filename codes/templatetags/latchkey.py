@@ -1,15 +1,15 @@
 """How Latchkey's pages show instants, durations and PIN-bearing text."""
 
-import re
 import zoneinfo
 from datetime import timedelta
 
 from django import template
 from django.utils.html import format_html
 
+from common.pins import mask_pins
+
 register = template.Library()
 UTC = zoneinfo.ZoneInfo("UTC")
-_PIN_LIKE = re.compile(r"\b\d{4,}\b")
 
 
 def local_time_html(value, zone) -> str:
@@ -55,10 +55,6 @@ def pin_safe(context, text: str) -> str:
     if user is not None and user.has_perm("codes.view_pin"):
         return text
     return mask_pins(text)
-
-
-def mask_pins(text: str) -> str:
-    return _PIN_LIKE.sub(lambda m: "•" * len(m.group()), text or "")
 
 
 @register.filter

@@ -3,7 +3,14 @@
 Providers take and return these dataclasses and never see ``codes`` models: the scheduler turns
 an access code into a ``CodeSpec`` and an ``Outcome`` back into statuses, errors and events.
 A provider never raises for a lock's trouble; it reports it as a failed ``Outcome`` carrying
-catalog codes, so a failure becomes an error with a remedy, never a crash.
+catalog codes, so a failure becomes an error with a remedy, never a crash. (Should one raise all
+the same, the scheduler records the exception on every code it concerned, as a transient
+failure.)
+
+Every answer says whether it proves contact with the lock (``reached_lock``): only such an answer
+may clear a reachability error (``device_offline``, ``hub_disconnected``, ...). An offline PIN
+worked out by an algorithm, an answer from the provider's own records (a cache, a queue that
+reaches the lock later) or a failure to get through prove nothing about the lock.
 """
 
 from contextlib import AbstractContextManager
@@ -36,18 +43,31 @@ class Outcome:
     # For FAILED: True if trying again later may work by itself (offline, busy); False if
     # something must change first (bad format, no keypad, no space).
     transient: bool = False
+    # The lock itself answered (it took, refused or confirmed something just now). False for an
+    # answer the provider gave without the lock: the default, so nothing clears by omission.
+    reached_lock: bool = False
 
     @classmethod
-    def confirmed(cls, provider_code_id: str | None = None, warnings=()) -> "Outcome":
-        return cls(Result.CONFIRMED, provider_code_id, warnings=tuple(warnings))
+    def confirmed(
+        cls, provider_code_id: str | None = None, warnings=(), *, reached_lock: bool = False
+    ) -> "Outcome":
+        return cls(Result.CONFIRMED, provider_code_id, warnings=tuple(warnings), reached_lock=reached_lock)
 
     @classmethod
-    def pending(cls, provider_code_id: str | None = None, warnings=()) -> "Outcome":
-        return cls(Result.PENDING, provider_code_id, warnings=tuple(warnings))
+    def pending(
+        cls, provider_code_id: str | None = None, warnings=(), *, reached_lock: bool = False
+    ) -> "Outcome":
+        return cls(Result.PENDING, provider_code_id, warnings=tuple(warnings), reached_lock=reached_lock)
 
     @classmethod
-    def failed(cls, *errors: Problem, transient: bool, warnings=()) -> "Outcome":
-        return cls(Result.FAILED, errors=errors, warnings=tuple(warnings), transient=transient)
+    def failed(cls, *errors: Problem, transient: bool, warnings=(), reached_lock: bool = False) -> "Outcome":
+        return cls(
+            Result.FAILED,
+            errors=errors,
+            warnings=tuple(warnings),
+            transient=transient,
+            reached_lock=reached_lock,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,8 @@ class HeldCode:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     is_set: bool = True
+    # Read from the lock just now, rather than from the provider's records of it.
+    reached_lock: bool = False
 
 
 @dataclass(frozen=True)

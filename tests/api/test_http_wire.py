@@ -3,6 +3,7 @@ id, authentication and workspace isolation."""
 
 import json
 import logging
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -293,3 +294,24 @@ def test_concurrent_creates_with_one_common_code_key_share_one_pin(api_url, api_
     assert made and len(set(made)) == 1
     # A door whose rules refuse the shared PIN is refused by name, not given another PIN.
     assert all(a.status_code in (200, 400) for a in answers)
+
+
+def test_a_keys_last_use_is_written_at_most_once_a_minute(db, now):
+    import time_machine
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from devices.models import ApiKey, Workspace
+    from devices.services import api_key_authenticate, api_key_create
+
+    key, raw = api_key_create(workspace=Workspace.objects.create(name="Uses"))
+    assert key.last_used_at is None
+    assert api_key_authenticate(raw).pk == key.pk
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == now
+    with time_machine.travel(now + timedelta(seconds=59), tick=False), CaptureQueriesContext(connection) as q:
+        api_key_authenticate(raw)
+    assert len(q.captured_queries) == 1  # the lookup only: no write within the minute
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == now
+    with time_machine.travel(now + timedelta(seconds=61), tick=False):
+        api_key_authenticate(raw)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == now + timedelta(seconds=61)

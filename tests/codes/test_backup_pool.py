@@ -66,7 +66,8 @@ def test_a_pulled_backup_stands_in_for_the_guest_until_their_departure(deadbolt,
     code.refresh_from_db()
     assert (backup.is_backup, backup.ends_at, backup.status) == (True, code.ends_at, AccessCodeStatus.SET)
     assert code.pulled_backup_access_code_id == backup.pk
-    assert code.needs_review and backup.code in code.review_reason
+    # The reason names the backup by reference; its PIN is never copied into free text.
+    assert code.needs_review and backup.code not in code.review_reason
     assert Event.objects.filter(access_code=code, event_type=EventType.BACKUP_ACCESS_CODE_PULLED).count() == 1
     assert AccessCode.objects.shown().filter(pk=backup.pk).exists()
     assert backup_pool.backup_code_pull(access_code=code, now=now) == backup  # pulling again: same one
@@ -78,11 +79,18 @@ def test_a_pulled_backup_stands_in_for_the_guest_until_their_departure(deadbolt,
     assert backup.code not in SandboxHeldCode.objects.values_list("code", flat=True)
 
 
-def test_pulling_from_an_empty_pool_says_so_on_the_lock(deadbolt, now):
+def test_pulling_from_an_empty_pool_is_refused_and_changes_nothing_on_the_lock(deadbolt, now):
     code = guest_code(deadbolt, now)
     with pytest.raises(ValidationError) as excinfo:
         backup_pool.backup_code_pull(access_code=code, now=now)
     assert "the pool is empty" in excinfo.value.message_dict["access_code_id"][0]
+    assert access_code_issues(code) == []  # a refused request, not the lock's trouble
+
+
+def test_the_schedulers_pull_from_an_empty_pool_says_so_on_the_lock_until_a_refill(deadbolt, now):
+    code = guest_code(deadbolt, now)
+    with pytest.raises(ValidationError):
+        backup_pool.backup_code_pull(access_code=code, now=now, record_empty_pool=True)
     assert "empty_backup_access_code_pool" in {i.code for i in access_code_issues(code)}
     filled(deadbolt, now)
     backup_pool.backup_pool_refill(device=deadbolt, now=now)

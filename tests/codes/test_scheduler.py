@@ -384,10 +384,15 @@ def test_a_provider_session_that_fails_keeps_nothing_and_its_codes_are_retried(f
         raise OperationalError("disk I/O error")
 
     monkeypatch.setattr(sandbox_provider._Session, "save", broken)
-    assert scheduler.sweep(now=now).steps is None
+    # The failure is the code's outcome: recorded, and retried with the usual backoff.
+    assert scheduler.sweep(now=now).steps == {"send": 1}
     assert on_lock(cloud) == [] and fresh(code).status == AccessCodeStatus.UNSET
+    failure = next(i for i in access_code_issues(code) if i.code == "failed_to_set_on_device")
+    assert "OperationalError: disk I/O error" in failure.message
+    assert now < fresh(code).next_attempt_at <= now + timedelta(minutes=1)
+    assert fresh(code).claimed_until is None
     monkeypatch.undo()
-    run_until(now + timedelta(minutes=5))  # the lease lapses
+    run_until(now + timedelta(minutes=5))
     assert on_lock(cloud) == ["4821"] and fresh(code).status == AccessCodeStatus.SET
     sent = SandboxCommand.objects.filter(lock__device=cloud).values_list("action", flat=True)
     assert list(sent) == ["set"]
@@ -608,9 +613,14 @@ def test_setup_schedules_registers_each_schedule_once():
     call_command("setup_schedules", stdout=io.StringIO())
     call_command("setup_schedules", stdout=io.StringIO())
     assert sorted(Schedule.objects.values_list("func", "schedule_type", "minutes", "repeats")) == [
+        ("calendars.tasks.fetch_due_feeds", "I", 1, -1),
         ("codes.tasks.check_drift", "I", 15, -1),
         ("codes.tasks.maintain_backup_pools", "I", 5, -1),
         ("codes.tasks.sweep_due_codes", "I", 1, -1),
+        ("notifications.tasks.send_due_notifications", "I", 1, -1),
+        ("notifications.tasks.sweep_alerts", "I", 1, -1),
+        ("notifications.tasks.sweep_digests_and_guests", "I", 5, -1),
+        ("webhooks.tasks.purge_old_deliveries", "H", None, -1),
         ("webhooks.tasks.retry_inbound", "I", 1, -1),
         ("webhooks.tasks.send_due_deliveries", "I", 1, -1),
     ]

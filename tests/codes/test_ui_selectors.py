@@ -12,11 +12,11 @@ from codes.pages import (
     readiness,
     review_queue,
 )
-from codes.selectors import with_issue_counts
+from codes.selectors import with_shown_issues
 from codes.services.access_codes import access_code_create, access_code_delete
 from codes.services.backup_pool import backup_pool_refill
 from codes.services.checks import AccessCodeRequest
-from codes.services.history import device_issue_raise
+from codes.services.history import access_code_issue_raise, device_issue_raise
 from codes.services.staff import review_resolve
 from devices.models import IssueKind, Workspace
 from tests.codes.factories import AccessCodeFactory
@@ -46,10 +46,10 @@ def test_readiness_follows_errors_then_warnings_then_the_lock(now):
     assert readiness(plain) is Readiness.FAILED
 
 
-def test_readiness_uses_annotated_counts_without_a_query(now, django_assert_num_queries):
+def test_readiness_uses_the_issues_a_list_carries_without_a_query(now, django_assert_num_queries):
     code = AccessCodeFactory(time_bound=True, status=AccessCodeStatus.SET)
     device_issue_raise(device=code.device, kind=IssueKind.ERROR, code="device_offline")
-    annotated = with_issue_counts(type(code).objects.filter(pk=code.pk)).get()
+    [annotated] = with_shown_issues(type(code).objects.filter(pk=code.pk).select_related("device"))
     with django_assert_num_queries(0):
         assert readiness(annotated) is Readiness.FAILED
 
@@ -96,9 +96,14 @@ def test_review_queue_lists_flagged_codes_soonest_first_and_brings_back_a_return
     device = DeviceFactory()
     later = AccessCodeFactory(device=device, time_bound=True, needs_review=True, review_reason="not set")
     sooner = AccessCodeFactory(
-        device=device, time_bound=True, starts_at=now + timedelta(hours=5), ends_at=now + timedelta(days=1)
+        device=device,
+        time_bound=True,
+        starts_at=now + timedelta(hours=5),
+        ends_at=now + timedelta(days=1),
+        preflight_passed_at=now,  # ready but for its warning
     )
-    AccessCodeIssue.objects.create(access_code=sooner, kind=IssueKind.ERROR, code="duplicate_code_on_device")
+    # Raised through the service, as every issue is: the flag is judged again when it is.
+    access_code_issue_raise(access_code=sooner, kind=IssueKind.WARNING, code="delay_in_setting_on_device")
     fine = AccessCodeFactory(  # nothing wrong
         device=device, time_bound=True, starts_at=now + timedelta(days=3), ends_at=now + timedelta(days=4)
     )
@@ -128,9 +133,7 @@ def test_review_queue_keeps_a_code_being_removed_whose_removal_fails(now):
     code.provider_code_id = "p1"
     code.save()
     access_code_delete(access_code=code)
-    AccessCodeIssue.objects.create(
-        access_code=code, kind=IssueKind.ERROR, code="failed_to_remove_from_device"
-    )
+    access_code_issue_raise(access_code=code, kind=IssueKind.ERROR, code="failed_to_remove_from_device")
     assert list(review_queue(workspaces=Workspace.objects.all())) == [code]
 
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from codes.models import AccessCodeStatus
+from codes import scheduler
+from codes.models import AccessCode, AccessCodeStatus
 from codes.programming import access_code_push
 from codes.selectors import access_code_issues
 from codes.services.access_codes import access_code_create, access_code_delete, access_code_update
@@ -157,3 +158,74 @@ def test_each_account_gets_its_own_webhook_secret(db):
 
     first, second = ConnectedAccountFactory(), ConnectedAccountFactory()
     assert first.webhook_secret.startswith("whsec_") and first.webhook_secret != second.webhook_secret
+
+
+# --- Seam's statuses, and several locks on one account --------------------------------------------
+
+
+def test_a_future_time_bound_code_waits_unset_for_its_start_as_seam_shows_it(account, now):
+    lock = Device.objects.get(connected_account=account, provider_device_id="august_device_1")
+    code = access_code_create(
+        device=lock,
+        request=AccessCodeRequest(code="5173", name="Chen", starts_at=now + 5 * DAY, ends_at=now + 7 * DAY),
+    )
+    access_code_push(code, now=now)
+    code.refresh_from_db()
+    on_seam = SeamProvider(account).seam.access_codes.get(access_code_id=code.provider_code_id)
+    assert on_seam.status == "unset"  # Seam waits for the start
+    assert code.status == AccessCodeStatus.UNSET  # and so does Latchkey: nothing is in flight
+    assert code.next_attempt_at == code.starts_at  # asked again when it should be live
+    assert access_code_issues(code) == []
+
+
+def test_an_ongoing_code_seam_is_still_setting_stays_setting(account, now):
+    lock = Device.objects.get(connected_account=account, provider_device_id="august_device_1")
+    code = access_code_create(device=lock, request=AccessCodeRequest(code="4821", name="Cleaner"))
+    access_code_push(code, now=now)
+    code.refresh_from_db()
+    on_seam = SeamProvider(account).seam.access_codes.get(access_code_id=code.provider_code_id)
+    assert (on_seam.status, code.status) == ("setting", AccessCodeStatus.SETTING)
+
+
+def test_each_lock_lists_only_its_own_codes(account):
+    provider = SeamProvider(account)
+    ids = {
+        lock: provider.set_code(lock, CodeSpec(code=pin, name=f"Guest at {lock}")).provider_code_id
+        for lock, pin in (
+            ("august_device_1", "4821"),
+            ("august_device_2", "7391"),
+            ("schlage_device_id", "5173"),
+        )
+    }
+    for lock, code_id in ids.items():
+        assert [h.provider_code_id for h in provider.list_codes(lock)] == [code_id]
+
+
+def test_a_drift_check_over_several_locks_takes_no_code_for_another_locks(account, now):
+    locks = {d.provider_device_id: d for d in Device.objects.filter(connected_account=account)}
+    codes = [
+        access_code_create(device=locks[lock], request=AccessCodeRequest(code=pin, name="Guest"))
+        for lock, pin in (("august_device_1", "4821"), ("august_device_2", "7391"))
+    ]
+    for code in codes:
+        access_code_push(code, now=now)
+    AccessCode.objects.filter(pk__in=[c.pk for c in codes]).update(status=AccessCodeStatus.SET)
+    counts = scheduler.check_drift(now=now, devices=list(locks.values()))
+    assert counts["unmanaged"] == counts["changed"] == counts["removed"] == 0
+    assert not AccessCode.objects.filter(is_managed=False).exists()
+    for code in codes:
+        code.refresh_from_db()
+        assert (code.status, code.deleted_at, access_code_issues(code)) == (AccessCodeStatus.SET, None, [])
+
+
+def test_only_seams_word_that_the_lock_is_online_proves_contact_with_it(account, fake_seam):
+    """Seam answers about codes from its own records and reaches the lock later: those answers
+    never clear a reachability error. A device Seam reports online now does."""
+    provider = SeamProvider(account)
+    assert provider.probe("august_device_1").reached_lock  # the fake's seeded lock is online
+    created = provider.set_code("august_device_1", CodeSpec(code="4821", name="Ana"))
+    assert created.result != Result.FAILED and not created.reached_lock
+    assert not any(h.reached_lock for h in provider.list_codes("august_device_1"))
+    assert not provider.remove_code("august_device_1", created.provider_code_id).reached_lock
+    fake_seam.stop()
+    assert not provider.probe("august_device_1").reached_lock  # Seam unreachable: no word at all

@@ -57,7 +57,10 @@ def inbound_receive(
     the sender stops resending them).
     """
     now = now or timezone.now()
-    kept = {k.lower(): ("[redacted]" if k.lower() in _REDACTED_HEADERS else v) for k, v in headers.items()}
+    kept = {
+        _storable(k.lower()): ("[redacted]" if k.lower() in _REDACTED_HEADERS else _storable(v))
+        for k, v in headers.items()
+    }
     size = max(len(body), declared_size or 0)  # a body refused unread counts as announced
     row = InboundDelivery(
         source=source, received_at=now, headers=kept, body_size=size, verdict=Verdict.UNCHECKED
@@ -70,16 +73,22 @@ def inbound_receive(
             reason,
             status,
         )
+        if verdict != Verdict.VERIFIED:
+            # A stranger's body is not kept (headers, size and verdict are): otherwise anyone
+            # could store megabytes here without knowing an account's secret.
+            row.body = ""
         row.save(force_insert=True)
         return Answer(status, reason, row)
 
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     if size > limit:
         return refuse(413, Verdict.UNCHECKED, f"The body is {size} bytes; at most {limit} are accepted.")
+    if b"\x00" in body:
+        # No text column takes a NUL (PostgreSQL refuses it), and no event needs one.
+        return refuse(400, Verdict.UNCHECKED, "The body contains a NUL byte, which no event may contain.")
     try:
         row.body = body.decode()
     except UnicodeDecodeError:
-        row.body = body.decode(errors="replace")
         return refuse(401, Verdict.INVALID, "The body is not UTF-8 text, so no signature can match it.")
     account = ConnectedAccount.objects.filter(pk=connected_account_id, provider=source).first()
     if account is None:
@@ -121,6 +130,10 @@ def inbound_receive(
     ):
         return refuse(
             400, Verdict.VERIFIED, "The body is not an event: it needs string event_id and event_type."
+        )
+    if _has_nul(event):  # "\u0000" in the JSON: its values could be stored nowhere
+        return refuse(
+            400, Verdict.VERIFIED, "The event contains a NUL character (\\u0000) in a value or key."
         )
     row.event_id = event["event_id"][:200]
     row.event_type = event["event_type"][:100]
@@ -165,6 +178,21 @@ def _first_with_event_id(row: InboundDelivery) -> InboundDelivery | None:
         verdict=Verdict.VERIFIED,
         duplicate_of__isnull=True,
     ).first()
+
+
+def _storable(value):
+    """A header as text PostgreSQL can store (no NUL), shown escaped."""
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _parse_time(value) -> datetime | None:

@@ -17,11 +17,14 @@ from svix.webhooks import Webhook
 
 from codes.models import Event
 from codes.shapes import event_wire
+from common.outbound_http import post_bounded
 from common.times import iso
 from webhooks.models import OutboundAttempt, OutboundDelivery, OutboundStatus, WebhookSubscription
 from webhooks.services.handoff import enqueue_on_commit
-from webhooks.services.subscriptions import url_problem
+from webhooks.services.subscriptions import url_target
 
+# Of a receiver's answer only the first 1,000 characters are kept; at most this much is read.
+RESPONSE_KEEP_BYTES = 4000
 RETRY_SCHEDULE = (
     timedelta(seconds=5),
     timedelta(minutes=5),
@@ -108,7 +111,8 @@ def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) ->
     subscription = delivery.subscription
     status_code, error, response_text = None, "", ""
     started = time.perf_counter()
-    problem = url_problem(subscription.url)  # again: what a host resolves to can change
+    # Checked again (what a host resolves to can change), and sent to the address checked.
+    problem, address = url_target(subscription.url)
     if problem:
         error = f"Not sent: the URL {problem}"
     else:
@@ -117,14 +121,15 @@ def delivery_attempt(*, delivery_id: UUID | str, now: datetime | None = None) ->
             secret=subscription.secret, message_id=delivery.message_id, body=delivery.body, at=timezone.now()
         )
         try:
-            response = httpx.post(
+            answer = post_bounded(
                 subscription.url,
                 content=delivery.body.encode(),
                 headers=headers,
-                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                follow_redirects=False,
+                address=address,
+                deadline_seconds=settings.WEBHOOK_TIMEOUT_SECONDS,
+                keep_bytes=RESPONSE_KEEP_BYTES,
             )
-            status_code, response_text = response.status_code, response.text[:1000]
+            status_code, response_text = answer.status_code, answer.text[:1000]
         except httpx.TimeoutException:
             error = f"Timed out after {settings.WEBHOOK_TIMEOUT_SECONDS:g} s."
         except httpx.HTTPError as exc:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from codes.models import EventType
-from common.addresses import outbound_url_problem
+from common.addresses import outbound_url_check
 from common.sentinels import NOT_GIVEN
 from devices.models import Workspace
 from webhooks.models import OutboundDelivery, OutboundStatus, WebhookSubscription
@@ -22,7 +22,14 @@ def url_problem(url, *, allow_private: bool | None = None) -> str | None:
     """What is wrong with ``url`` as a webhook target, or None (see ``common.addresses``)."""
     if allow_private is None:
         allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
-    return outbound_url_problem(
+    return url_target(url, allow_private=allow_private)[0]
+
+
+def url_target(url, *, allow_private: bool | None = None) -> tuple[str | None, str | None]:
+    """``url_problem``, and the address that passed the check, for the send to connect to."""
+    if allow_private is None:
+        allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    return outbound_url_check(
         url,
         max_length=URL_MAX_LENGTH,
         allow_private=allow_private,

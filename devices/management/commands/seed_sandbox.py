@@ -2,13 +2,19 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devices.fleet import SANDBOX_LOCK_MODELS
 from devices.models import Property
-from devices.services import sandbox_fleet_create, workspace_get_or_create
+from devices.services import (
+    MAX_SANDBOX_LOCKS,
+    sandbox_fleet_create,
+    sandbox_fleet_fill,
+    workspace_get_or_create,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Create a sandbox connected account with one simulated lock of each model "
-        f"({len(SANDBOX_LOCK_MODELS)} in all). Prints the connected account's id on the last line."
+        f"({len(SANDBOX_LOCK_MODELS)} in all), or with --locks N, N locks in the property cycling "
+        "through the models. Prints the connected account's id on the last line."
     )
 
     def add_arguments(self, parser):
@@ -16,8 +22,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--property", dest="property_name", help="Property to put the locks in (created if missing)"
         )
+        parser.add_argument(
+            "--locks",
+            type=int,
+            help="Make the property (or, without --property, the locks in no property) hold N sandbox "
+            "locks, cycling through the models; locks already there count, so a rerun adds nothing.",
+        )
 
-    def handle(self, *args, workspace: str, property_name: str | None, **options):
+    def handle(self, *args, workspace: str, property_name: str | None, locks: int | None, **options):
+        if locks is not None and not 1 <= locks <= MAX_SANDBOX_LOCKS:
+            raise CommandError(f"--locks: give a number of locks from 1 to {MAX_SANDBOX_LOCKS}.")
         try:
             ws = workspace_get_or_create(name=workspace, is_sandbox=True)
         except ValueError as exc:
@@ -28,7 +42,10 @@ class Command(BaseCommand):
             if not name:
                 raise CommandError("--property: give a property name, or leave the option out.")
             prop, _ = Property.objects.get_or_create(workspace=ws, name=name)
-        devices = sandbox_fleet_create(workspace=ws, property=prop)
+        if locks is None:
+            devices = sandbox_fleet_create(workspace=ws, property=prop)
+        else:
+            devices = sandbox_fleet_fill(workspace=ws, property=prop, locks=locks)
         for device in devices:
             self.stderr.write(f"  {device.display_name}: {device.model} ({device.device_id})")
         self.stdout.write(str(devices[0].connected_account_id))

@@ -52,7 +52,10 @@ class SandboxHeldCode(models.Model):
     """One code in a simulated lock's memory."""
 
     lock = models.ForeignKey(SandboxLock, on_delete=models.CASCADE, related_name="held_codes")
-    provider_code_id = models.CharField(max_length=100, unique=True)
+    # "<provider_device_id>-code-<n>": unique within its account (the lock's id is part of it), as
+    # a provider's ids are. Every workspace's fleet has the same lock ids, so the same code id
+    # recurs in other accounts, and uniqueness is enforced per lock.
+    provider_code_id = models.CharField(max_length=100)
     code = models.CharField(max_length=16)
     name = models.CharField(max_length=200, blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
@@ -63,8 +66,14 @@ class SandboxHeldCode(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code",)
+
     class Meta:
         ordering = ["created_at", "provider_code_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lock", "provider_code_id"], name="sandbox_held_code_id_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or 'code'} on {self.lock.device}"
@@ -81,6 +90,9 @@ class SandboxCommand(models.Model):
     result = models.CharField(max_length=10)
     errors = models.JSONField(default=list, blank=True)
     sent_at = models.DateTimeField(default=timezone.now)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code",)
 
     class Meta:
         ordering = ["sent_at", "pk"]

@@ -8,6 +8,7 @@ the API's simulate routes. Nothing is random except through the lock's seed, so 
 import contextlib
 import random
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -22,7 +23,7 @@ from devices.providers.sandbox.models import HeldCodeOrigin, SandboxCommand, San
 
 # Fields a sync reports; the rest of Device (workspace, property, names chosen by the manager)
 # belongs to Latchkey.
-SYNCED_FIELDS = ("is_online", "battery_level", *CAPABILITY_FIELDS)
+SYNCED_FIELDS = ("is_online", "battery_level", "hub_id", *CAPABILITY_FIELDS)
 
 
 class SandboxProvider:
@@ -77,13 +78,22 @@ class SandboxProvider:
         return snapshots
 
     def probe(self, provider_device_id: str) -> Outcome:
+        """Reachable, and nothing about the lock itself would refuse a code: its keypad, its
+        memory (full by a switch), its PIN rules (every PIN refused by a switch)."""
         with self._memory(provider_device_id) as (_, memory):
-            refusal = self._unreachable(memory.lock, action="probe")
-            if refusal is None and not memory.device.has_keypad:
-                refusal = Outcome.failed(
-                    Problem("august_lock_missing_keypad", "No keypad is connected."), transient=False
-                )
-        return refusal or Outcome.confirmed()
+            unreachable = self._unreachable(memory.lock, action="probe")
+            if unreachable is not None:
+                return unreachable
+            lock, problems = memory.lock, []
+            if not memory.device.has_keypad:
+                problems.append(Problem("august_lock_missing_keypad", "No keypad is connected."))
+            if lock.slots_full:
+                problems.append(Problem("no_space_for_access_code_on_device", "Every code slot is taken."))
+            if lock.rejects_pin_format:
+                problems.append(Problem("august_lock_bad_access_code_format", "The lock refuses its PINs."))
+        if problems:
+            return Outcome.failed(*problems, transient=False, reached_lock=True)
+        return Outcome.confirmed(reached_lock=True)
 
     # --- Codes --------------------------------------------------------------------------------
 
@@ -115,13 +125,15 @@ class SandboxProvider:
                 held = memory.find(provider_code_id)
                 if held is not None:
                     session.remove(memory, held)
-                outcome = Outcome.confirmed(provider_code_id)
+                outcome = Outcome.confirmed(provider_code_id, reached_lock=True)
             self._log(session, memory, "remove", outcome, provider_code_id=provider_code_id)
         return outcome
 
     def list_codes(self, provider_device_id: str) -> list[HeldCode]:
         now = self.now
         with self._memory(provider_device_id) as (session, memory):
+            # An unreachable lock is answered from the provider's last copy of its memory.
+            live = self._unreachable(memory.lock, action="list") is None
             if not memory.lock.delays_programming:
                 # The delay is over: the lock finishes what it had accepted, as real locks do.
                 for held in memory.held:
@@ -136,6 +148,7 @@ class SandboxProvider:
                     starts_at=held.starts_at,
                     ends_at=held.ends_at,
                     is_set=held.confirmed_at is not None and held.confirmed_at <= now,
+                    reached_lock=live,
                 )
                 for held in memory.held
             ]
@@ -143,7 +156,8 @@ class SandboxProvider:
     def create_offline_code(
         self, provider_device_id: str, *, starts_at: datetime, ends_at: datetime, is_one_time_use: bool
     ) -> tuple[Outcome, str | None]:
-        """An algorithmic PIN for the window; the lock needs no message to accept it."""
+        """An algorithmic PIN for the window; the lock needs no message to accept it, so the
+        answer says nothing about whether the lock can be reached."""
         with self._memory(provider_device_id) as (_, memory):
             device = memory.device
         if not device.can_program_offline_access_codes or not device.offline_code_secret:
@@ -201,10 +215,15 @@ class SandboxProvider:
 
     def _refusal(self, memory: "_Memory", spec: CodeSpec, replacing=None) -> Outcome | None:
         """Why the lock would not take ``spec``, as the provider would report it; None if it would."""
-        device, lock = memory.device, memory.lock
-        unreachable = self._unreachable(lock, action="set")
+        unreachable = self._unreachable(memory.lock, action="set")
         if unreachable:
             return unreachable
+        refusal = self._refusal_by_lock(memory, spec, replacing)
+        # Any other refusal is the lock's own answer: it was reached.
+        return None if refusal is None else replace(refusal, reached_lock=True)
+
+    def _refusal_by_lock(self, memory: "_Memory", spec: CodeSpec, replacing) -> Outcome | None:
+        device, lock = memory.device, memory.lock
         if not device.can_program_online_access_codes:
             return _set_failed("failed_to_set_on_device", "This lock takes no online codes.", transient=False)
         if not device.has_keypad:
@@ -272,10 +291,11 @@ class SandboxProvider:
                 warnings=[
                     Problem("august_device_programming_delay", "The lock has not confirmed the code yet.")
                 ],
+                reached_lock=True,
             )
         if lock.confirmation_delay_seconds:
-            return Outcome.pending(held.provider_code_id)
-        return Outcome.confirmed(held.provider_code_id)
+            return Outcome.pending(held.provider_code_id, reached_lock=True)
+        return Outcome.confirmed(held.provider_code_id, reached_lock=True)
 
     def _log(
         self,

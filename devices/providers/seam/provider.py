@@ -4,6 +4,10 @@ Seam keeps each code's schedule itself, so a code goes to Seam with its window o
 sets it on the lock when due. Seam's answer to a command is rarely final: a code comes back
 ``setting`` or ``unset`` and its confirmation arrives later, by webhook or by polling.
 
+Seam answers commands about codes from its own records and reaches the lock later, so those
+answers never prove contact with the lock (``Outcome.reached_lock``): the lock's confirmation
+comes as an event. Only a device that Seam reports online now does.
+
 Where Seam's published fake server and the real API differ, this driver uses what works on
 both: update and delete are sent as POST with a JSON body, which the real API accepts on every
 route, while the SDK's own ``update`` (PATCH) and ``delete`` (DELETE) are refused by the fake.
@@ -13,6 +17,7 @@ import contextlib
 from datetime import datetime
 
 import httpx
+from django.utils import timezone
 from seam import Seam
 from seam.exceptions import SeamHttpApiError, SeamHttpUnauthorizedError
 
@@ -55,9 +60,13 @@ class SeamProvider:
             Problem(e.get("error_code", "device_disconnected"), e.get("message", ""))
             for e in raw.get("errors") or []
         ]
-        if not (raw.get("properties") or {}).get("online", True):
+        online = (raw.get("properties") or {}).get("online")
+        if online is False:
             problems.append(Problem("device_offline", "Seam reports the lock offline."))
-        return Outcome.failed(*problems, transient=True) if problems else Outcome.confirmed()
+        if problems:
+            return Outcome.failed(*problems, transient=True)
+        # Seam's own word that it is in touch with the lock now; no word, no proof.
+        return Outcome.confirmed(reached_lock=online is True)
 
     # --- Codes --------------------------------------------------------------------------------
 
@@ -77,6 +86,7 @@ class SeamProvider:
             created.access_code_id,
             created.warnings,
             getattr(created, "is_scheduled_on_device", None),
+            starts_at=spec.starts_at,
         )
 
     def update_code(self, provider_device_id: str, provider_code_id: str, spec: CodeSpec) -> Outcome:
@@ -99,6 +109,7 @@ class SeamProvider:
             provider_code_id,
             current.get("warnings"),
             current.get("is_scheduled_on_device"),
+            starts_at=spec.starts_at,
         )
 
     def remove_code(self, provider_device_id: str, provider_code_id: str) -> Outcome:
@@ -115,6 +126,9 @@ class SeamProvider:
     def list_codes(self, provider_device_id: str) -> list[HeldCode]:
         managed = self.seam.access_codes.list(device_id=provider_device_id)
         unmanaged = self.seam.access_codes.unmanaged.list(device_id=provider_device_id)
+        # Kept to this lock's codes on our side too: Seam's fake server answers with every lock's
+        # codes whatever device_id says, and a code of another lock taken for this one's would
+        # look like a stranger's code on it (or hide a code this lock lost).
         return [
             HeldCode(
                 provider_code_id=c.access_code_id,
@@ -125,6 +139,7 @@ class SeamProvider:
                 is_set=c.status == "set",
             )
             for c in [*managed, *unmanaged]
+            if c.device_id == provider_device_id
         ]
 
     def create_offline_code(
@@ -222,11 +237,17 @@ def failure(exc: Exception, *, setting: bool) -> Outcome:
     return Outcome.failed(Problem(generic, f"Could not reach Seam ({type(exc).__name__})."), transient=True)
 
 
-def _outcome_for_status(status: str, provider_code_id: str, warnings, is_scheduled_on_device) -> Outcome:
-    """Seam's answer: ``set``, or a future code already loaded with its schedule, is final;
-    anything else is confirmed later."""
+def _outcome_for_status(
+    status: str, provider_code_id: str, warnings, is_scheduled_on_device, *, starts_at: datetime | None
+) -> Outcome:
+    """Seam's answer, read as Seam means it. ``set`` is final. So is ``unset`` on a code whose
+    window has not begun: Seam holds the code and its window and puts it on the lock itself
+    (loading it ahead on locks that keep schedules, ``is_scheduled_on_device``), so the code
+    waits for its start, unset, and nothing is in flight. ``setting`` (and ``unset`` once the
+    window has begun, ``removing``, ``unknown``) awaits confirmation, by webhook or poll."""
     problems = [Problem(_field(w, "warning_code"), _field(w, "message") or "") for w in warnings or []]
-    if status == "set" or is_scheduled_on_device:
+    waiting = status == "unset" and starts_at is not None and starts_at > timezone.now()
+    if status == "set" or is_scheduled_on_device or waiting:
         return Outcome.confirmed(provider_code_id, warnings=problems)
     return Outcome.pending(provider_code_id, warnings=problems)
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devices', '0005_property_default_times_callables'),
+        ('devices', '0008_device_hub_and_hub_scoped_issues'),
     ]
 
     operations = [
