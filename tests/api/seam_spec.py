@@ -30,13 +30,17 @@ def seam_openapi() -> dict:
 
 
 def claimed_paths() -> list[str]:
-    """The Seam routes api/urls.py serves, as Seam spells them (``/access_codes/create``)."""
+    """The Seam routes api/urls.py serves, as Seam spells them (``/access_codes/create``).
+    Latchkey's own extensions live under ``/latchkey/`` and are not Seam's to judge."""
     from api import urls
 
     return [
         "/" + p.pattern._route
         for p in urls.urlpatterns
-        if isinstance(p, URLPattern) and hasattr(p.pattern, "_route") and not p.pattern._route.endswith("/")
+        if isinstance(p, URLPattern)
+        and hasattr(p.pattern, "_route")
+        and not p.pattern._route.endswith("/")
+        and not p.pattern._route.startswith("latchkey/")
     ]
 
 
