@@ -23,6 +23,7 @@ from devices.models import IssueKind  # the one definition of error/warning, sha
 __all__ = [
     "ERRORS",
     "WARNINGS",
+    "LATCHKEY_WARNINGS",
     "CatalogEntry",
     "IssueKind",
     "Scope",
@@ -61,6 +62,9 @@ class CatalogEntry:
     # its PIN rules): the lock would refuse its other codes alike, so they are checked again
     # at once rather than each at its own turn.
     about_lock: bool = False
+    # Needs a person as soon as it is raised, though the code may still work: it is flagged for
+    # review at once, not only from its 72-hour deadline (codes.selectors.review_reason).
+    flags_review_at_once: bool = False
 
     @property
     def scope(self) -> Scope:
@@ -762,6 +766,26 @@ WARNINGS: Mapping[str, CatalogEntry] = _index(
 )
 
 
+# Warnings Latchkey raises itself, about its own sources of codes (not Seam's).
+LATCHKEY_WARNINGS: Mapping[str, CatalogEntry] = _index(
+    [
+        CatalogEntry(
+            code="calendar_feed_failing",
+            kind=IssueKind.WARNING,
+            flags=(),
+            message="The booking calendar this stay comes from has failed to fetch for hours.",
+            meaning="Latchkey keeps the code as the calendar last said, but a booking moved or cancelled "
+            "meanwhile is not reflected: the dates or the stay itself may be out of date.",
+            remedy="Open the calendar's page under Booking calendars, read its error, and fix the URL or "
+            "check the stay with the booking platform; a good fetch clears this by itself.",
+            severity=Severity.DEGRADED,
+            transient=False,
+            flags_review_at_once=True,
+        ),
+    ]
+)
+
+
 def _fallback(kind: IssueKind, code: str) -> CatalogEntry:
     if kind is IssueKind.ERROR:
         return CatalogEntry(
@@ -802,7 +826,7 @@ def error(code: str) -> CatalogEntry:
 
 def warning(code: str) -> CatalogEntry:
     """Return the catalog entry for a warning code, or a fallback entry if the code is unknown."""
-    entry = WARNINGS.get(code)
+    entry = WARNINGS.get(code) or LATCHKEY_WARNINGS.get(code)
     return entry if entry is not None else _fallback(IssueKind.WARNING, code)
 
 

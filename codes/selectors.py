@@ -366,7 +366,8 @@ def review_reason(code: AccessCode, issues: list[ShownIssue], *, now: datetime) 
     as ``access_code_issues`` shows them.
 
     - An error that blocks the code and waits for a person (the catalog: Latchkey does not
-      retry it by itself) flags it at once, whenever it is found.
+      retry it by itself) flags it at once, whenever it is found; so does an issue the catalog
+      marks ``flags_review_at_once`` (a booking calendar failing for hours).
     - From the deadline on, anything that blocks the code or puts it at risk flags it, and so
       does not being ready (not loaded, not pre-flighted) with no error to say why.
     - A pulled backup flags the code until staff resolve it.
@@ -385,7 +386,9 @@ def review_reason(code: AccessCode, issues: list[ShownIssue], *, now: datetime) 
     blocking = [i for i in standing if i.weight is Weight.BLOCKS]
     if code.pulled_backup_access_code_id and resolved is None:
         return _backup_pulled_reason(code)
-    needs_person = [i for i in blocking if not i.entry.transient]
+    needs_person = [
+        i for i in standing if (i in blocking and not i.entry.transient) or i.entry.flags_review_at_once
+    ]
     if needs_person:
         return _reason(needs_person[0])
     if now < review_deadline(code):
