@@ -230,11 +230,21 @@ def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
     return sorted(entries, key=lambda e: e[0], reverse=True)
 
 
+# Event payload keys that carry a PIN (Seam's events carry ``code`` since issue 19): never shown
+# in a history line, whoever reads it.
+_PIN_KEYS = {"code", "code_on_lock"}
+
+
 def _event_detail(payload: dict) -> str:
-    skip = {"device_id", "access_code_id"}
+    skip = {"device_id", "access_code_id"} | _PIN_KEYS
     parts = []
     for key, value in payload.items():
-        if key in skip or key == "code_on_lock":  # a PIN: never shown in a history line
+        if key in skip:
+            continue
+        if key == "changed_properties" and isinstance(value, list):
+            # Seam's {property, from, to}: the names say what changed; values may be PINs.
+            names = [str(c.get("property")) for c in value if isinstance(c, dict)]
+            parts.append(f"changed: {', '.join(names)}")
             continue
         parts.append(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
     return "; ".join(parts)
