@@ -1,8 +1,18 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from api import access_codes, activity, calendar_feeds, devices, timeline, unmanaged, webhooks
 from api.wire import route_not_found
+
+# The docs page is Redoc, served from Latchkey's own static files (drf-spectacular-sidecar). Redoc
+# styles its page by inserting <style> elements it cannot nonce, and searches in a worker it
+# starts from a blob: URL; this page alone allows both (a nonce would make browsers ignore
+# 'unsafe-inline', so its style-src is replaced, not extended). Its scripts stay 'self' only.
+_docs_page = csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+    SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html")
+)
 
 urlpatterns = [
     path("devices/get", devices.Get.as_view()),
@@ -46,6 +56,6 @@ urlpatterns = [
     path("latchkey/calendar_feeds/delete", calendar_feeds.Delete.as_view()),
     path("latchkey/calendar_feeds/sync", calendar_feeds.Sync.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", _docs_page, name="api-docs"),
     re_path(r"^.*$", route_not_found),
 ]
