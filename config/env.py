@@ -43,6 +43,10 @@ SCHEDULER_LEASE_SECONDS: int = env.int("SCHEDULER_LEASE_SECONDS", default=300)
 
 # Worker processes django-q2 starts on this machine.
 Q_WORKERS: int = env.int("Q_WORKERS", default=2)
+# `run_workers`: how long a stopping cluster may take to finish its tasks in hand before it is
+# killed (its claimed codes then wait for their leases). Keep it below the supervisor's own stop
+# timeout (systemd's default is 90 s).
+WORKER_STOP_SECONDS: float = env.float("WORKER_STOP_SECONDS", default=60.0)
 
 # HTTPS. On by default whenever DEBUG is off, so a production deployment is secure unless it
 # says otherwise (and `check --deploy` passes); local runs (DEBUG=1) serve plain HTTP.

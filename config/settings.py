@@ -127,6 +127,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "ack_failures": True,
 }
+WORKER_STOP_SECONDS = env.WORKER_STOP_SECONDS
 if env.REDIS_URL:
     Q_CLUSTER["redis"] = env.REDIS_URL
 else:
