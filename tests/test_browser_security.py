@@ -39,7 +39,9 @@ def test_the_policy_blocks_an_injected_inline_script_and_style_and_the_watcher_r
     page.wait_for_function("() => true")  # let the console events arrive
     page.wait_for_timeout(200)
     assert page.evaluate("() => window.injected") is None  # the script did not run
-    assert page.evaluate("() => getComputedStyle(document.getElementById('styled')).color") != "rgb(255, 0, 0)"
+    assert (
+        page.evaluate("() => getComputedStyle(document.getElementById('styled')).color") != "rgb(255, 0, 0)"
+    )
     blocked = "\n".join(page.csp_violations)
     assert "script-src" in blocked and "style-src" in blocked, blocked
     page.close()

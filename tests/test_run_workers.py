@@ -72,7 +72,11 @@ def workers(tmp_path):
         # Up when the cluster has forked its sentinel, workers, monitor and pusher (6 processes
         # with this command and qcluster's main one).
         _wait_until(lambda: len(_processes_using(var_dir)) >= 6, START_SECONDS, "the cluster to start")
-        _wait_until(lambda: b"running." in (tmp_path / "workers.log").read_bytes(), START_SECONDS, "the cluster to run")
+        _wait_until(
+            lambda: b"running." in (tmp_path / "workers.log").read_bytes(),
+            START_SECONDS,
+            "the cluster to run",
+        )
         yield process, var_dir
     finally:
         for line in _processes_using(var_dir):  # only what this test started
