@@ -242,8 +242,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_CLIENT_IP_CALLABLE = "common.client_ip.client_ip"
-# Usernames are stored as typed in failed attempts; the records are read only by superusers.
-AXES_VERBOSE = False
+# django-axes masks the password (and logs usernames and addresses masked) in what it keeps of a
+# failed attempt; its records are in the admin for those given its permissions.
 
 LOGGING = {
     "version": 1,

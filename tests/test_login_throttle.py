@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
@@ -77,6 +78,14 @@ def test_a_trusted_proxys_address_is_the_last_in_x_forwarded_for(client, maria, 
     assert log_in(client, PASSWORD, address=proxy, x_forwarded_for="198.51.100.66").status_code == 429
     # Another client behind the same proxy is not locked out.
     assert log_in(client, PASSWORD, address=proxy, x_forwarded_for="203.0.113.9").status_code == 302
+
+
+def test_a_failed_attempts_password_is_not_kept(client, maria):
+    log_in(client, "a near miss of the pass phrase")
+    attempt = AccessAttempt.objects.get()
+    assert attempt.username == "maria" and attempt.failures_since_start == 1
+    kept = " ".join(str(v) for v in AccessAttempt.objects.values().get().values())
+    assert "near miss" not in kept
 
 
 def test_axes_reset_lifts_every_lockout(client, maria):
