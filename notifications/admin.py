@@ -281,7 +281,8 @@ class GuestContactAdmin(WorkspaceScopedAdmin):
             )
         except ValidationError as exc:
             for field, problems in exc.message_dict.items():
-                messages.error(request, f"{field}: {' '.join(problems)} Nothing was saved.")
+                label = _CONTACT_LABELS.get(field, field)
+                messages.error(request, f"{label}: {' '.join(problems)} Nothing was saved.")
             return HttpResponseRedirect(back)
         messages.success(request, "Saved the guest's contact." if saved else "Removed the guest's contact.")
         return HttpResponseRedirect(back)
@@ -301,6 +302,9 @@ class GuestContactAdmin(WorkspaceScopedAdmin):
             request, f"Queued the code for {', '.join(n.phone_to or n.email_to for n in sent)}: see below how it went."
         )
         return HttpResponseRedirect(back)
+
+
+_CONTACT_LABELS = {"guest_email": "Guest's email", "guest_phone": "Guest's phone"}
 
 
 class _NotPost(Exception):

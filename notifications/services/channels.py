@@ -61,7 +61,8 @@ def with_recipient(url: str, phone: str) -> str:
     (which every SMS gateway's plugin reads, beside recipients written in the path)."""
     parts = urlsplit(url.strip())
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "to"]
-    query.append(("to", phone))
+    # As dialled: Apprise would read "+351 912 345 678" as four numbers.
+    query.append(("to", "".join(ch for ch in phone if ch.isdigit() or ch == "+")))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
