@@ -30,6 +30,7 @@ from notifications.services import channels, guests
 
 class ChannelForm(forms.ModelForm):
     url = forms.CharField(
+        label="Apprise URL",
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="An Apprise URL (mailto://, slack://, msteams://, tgram://, ntfy://, json://...). "
@@ -161,10 +162,10 @@ class NotificationRuleAdmin(WorkspaceScopedAdmin):
     form = RuleForm
     list_display = ["name", "workspace", "property", "is_enabled", "immediate", "digest", "digest_time"]
     list_filter = ["workspace", "is_enabled"]
-    filter_horizontal = ["channels", "people"]
-
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        # Only the person's own workspaces' channels and members are offered.
+        # Only the person's own workspaces' channels and members are offered, as plain
+        # checkboxes (a workspace has a few; the admin's two-box picker fails accessibility checks).
+        kwargs["widget"] = forms.CheckboxSelectMultiple
         visible = workspaces_visible_to(request.user)
         if db_field.name == "channels":
             kwargs["queryset"] = NotificationChannel.objects.filter(workspace__in=visible, for_guest_sms=False)
