@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 
+from codes.models import AccessCode
 from devices import credentials
 from devices.admin import ReadOnlyAdmin, ReadOnlyInline, WorkspaceScopedAdmin
-from codes.models import AccessCode
 from devices.selectors import workspaces_visible_to
 from notifications import code_pages
 from notifications.models import (
@@ -57,7 +57,9 @@ class ChannelForm(forms.ModelForm):
             except ValidationError as exc:
                 self.add_error("for_guest_sms", exc.message_dict["for_guest_sms"])
             if self.instance.pk and self.instance.rules.exists():
-                self.add_error("for_guest_sms", "Staff alert rules send to this channel: take it out of them first.")
+                self.add_error(
+                    "for_guest_sms", "Staff alert rules send to this channel: take it out of them first."
+                )
         return cleaned
 
 
@@ -75,7 +77,9 @@ class NotificationChannelAdmin(WorkspaceScopedAdmin):
         go on being retried, each attempt in the outbox)."""
         if obj is None or obj.pk is None:
             return "—"
-        attempt = NotificationAttempt.objects.filter(notification__channel=obj).order_by("-attempted_at").first()
+        attempt = (
+            NotificationAttempt.objects.filter(notification__channel=obj).order_by("-attempted_at").first()
+        )
         if attempt is None:
             return "Nothing sent yet."
         when = f"{attempt.attempted_at:%Y-%m-%d %H:%M} UTC"
@@ -95,7 +99,8 @@ class NotificationChannelAdmin(WorkspaceScopedAdmin):
         for channel in queryset:
             if channel.for_guest_sms:
                 self.message_user(
-                    request, f"{channel.name}: skipped: it sends guests' codes by SMS and has no recipient of its own."
+                    request,
+                    f"{channel.name}: skipped: it sends guests' codes by SMS and has no recipient of its own.",
                 )
                 continue
             result = channels.channel_send(
@@ -111,7 +116,10 @@ class RuleForm(forms.ModelForm):
     # A new rule starts with every kind ticked, as the model's default and the command's are
     # (a ModelForm gives a new object's declared fields no initial value of their own).
     kinds = forms.MultipleChoiceField(
-        choices=AlertKind.choices, widget=forms.CheckboxSelectMultiple, required=False, initial=every_alert_kind
+        choices=AlertKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        initial=every_alert_kind,
     )
 
     class Meta:
@@ -162,13 +170,16 @@ class NotificationRuleAdmin(WorkspaceScopedAdmin):
     form = RuleForm
     list_display = ["name", "workspace", "property", "is_enabled", "immediate", "digest", "digest_time"]
     list_filter = ["workspace", "is_enabled"]
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         # Only the person's own workspaces' channels and members are offered, as plain
         # checkboxes (a workspace has a few; the admin's two-box picker fails accessibility checks).
         kwargs["widget"] = forms.CheckboxSelectMultiple
         visible = workspaces_visible_to(request.user)
         if db_field.name == "channels":
-            kwargs["queryset"] = NotificationChannel.objects.filter(workspace__in=visible, for_guest_sms=False)
+            kwargs["queryset"] = NotificationChannel.objects.filter(
+                workspace__in=visible, for_guest_sms=False
+            )
         elif db_field.name == "people":
             kwargs["queryset"] = (
                 get_user_model().objects.filter(memberships__workspace__in=visible).distinct()
@@ -267,7 +278,9 @@ class GuestContactAdmin(WorkspaceScopedAdmin):
             raise _NotPost
         if not code_pages.may_change(request.user):
             raise PermissionDenied
-        visible = AccessCode.objects.filter(workspace__in=workspaces_visible_to(request.user), deleted_at=None)
+        visible = AccessCode.objects.filter(
+            workspace__in=workspaces_visible_to(request.user), deleted_at=None
+        )
         return get_object_or_404(visible, pk=access_code_id)
 
     def contact_of_code(self, request, access_code_id):
@@ -300,7 +313,8 @@ class GuestContactAdmin(WorkspaceScopedAdmin):
             messages.error(request, f"Send the code now: {' '.join(exc.messages)}")
             return HttpResponseRedirect(back)
         messages.success(
-            request, f"Queued the code for {', '.join(n.phone_to or n.email_to for n in sent)}: see below how it went."
+            request,
+            f"Queued the code for {', '.join(n.phone_to or n.email_to for n in sent)}: see below how it went.",
         )
         return HttpResponseRedirect(back)
 

@@ -20,7 +20,9 @@ def may_see(user) -> bool:
 
 
 def may_change(user) -> bool:
-    return user.has_perm("notifications.change_guestcontact") and user.has_perm("notifications.add_guestcontact")
+    return user.has_perm("notifications.change_guestcontact") and user.has_perm(
+        "notifications.add_guestcontact"
+    )
 
 
 def guest_section(request, access_code) -> str:
@@ -78,4 +80,6 @@ def contact_save(created, cleaned: dict, actor) -> None:
             guests.guest_contact_set(access_code=code, email=email, phone=phone)
 
 
-CONTACT_ON_NEW_CODE = CreateFormExtension(fields=contact_fields, check=contact_check, after_create=contact_save)
+CONTACT_ON_NEW_CODE = CreateFormExtension(
+    fields=contact_fields, check=contact_check, after_create=contact_save
+)

@@ -2,9 +2,9 @@
 
 import functools
 import logging
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dataclasses import dataclass
 from datetime import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 from django.core.exceptions import ValidationError
@@ -82,7 +82,11 @@ def guest_sms_check(url: str) -> None:
         )
     if len(sample) > 1:  # Apprise counts one recipient per message: ours, and one in the URL
         raise ValidationError(
-            {"for_guest_sms": ["The URL names a recipient already: leave it out; each guest's phone is added."]}
+            {
+                "for_guest_sms": [
+                    "The URL names a recipient already: leave it out; each guest's phone is added."
+                ]
+            }
         )
 
 
@@ -180,7 +184,9 @@ def channels_check(*, workspace: Workspace, channels) -> None:
     if any(c.workspace_id != workspace.pk for c in channels):
         problems.append("A channel belongs to another workspace.")
     problems += [
-        f"{c.name} sends guests' codes by SMS; staff alerts do not go to it." for c in channels if c.for_guest_sms
+        f"{c.name} sends guests' codes by SMS; staff alerts do not go to it."
+        for c in channels
+        if c.for_guest_sms
     ]
     if problems:
         raise ValidationError({"channels": problems})

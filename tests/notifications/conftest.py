@@ -108,9 +108,11 @@ class SmsGateway:
                 ok = params.get("access_token") == gateway.token
                 if ok:
                     gateway.received.append({"to": params["to"], "message": params["message"]})
-                answer = {"result": {"message_id": len(gateway.received), "status": "ok"}} if ok else {
-                    "result": {"error_text": "Invalid login or password", "status": "error"}
-                }
+                answer = (
+                    {"result": {"message_id": len(gateway.received), "status": "ok"}}
+                    if ok
+                    else {"result": {"error_text": "Invalid login or password", "status": "error"}}
+                )
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")

@@ -45,7 +45,11 @@ def harbour(db):
 
 
 def test_a_manager_sets_up_a_channel_and_a_rule_and_a_lock_failure_reaches_it(
-    browser, live_server, harbour, receiver, smtp  # noqa: F811
+    browser,  # noqa: F811 (the fixture imported above)
+    live_server,
+    harbour,
+    receiver,
+    smtp,
 ):
     prop, door = harbour
     page = browser.new_page(viewport=DESKTOP)

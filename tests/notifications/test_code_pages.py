@@ -68,8 +68,13 @@ def test_a_new_rule_starts_with_every_kind_and_a_rule_of_no_kind_is_refused(mana
     assert len(re.findall(r'<input type="checkbox" name="kinds" value="\w+"[^>]* checked', page)) == 5
     answer = manager_client.post(
         reverse("admin:notifications_notificationrule_add"),
-        {"workspace": lock.workspace.pk, "name": "Silent", "is_enabled": "on", "immediate": "on",
-         "digest_time": "08:00"},
+        {
+            "workspace": lock.workspace.pk,
+            "name": "Silent",
+            "is_enabled": "on",
+            "immediate": "on",
+            "digest_time": "08:00",
+        },
     )
     assert answer.status_code == 200
     assert "Choose at least one kind to send as it is found" in text(answer)
@@ -94,10 +99,16 @@ def test_the_new_code_page_takes_the_guests_contact_and_refuses_a_bad_email(mana
     assert bad.status_code == 200
     assert "'ana at example' is not an email address." in text(bad)
     assert not AccessCode.objects.exists() and not GuestContact.objects.exists()
-    good = manager_client.post(url, {**form, "guest_email": "ana@example.com", "guest_phone": "+351912345678"})
+    good = manager_client.post(
+        url, {**form, "guest_email": "ana@example.com", "guest_phone": "+351912345678"}
+    )
     assert good.status_code == 302
     contact = GuestContact.objects.get()
-    assert (contact.access_code.name, contact.email, contact.phone) == ("Ana Silva", "ana@example.com", "+351912345678")
+    assert (contact.access_code.name, contact.email, contact.phone) == (
+        "Ana Silva",
+        "ana@example.com",
+        "+351912345678",
+    )
 
 
 @pytest.fixture
@@ -135,7 +146,9 @@ def test_the_code_page_saves_the_guest_and_sends_the_code_now_with_its_outcome(m
     assert "Code sent to the guest by maria: to ana@example.com" in body  # the history line
 
 
-def test_a_failing_send_shows_its_error_on_the_code_page_and_the_channel_list(manager_client, stay, lock, receiver, settings):
+def test_a_failing_send_shows_its_error_on_the_code_page_and_the_channel_list(
+    manager_client, stay, lock, receiver, settings
+):
     settings.LATCHKEY_EMAIL_ENABLED = False  # no EMAIL_URL: every email fails, visibly
     guests.guest_contact_set(access_code=stay, email="ana@example.com")
     send_url = reverse("admin:notifications_guest_code_send_now", args=[stay.pk])
@@ -151,8 +164,13 @@ def test_a_failing_send_shows_its_error_on_the_code_page_and_the_channel_list(ma
     from notifications.services import outbox, queue
 
     draft = queue.Draft(
-        workspace_id=lock.workspace_id, message_kind="test", subject="t", body="b", dedupe_key="k",
-        target=queue.Target(channel=channel), not_before=stay.created_at,
+        workspace_id=lock.workspace_id,
+        message_kind="test",
+        subject="t",
+        body="b",
+        dedupe_key="k",
+        target=queue.Target(channel=channel),
+        not_before=stay.created_at,
     )
     [row] = run_on_commit(queue.notifications_queue, [draft], now=stay.created_at)
     outbox.notification_attempt(notification_id=row.pk)

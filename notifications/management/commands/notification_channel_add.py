@@ -9,7 +9,6 @@ from devices.models import Workspace
 from notifications.models import AlertKind
 from notifications.services import channels
 
-
 _OPTION = {"for_guest_sms": "guest-sms"}  # the service's field names, as this command's options
 
 
@@ -44,7 +43,9 @@ class Command(BaseCommand):
             raise CommandError(f"--workspace: no workspace is named {workspace!r}.")
         try:
             with transaction.atomic():  # a refused rule leaves no channel behind
-                channel = channels.channel_create(workspace=found, url=url, name=name, for_guest_sms=guest_sms)
+                channel = channels.channel_create(
+                    workspace=found, url=url, name=name, for_guest_sms=guest_sms
+                )
                 if not no_rule and not guest_sms:
                     channels.rule_create(
                         workspace=found, name=f"Alerts to {channel.name}", channels=[channel], kinds=kinds
@@ -52,7 +53,8 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(
                 "; ".join(
-                    f"--{_OPTION.get(field, field)}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()
+                    f"--{_OPTION.get(field, field)}: {' '.join(msgs)}"
+                    for field, msgs in exc.message_dict.items()
                 )
             ) from exc
         self.stdout.write(f"channel {channel.name}: {channel.url_masked}")
