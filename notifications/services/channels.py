@@ -17,6 +17,17 @@ from notifications.models import AlertKind, NotificationChannel, NotificationRul
 APPRISE_TIMEOUT_SECONDS = 10
 
 
+def _no_debug_payloads(record: logging.LogRecord) -> bool:
+    """Apprise logs what it posts (a guest's PIN among it) at DEBUG: those lines never reach a
+    log, whatever level the deployment sets. Its warnings and errors, which name a failure
+    and not the message, still do (and become the attempt's error)."""
+    return record.levelno >= logging.INFO
+
+
+# Every Apprise plugin logs through this one logger; a filter on it holds across threads.
+logging.getLogger("apprise").addFilter(_no_debug_payloads)
+
+
 def apprise_plugin(url: str):
     """Apprise's object for ``url``, or a ValidationError naming the ``url`` field: Apprise
     knows every service by its URL, so a URL it cannot read is refused here, never at send."""

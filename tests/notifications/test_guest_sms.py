@@ -1,6 +1,7 @@
 """The guest's code by SMS: through an Apprise SMS gateway URL (smseagle://) to a real loopback
 gateway, the guest's phone added as the recipient."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -81,3 +82,13 @@ def test_staff_alerts_never_go_to_the_guest_sms_channel(lock, sms_gateway):
     with pytest.raises(ValidationError) as caught:
         channels.rule_create(workspace=lock.workspace, name="Staff", channels=[sms])
     assert "staff alerts do not go to it" in caught.value.message_dict["channels"][0]
+
+
+def test_the_pin_reaches_no_log_even_with_apprise_logging_everything(stay, lock, sms_gateway, caplog):
+    """Apprise logs each gateway's payload at DEBUG: a deployment logging at DEBUG must still
+    keep the guest's PIN out of its logs."""
+    channels.channel_create(workspace=lock.workspace, url=sms_gateway.url, name="SMS", for_guest_sms=True)
+    caplog.set_level(logging.DEBUG)
+    assert run(stay.starts_at - timedelta(hours=24)) == 1
+    assert "482915" in sms_gateway.received[0]["message"]
+    assert caplog.records and "482915" not in caplog.text
