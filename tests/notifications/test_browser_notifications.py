@@ -1,15 +1,19 @@
 """Issue 15's story in a real browser (Debian's chromium through Playwright): a property manager
 sets up a chat channel and a rule in the browser (timed: under two minutes), creates a stay
 with the guest's email on the new-code page; a lock failure three days before the arrival
-reaches the channel (a loopback HTTP receiver) as one message with the remedy and a link; the
-manager sends the guest their code from the code's page and sees how it went."""
+reaches the channel (a loopback HTTP receiver) and her email (a loopback SMTP server) as one
+message with the remedy and a link; the morning digest comes at 08:00 in the property's zone; the
+guest gets their PIN a day before arrival; the manager sends it again from the code's page and
+sees how it went."""
 
 import io
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as wall_time
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -22,7 +26,7 @@ from devices.models import Device, Membership, Property
 from devices.selectors import PROPERTY_MANAGER
 from devices.services import sandbox_fleet_create, workspace_get_or_create
 from notifications.models import Notification, NotificationChannel, NotificationRule
-from notifications.services import alerts
+from notifications.services import alerts, digest, guests
 from tests.test_browser import DESKTOP, PASSWORD, browser, check_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -78,6 +82,7 @@ def test_a_manager_sets_up_a_channel_and_a_rule_and_a_lock_failure_reaches_it(
     page.get_by_label("Workspace").select_option(label="Harbour Rentals")
     page.get_by_label(re.compile(r"^Name:?$")).fill("Harbour alerts")
     page.get_by_label("Team chat (JSON)").check()
+    page.get_by_label("maria", exact=True).check()  # and herself, by email
     for kind in page.locator('input[name="kinds"]').all():
         assert kind.is_checked()  # a new rule starts with every kind
     check_page(page, "n02-rule-add")
@@ -114,16 +119,38 @@ def test_a_manager_sets_up_a_channel_and_a_rule_and_a_lock_failure_reaches_it(
     assert f"/admin/devices/device/{door.pk}/change/" in message["message"]
     code.refresh_from_db()
     assert code.code not in message["message"] + message["title"]
+    [mail] = smtp.messages
+    assert mail["to"] == ["maria@example.com"] and mail["subject"] == message["title"]
+
+    # The morning digest at 08:00 in Lisbon, not a minute before.
+    tomorrow = timezone.now().astimezone(prop.zone).date() + timedelta(days=1)
+    eight = datetime.combine(tomorrow, wall_time(8), tzinfo=prop.zone)
+    with time_machine.travel(eight - timedelta(minutes=1), tick=False):
+        assert digest.digests_send_due(now=timezone.now()) == 0
+    with time_machine.travel(eight, tick=False):
+        assert digest.digests_send_due(now=timezone.now()) == 2  # the channel and maria
+    morning = receiver.received[-1]
+    assert morning["title"].startswith("Harbour View:") and "Ana Souza" in morning["message"]
+    assert code.code not in morning["message"]
+
+    # The guest gets their PIN a day before arrival, not before.
+    arrival_at = code.starts_at
+    with time_machine.travel(arrival_at - timedelta(hours=24, minutes=5), tick=False):
+        assert guests.guest_messages_sweep(now=timezone.now()) == 0
+    with time_machine.travel(arrival_at - timedelta(hours=24), tick=False):
+        assert guests.guest_messages_sweep(now=timezone.now()) == 1
+    to_guest = smtp.messages[-1]
+    assert to_guest["to"] == ["ana@example.com"] and f"is {code.code}." in to_guest["body"]
 
     # The alert is in the outbox, sent, with its attempt.
     page.goto(f"{base}/admin/notifications/notification/")
     page.get_by_role("link", name=re.compile(door.display_name)).first.wait_for()
     check_page(page, "n04-outbox")
 
-    # The guest's code, sent now from the code's page: recorded, and its outcome shown.
+    # The guest's code, sent again from the code's page: recorded, and its outcome shown.
     page.goto(f"{base}/admin/codes/accesscode/{code.pk}/change/")
     guest = page.get_by_role("region", name="The guest and their code")
-    guest.get_by_text("No message sent to the guest yet.").wait_for()
+    guest.get_by_text(re.compile("Last message to ana@example.com: Sent")).wait_for()
     guest.get_by_role("button", name="Send the code now").click()
     page.get_by_text("Queued the code for ana@example.com").wait_for()
     page.reload()
@@ -134,5 +161,6 @@ def test_a_manager_sets_up_a_channel_and_a_rule_and_a_lock_failure_reaches_it(
     assert code.code not in page.locator("#lk-guest").inner_text()
     assert StaffAction.objects.get(access_code=code).kind == "guest_code_sent"
     assert "Code sent to the guest" in page.locator(".field-history").inner_text()
-    assert Notification.objects.filter(email_to="ana@example.com", status="sent").count() == 1
+    assert Notification.objects.filter(email_to="ana@example.com", status="sent").count() == 2
+    assert [m["to"] for m in smtp.messages].count(["ana@example.com"]) == 2
     page.close()
