@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from codes.models import AccessCodeStatus
 from notifications.models import Notification, NotificationChannel, NotificationStatus
@@ -92,3 +93,17 @@ def test_the_pin_reaches_no_log_even_with_apprise_logging_everything(stay, lock,
     assert run(stay.starts_at - timedelta(hours=24)) == 1
     assert "482915" in sms_gateway.received[0]["message"]
     assert caplog.records and "482915" not in caplog.text
+
+
+def test_in_the_admin_a_guest_sms_channel_is_checked_beside_its_field(
+    admin_client, lock, receiver, sms_gateway
+):
+    url = reverse("admin:notifications_notificationchannel_add")
+    form = {"workspace": lock.workspace.pk, "name": "SMS", "for_guest_sms": "on"}
+    refused = admin_client.post(url, {**form, "url": receiver.url})
+    assert refused.status_code == 200 and "cannot take a guest&#x27;s phone" in refused.content.decode()
+    assert not NotificationChannel.objects.exists()
+    assert admin_client.post(url, {**form, "url": sms_gateway.url}).status_code == 302
+    assert NotificationChannel.objects.get().for_guest_sms
+    rule_page = admin_client.get(reverse("admin:notifications_notificationrule_add")).content.decode()
+    assert 'name="channels"' not in rule_page  # never offered to a staff rule (the only channel)
