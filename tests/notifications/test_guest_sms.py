@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from codes.models import AccessCodeStatus
@@ -107,3 +108,23 @@ def test_in_the_admin_a_guest_sms_channel_is_checked_beside_its_field(
     assert NotificationChannel.objects.get().for_guest_sms
     rule_page = admin_client.get(reverse("admin:notifications_notificationrule_add")).content.decode()
     assert 'name="channels"' not in rule_page  # never offered to a staff rule (the only channel)
+
+
+def test_the_channel_command_adds_a_guest_sms_channel_and_the_test_command_skips_it(
+    lock, sms_gateway, receiver, capsys
+):
+    with pytest.raises(CommandError, match="--guest-sms: .*cannot take a guest's phone"):
+        call_command(
+            "notification_channel_add", workspace=lock.workspace.name, url=receiver.url, guest_sms=True
+        )
+    with pytest.raises(CommandError, match="--kinds: Choose at least one kind"):
+        call_command("notification_channel_add", workspace=lock.workspace.name, url=receiver.url, kinds=[])
+    assert not NotificationChannel.objects.exists()
+    call_command(
+        "notification_channel_add", workspace=lock.workspace.name, url=sms_gateway.url, guest_sms=True
+    )
+    channel = NotificationChannel.objects.get(pk=capsys.readouterr().out.strip().splitlines()[-1])
+    assert channel.for_guest_sms and not channel.rules.exists()
+    call_command("notification_test", workspace=lock.workspace.name)
+    assert "skipped, it sends guests' codes by SMS" in capsys.readouterr().out
+    assert sms_gateway.received == []
