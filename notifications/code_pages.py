@@ -57,7 +57,7 @@ def contact_fields(property) -> dict[str, forms.Field]:
             required=False,
             max_length=254,
             widget=forms.EmailInput,
-            help_text="They get their code by email when it is ready, a day before arrival.",
+            help_text="They get their code by email once it is on the lock, before arrival (a day, unless the property's guest template says otherwise).",
         ),
         "guest_phone": forms.CharField(
             label="Guest's phone",
