@@ -77,8 +77,11 @@ FUZZ_EXAMPLES ?= 5
 schemathesis: install
 	env -u DATABASE_URL FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q tests/api/fuzz_seam_schemathesis.py
 
-# Everything CI runs: lint and checks, then the whole suite on SQLite and on PostgreSQL.
+# Everything CI runs: lint and checks, the whole suite on SQLite and on PostgreSQL, then a short
+# schemathesis run (3 examples per operation, about 3 minutes) against Seam's document.
+CI_FUZZ_EXAMPLES ?= 3
 test: lint test-sqlite test-postgres
+	$(MAKE) schemathesis FUZZ_EXAMPLES=$(CI_FUZZ_EXAMPLES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
