@@ -51,7 +51,7 @@ run: $(VENV)/.installed
 	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."
 	@# Both run in the background of this shell, which stops them when it is interrupted, when
 	@# the web server ends, or when make itself is gone (a signal that reached only make).
-	@DEBUG=1 $(PY) manage.py qcluster & worker=$$!; \
+	@DEBUG=1 $(PY) manage.py run_workers & worker=$$!; \
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT) & server=$$!; \
 	make_pid=$$PPID; \
 	trap 'kill $$server $$worker 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM HUP; \

@@ -27,7 +27,13 @@ from devices.selectors import PROPERTY_MANAGER
 from devices.services import sandbox_fleet_create, workspace_get_or_create
 from notifications.models import Notification, NotificationChannel, NotificationRule
 from notifications.services import alerts, digest, guests
-from tests.test_browser import DESKTOP, PASSWORD, browser, check_page  # noqa: F401 (fixture)
+from tests.test_browser import (  # noqa: F401 (fixture)
+    DESKTOP,
+    PASSWORD,
+    assert_no_csp_violations,
+    browser,
+    check_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -163,4 +169,5 @@ def test_a_manager_sets_up_a_channel_and_a_rule_and_a_lock_failure_reaches_it(
     assert "Code sent to the guest" in page.locator(".field-history").inner_text()
     assert Notification.objects.filter(email_to="ana@example.com", status="sent").count() == 2
     assert [m["to"] for m in smtp.messages].count(["ana@example.com"]) == 2
+    assert_no_csp_violations(page)
     page.close()
