@@ -49,7 +49,7 @@ BENCHMARKS = {
     "webhooks": Benchmark("### Inbound webhooks", ("--deliveries", "100")),
     "load": Benchmark(
         "### API load test",
-        ("--duration", "2", "--warmup", "1", "--doors", "20", "--codes", "200"),
+        ("--rounds", "1", "--duration", "2", "--warmup", "1", "--doors", "20", "--codes", "2000"),
         takes_repeat=False,
     ),
     "drift": Benchmark("### Drift check", ("--locks", "50", "--codes", "200")),
