@@ -83,7 +83,7 @@ def main() -> None:
             "access_codes/list (100 codes)": list_,
         }
         per_request = {name: float("inf") for name in calls}
-        for name, call in calls.items():
+        for call in calls.values():
             for n in range(20):
                 assert call(n).status_code == 200  # noqa: S101
         for _ in range(args.rounds):
@@ -108,7 +108,9 @@ def main() -> None:
         ):
             queries = []
             with connection.execute_wrapper(
-                lambda execute, sql, params, *a: queries.append((sql, params)) or execute(sql, params, *a)
+                lambda execute, sql, params, *a, seen=queries: (
+                    seen.append((sql, params)) or execute(sql, params, *a)
+                )
             ):
                 call(0)
             profiler = cProfile.Profile()

@@ -3,9 +3,9 @@ pages and the admin show (readiness, arrivals, the review queue, timelines) is i
 ``codes.pages``."""
 
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from operator import attrgetter
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
