@@ -9,6 +9,7 @@ from django.urls import reverse
 from django_q.tasks import async_task, result
 
 from codes.models import AccessCodeStatus, Event
+from codes.services import ledger
 from tests.codes.factories import AccessCodeFactory
 from tests.webhooks.signing import FIXTURE_SECRET, signed
 from webhooks.models import InboundDelivery, InboundStatus
@@ -85,23 +86,25 @@ def test_batches_are_bounded_and_taken_oldest_first(client, seam_device, waiting
 def test_a_failing_delivery_is_rolled_back_alone_and_retried(
     client, seam_device, waiting_codes, now, monkeypatch
 ):
+    """A fault recording one code fails its run; the run is applied again one delivery at a
+    time, and only the faulty one fails, leaving nothing of itself."""
     deliveries = _store_pending(client, seam_device, waiting_codes, now)
     broken = deliveries[2]
-    apply = inbound._apply
+    broken_code = next(c for c in waiting_codes if c.provider_code_id in broken.body)
+    record = ledger.record_outcome
 
-    def apply_or_fail(delivery, *, now):
-        applied = apply(delivery, now=now)  # its changes are made, then the fault: all undone
-        if delivery.pk == broken.pk:
+    def record_or_fail(book, code, *args, **kwargs):
+        recorded = record(book, code, *args, **kwargs)  # its changes are made, then the fault
+        if code.pk == broken_code.pk:
             raise RuntimeError("the lock's record is unavailable")
-        return applied
+        return recorded
 
-    monkeypatch.setattr(inbound, "_apply", apply_or_fail)
+    monkeypatch.setattr(ledger, "record_outcome", record_or_fail)
     assert inbound.inbound_process_batch(now=now) == COUNT
     broken.refresh_from_db()
     assert (broken.status, broken.attempt_count) == (InboundStatus.FAILED, 1)
     assert broken.reason == "RuntimeError: the lock's record is unavailable"
     assert broken.next_attempt_at == now + inbound.INBOUND_RETRY_BASE
-    broken_code = next(c for c in waiting_codes if c.provider_code_id in broken.body)
     for code in waiting_codes:
         code.refresh_from_db()
         if code == broken_code:  # nothing of it stayed

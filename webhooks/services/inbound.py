@@ -16,7 +16,7 @@ from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from codes.models import AccessCode, EventType
-from codes.services import reports
+from codes.services import report_batches, reports
 from devices.models import ConnectedAccount, Device
 from webhooks.models import InboundDelivery, InboundStatus, Verdict
 from webhooks.services.handoff import enqueue_on_commit, wake_batch_on_commit
@@ -251,18 +251,55 @@ INBOUND_BATCH_SIZE = 200
 
 
 def inbound_process_batch(*, now: datetime | None = None, limit: int = INBOUND_BATCH_SIZE) -> int:
-    """Apply up to ``limit`` pending deliveries, oldest first, in one transaction: each applied
-    as ``inbound_process`` applies one (through ``codes.services``, in arrival order, so a later
-    report about a code sees an earlier one's effect), their new statuses written together. A
-    delivery whose applying raises is rolled back alone (a savepoint) and recorded as failed
-    after the batch commits, to be retried as ``inbound_process`` retries. On PostgreSQL the
-    batch locks its rows and skips those another process holds, so two workers share the
-    pending deliveries rather than wait for each other. Returns how many were taken.
-
-    One commit per batch, not per delivery: the commit (a disk flush on PostgreSQL) and the
-    task's own cost were most of a delivery's processing time (bench/webhooks.py)."""
+    """Apply up to ``limit`` pending deliveries, oldest first, in one transaction, their new
+    statuses written together. Runs of reports a ledger records (a code set, scheduled or
+    refused by its lock: most of a fleet's callbacks) go through one ``Ledger`` each
+    (``report_batches``), a few queries for the run; any other delivery, or a second one about
+    the same code, ends the run and is applied alone as ``inbound_process`` applies it, so
+    everything is applied in arrival order. A failing run is applied again one delivery at a
+    time; a delivery whose applying raises is rolled back alone (a savepoint) and recorded as
+    failed after the batch commits, to be retried as ``inbound_process`` retries. On PostgreSQL
+    the batch locks its rows and skips those another process holds, so two workers share the
+    pending deliveries rather than wait for each other. Returns how many were taken."""
     now = now or timezone.now()
     done, failed = [], []
+    run: list = []
+
+    def finish(delivery, result) -> None:
+        delivery.status = InboundStatus.PROCESSED if result.applied else InboundStatus.IGNORED
+        delivery.reason = result.reason
+        delivery.attempt_count += 1
+        delivery.processed_at = now
+        delivery.next_attempt_at = None
+        done.append(delivery)
+
+    def apply_alone(delivery) -> None:
+        try:
+            with transaction.atomic():
+                result = _apply(delivery, now=now)
+        except Exception as exc:
+            logger.exception("processing inbound delivery %s failed", delivery.pk)
+            failed.append((delivery.pk, exc))
+            return
+        finish(delivery, result)
+
+    def apply_run() -> None:
+        if not run:
+            return
+        try:
+            with transaction.atomic():
+                results = report_batches.access_codes_record_provider_events(
+                    [report for _, report in run], now=now
+                )
+        except Exception:
+            logger.exception("a run of %s inbound deliveries failed; applying each alone", len(run))
+            for delivery, _ in run:
+                apply_alone(delivery)
+        else:
+            for (delivery, _), result in zip(run, results, strict=True):
+                finish(delivery, result)
+        run.clear()
+
     with transaction.atomic():
         batch = list(
             InboundDelivery.objects.filter(status=InboundStatus.PENDING)
@@ -271,25 +308,39 @@ def inbound_process_batch(*, now: datetime | None = None, limit: int = INBOUND_B
             .order_by("received_at", "pk")[:limit]
         )
         for delivery in batch:
-            try:
-                with transaction.atomic():
-                    result = _apply(delivery, now=now)
-            except Exception as exc:
-                logger.exception("processing inbound delivery %s failed", delivery.pk)
-                failed.append((delivery.pk, exc))
-                continue
-            delivery.status = InboundStatus.PROCESSED if result.applied else InboundStatus.IGNORED
-            delivery.reason = result.reason
-            delivery.attempt_count += 1
-            delivery.processed_at = now
-            delivery.next_attempt_at = None
-            done.append(delivery)
+            report = _ledger_report(delivery)
+            if report is None or any(r.access_code.pk == report.access_code.pk for _, r in run):
+                apply_run()
+            if report is None:
+                apply_alone(delivery)
+            else:
+                run.append((delivery, report))
+        apply_run()
         InboundDelivery.objects.bulk_update(
             done, ["status", "reason", "attempt_count", "processed_at", "next_attempt_at"], batch_size=500
         )
     for pk, exc in failed:
         _record_inbound_failure(pk, exc, now=now)
     return len(batch)
+
+
+def _ledger_report(delivery: InboundDelivery) -> report_batches.CodeReport | None:
+    """The delivery as a report a ledger records, or None (applied alone by ``_apply``)."""
+    if delivery.event_type not in report_batches.LEDGER_EVENTS or delivery.connected_account is None:
+        return None
+    try:
+        event = json.loads(delivery.body)
+    except ValueError:
+        return None
+    code = _find_code(delivery.connected_account, event)
+    if code is None:
+        return None  # _apply says which
+    return report_batches.CodeReport(
+        access_code=code,
+        event_type=delivery.event_type,
+        occurred_at=delivery.occurred_at,
+        errors=_error_codes(event),
+    )
 
 
 def _record_inbound_failure(delivery_id: UUID | str, exc: Exception, *, now: datetime) -> InboundDelivery:
@@ -332,26 +383,50 @@ def _apply(delivery: InboundDelivery, *, now: datetime) -> reports.ReportResult:
             error_code=event.get("error_code") if isinstance(event.get("error_code"), str) else None,
             now=now,
         )
-    code_ref = event.get("access_code_id")
-    code = None
-    if code_ref:
-        codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
-        code = codes.filter(device=device).first() if device else codes.first()
+    code = _find_code(account, event, device=device)
     if code is None:
-        return reports.ReportResult(False, f"Unknown access code {code_ref!r} on this account.")
-    errors = [
-        e.get("error_code") for e in event.get("errors") or [] if isinstance(e, dict) and e.get("error_code")
-    ]
+        return reports.ReportResult(
+            False, f"Unknown access code {event.get('access_code_id')!r} on this account."
+        )
     on_lock = event.get("code")
     backup = event.get("backup_access_code_id")
     return reports.access_code_record_provider_event(
         access_code=code,
         event_type=delivery.event_type,
         occurred_at=delivery.occurred_at,
-        errors=tuple(str(e) for e in errors),
+        errors=_error_codes(event),
         code_on_lock=on_lock if isinstance(on_lock, str) else None,
         backup_provider_code_id=str(backup) if backup else None,
         now=now,
+    )
+
+
+_NOT_LOOKED_UP = object()
+
+
+def _find_code(account, event: dict, *, device=_NOT_LOOKED_UP) -> AccessCode | None:
+    """The code an event names, within the account it came through (and on its lock, if it
+    names one Latchkey knows)."""
+    code_ref = event.get("access_code_id")
+    if not code_ref:
+        return None
+    if device is _NOT_LOOKED_UP:
+        device_ref = event.get("device_id")
+        device = (
+            Device.objects.filter(connected_account=account, provider_device_id=str(device_ref)).first()
+            if device_ref
+            else None
+        )
+    codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
+    return codes.filter(device=device).first() if device else codes.first()
+
+
+def _error_codes(event: dict) -> tuple[str, ...]:
+    errors = event.get("errors") or []
+    return tuple(
+        str(e["error_code"])
+        for e in (errors if isinstance(errors, list) else [])
+        if isinstance(e, dict) and e.get("error_code")
     )
 
 
