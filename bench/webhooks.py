@@ -97,8 +97,8 @@ def one_run(count: int, *, one_by_one: bool = False) -> dict:
     from django.test import Client
     from django_q.models import OrmQ
 
-    from webhooks.models import InboundDelivery, InboundStatus
     from webhooks import tasks
+    from webhooks.models import InboundDelivery, InboundStatus
     from webhooks.services import inbound
 
     fresh_database()
