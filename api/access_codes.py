@@ -27,7 +27,7 @@ from api.wire import (
     pagination_body,
 )
 from codes.models import AccessCode, ActionType
-from codes.selectors import pin_suggestion, wire_code, wire_codes
+from codes.selectors import pin_suggestion, wire_code, wire_code_by_id, wire_codes
 from codes.services import access_codes, backup_pool, checks
 from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from devices.models import MAX_CODE_LENGTH, Device
@@ -49,6 +49,13 @@ def find_device(workspace, device_id) -> Device:
 def find_code(workspace, params: dict, *, managed: bool = True, to_show: bool = False) -> AccessCode:
     """By ``access_code_id``, or by ``device_id`` and ``code``; a given device_id must match.
     ``to_show``: only to be shaped for the wire, read as a ``WireCode``, never to be changed."""
+    if to_show and params.get("access_code_id") and not params.get("device_id"):
+        code = wire_code_by_id(
+            workspace_id=workspace.pk, access_code_id=params["access_code_id"], shown=managed
+        )
+        if code is None:
+            raise not_found("access_code")
+        return code
     if to_show:
         codes = wire_codes(shown=managed)
     else:
