@@ -162,6 +162,9 @@ class AccessCode(models.Model):
         indexes = [
             models.Index(fields=["device", "deleted_at"], name="access_code_device_live_idx"),
             models.Index(fields=["workspace", "created_at"], name="access_code_workspace_idx"),
+            # A lock's codes newest first, as the API lists them: without it SQLite walked the
+            # workspace's every code in the workspace index's order to find one lock's page.
+            models.Index(fields=["device", "created_at"], name="access_code_device_page_idx"),
             models.Index(fields=["next_attempt_at"], name="access_code_due_idx"),
         ]
 
