@@ -5,7 +5,6 @@ Views only read through ``codes.pages`` and ``codes.selectors`` and write throug
 is limited to the workspaces the person may see (``devices.selectors``)."""
 
 import uuid
-from datetime import datetime
 from functools import wraps
 
 from django import forms
@@ -29,6 +28,7 @@ from codes.pages import (
 from codes.selectors import review_problems
 from codes.services import access_codes, checks, staff
 from codes.templatetags.latchkey import mask_pins
+from common.local_time import Twice, local_instant
 from devices.models import Device, Property
 from devices.selectors import workspaces_visible_to
 
@@ -252,21 +252,26 @@ class PropertyCodeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        self.starts_at = self.ends_at = None
         if not data.get("ongoing"):
             for field, what in (("arrival_date", "an arrival"), ("departure_date", "a departure")):
                 if not data.get(field) and field not in self.errors:
                     self.add_error(field, f"Give {what} date, or tick “Ongoing”.")
+            zone = self.property.zone
+            for day, at, twice, instant in (
+                ("arrival_date", "check_in_time", Twice.EARLIER, "starts_at"),
+                ("departure_date", "check_out_time", Twice.LATER, "ends_at"),
+            ):
+                if data.get(day) and data.get(at):
+                    try:
+                        setattr(self, instant, local_instant(data[day], data[at], zone, twice=twice))
+                    except ValidationError as exc:
+                        self.add_error(at, exc)
         return data
-
-    def local(self, day, at) -> datetime:
-        return datetime.combine(day, at, tzinfo=self.property.zone)
 
     def service_request(self) -> checks.AccessCodeRequest:
         data = self.cleaned_data
-        starts_at = ends_at = None
-        if not data.get("ongoing"):
-            starts_at = self.local(data["arrival_date"], data["check_in_time"])
-            ends_at = self.local(data["departure_date"], data["check_out_time"])
+        starts_at, ends_at = (None, None) if data.get("ongoing") else (self.starts_at, self.ends_at)
         return checks.AccessCodeRequest(
             name=data.get("name") or "",
             code=data.get("code") or None,

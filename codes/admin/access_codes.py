@@ -209,16 +209,6 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             ),
         ]
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name in ("starts_at", "ends_at"):
-            # The admin's split inputs have one label for two boxes; name each for screen readers.
-            label = str(db_field.verbose_name).capitalize()
-            date_input, time_input = field.widget.widgets
-            date_input.attrs["aria-label"] = f"{label}: date (UTC)"
-            time_input.attrs["aria-label"] = f"{label}: time (UTC)"
-        return field
-
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
             kwargs["form"] = AccessCodeChangeForm
