@@ -9,7 +9,7 @@ from enum import StrEnum
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from codes import lifecycle
+from codes import catalog, lifecycle
 from codes.models import AccessCode, AccessCodeStatus
 from codes.selectors import Weight, access_code_issues, backups_to_come, with_shown_issues
 from common.pins import mask_pins
@@ -213,12 +213,9 @@ def review_queue(*, workspaces) -> QuerySet[AccessCode]:
 
 
 def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
-    """The code's history, newest first: Seam's events and what staff did, as
-    (when, what, detail)."""
-    entries = [
-        (e.occurred_at, e.event_type.removeprefix("access_code."), _event_detail(e.payload))
-        for e in code.events.all()
-    ]
+    """The code's history, newest first, in sentences: Seam's events and what staff did, as
+    (when, what happened, detail). Never a PIN: ``_PIN_KEYS`` are not read at all."""
+    entries = [(e.occurred_at, *_event_sentence(e.event_type, e.payload)) for e in code.events.all()]
     for action in code.staff_actions.select_related("actor", "assignee"):
         who = action.actor.get_username() if action.actor else "someone"
         detail = f"by {who}"
@@ -234,9 +231,45 @@ def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
 # in a history line, whoever reads it.
 _PIN_KEYS = {"code", "code_on_lock"}
 
+# What happened, for each of Seam's access-code events, as a person says it.
+_EVENT_SENTENCES = {
+    "created": "Created in Latchkey.",
+    "changed": "Changed.",
+    "scheduled_on_device": "Put on the lock with its window: the lock turns it on at arrival.",
+    "set_on_device": "Set on the lock: it opens the door.",
+    "removed_from_device": "Taken off the lock.",
+    "delay_in_setting_on_device": "Putting it on the lock is taking longer than expected.",
+    "failed_to_set_on_device": "The lock did not take it.",
+    "deleted": "Deleted; Latchkey takes it off the lock.",
+    "delay_in_removing_from_device": "Taking it off the lock is taking longer than expected.",
+    "failed_to_remove_from_device": "It could not be taken off the lock.",
+    "modified_external_to_seam": "Changed on the lock, outside Latchkey.",
+    "deleted_external_to_seam": "Removed from the lock, outside Latchkey.",
+    "backup_access_code_pulled": "A backup code was pulled for this guest.",
+}
+
+# The fields a change can touch, as a person calls them.
+_FIELD_WORDS = {
+    "code": "the PIN",
+    "name": "the name",
+    "starts_at": "the arrival",
+    "ends_at": "the departure",
+    "type": "ongoing or time-bound",
+    "use_backup_access_code_pool": "use of the backup pool",
+    "is_external_modification_allowed": "whether changes outside Latchkey are allowed",
+    "is_managed": "managed by Latchkey",
+}
+
+
+def _event_sentence(event_type: str, payload: dict) -> tuple[str, str]:
+    """(what happened, detail) for one of Seam's events, from its payload's harmless keys."""
+    slug = event_type.removeprefix("access_code.")
+    what = _EVENT_SENTENCES.get(slug) or slug.replace("_", " ").capitalize() + "."
+    return what, _event_detail(payload)
+
 
 def _event_detail(payload: dict) -> str:
-    skip = {"device_id", "access_code_id"} | _PIN_KEYS
+    skip = {"device_id", "access_code_id", "backup_access_code_id", "changed"} | _PIN_KEYS
     parts = []
     for key, value in payload.items():
         if key in skip:
@@ -244,10 +277,74 @@ def _event_detail(payload: dict) -> str:
         if key == "changed_properties" and isinstance(value, list):
             # Seam's {property, from, to}: the names say what changed; values may be PINs.
             names = [str(c.get("property")) for c in value if isinstance(c, dict)]
-            parts.append(f"changed: {', '.join(names)}")
+            parts.append(
+                "What changed: " + ", ".join(_FIELD_WORDS.get(n, n.replace("_", " ")) for n in names)
+            )
             continue
-        parts.append(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
-    return "; ".join(parts)
+        if key == "errors" and isinstance(value, list):
+            parts.append("The lock said: " + "; ".join(catalog.error(str(c)).message for c in value))
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        parts.append(f"{key.replace('_', ' ').capitalize()}: {shown}")
+    return ". ".join(parts) + ("." if parts else "")
+
+
+# --- The code page's first line ----------------------------------------------------------------
+
+
+def readiness_sentence(code: AccessCode, *, zone) -> str:
+    """One plain-language line that says whether the code will open the door, and why not.
+    The words of ``Readiness``; Seam's status and flags are for the details line only."""
+    r = readiness(code)
+    shown = getattr(code, "shown_issues", None)
+    if shown is None:
+        shown = access_code_issues(code)
+    worst = next((i for i in shown if i.weight is Weight.BLOCKS), None) or next(
+        (i for i in shown if i.weight is Weight.AT_RISK), None
+    )
+
+    def at(instant: datetime | None) -> str:
+        return instant.astimezone(zone).strftime("%a %d %b %H:%M %Z") if instant else ""
+
+    if code.deleted_at is not None:
+        if code.status == AccessCodeStatus.REMOVING:
+            return "Deleted: Latchkey is taking it off the lock."
+        return "Deleted: it no longer opens the door."
+    if r is Readiness.FAILED:
+        why = worst.entry.message if worst else "it is not on the lock"
+        return f"Not ready: {why.rstrip('.')}. See what to do below."
+    if r is Readiness.SET_LOCK_OFFLINE:
+        return "On the lock, but the lock cannot be reached now: it opens the door if nothing changes."
+    if r is Readiness.AT_RISK:
+        why = worst.entry.message if worst else (mask_pins(code.review_reason) or "not ready in time")
+        return f"At risk: {why.rstrip('.')}."
+    if r is Readiness.SET:
+        until = f" until {at(code.ends_at)}" if code.ends_at else ""
+        return f"Ready: the code is on the lock and opens the door{until}."
+    if r is Readiness.SCHEDULED:
+        return f"Ready: the code is on the lock and turns on at {at(code.starts_at)}."
+    if r is Readiness.CHECKED:
+        return (
+            f"Ready: the lock passed its check; Latchkey puts the code on just before {at(code.starts_at)}."
+        )
+    if code.starts_at is not None:
+        return f"Not on the lock yet: Latchkey puts it on ahead of {at(code.starts_at)}."
+    return "Not on the lock yet: Latchkey is putting it on."
+
+
+def seam_details(code: AccessCode) -> list[tuple[str, str]]:
+    """Seam's own words for the code, for the details line: status, type and the codes of its
+    errors and warnings."""
+    shown = getattr(code, "shown_issues", None)
+    if shown is None:
+        shown = access_code_issues(code)
+    return [
+        ("Seam status", f"{code.get_status_display()} ({code.status})"),
+        ("Type", code.get_type_display()),
+        ("Scheduled on device", "yes" if code.is_scheduled_on_device else "no"),
+        ("Errors", ", ".join(i.code for i in shown if i.kind == "error") or "none"),
+        ("Warnings", ", ".join(i.code for i in shown if i.kind == "warning") or "none"),
+    ]
 
 
 # --- The timeline picture ------------------------------------------------------------------

@@ -257,7 +257,7 @@ def test_code_page_shows_badge_window_name_issues_history_and_backup(manager_cli
     assert 'title="2026-12-01 16:00 UTC">Tue 2026-12-01 16:00 WET</time>' in page
     assert f"{code.appearance['name']}" in page and len(code.appearance["name"]) <= 10
     assert catalog.error("duplicate_code_on_device").remedy in page
-    assert "<strong>created</strong>" in page  # the event timeline
+    assert "<strong>Created in Latchkey.</strong>" in page  # the history, in sentences
     assert "This code does not draw on the lock's backup pool." in page
     for label in ("Retry now", "Generate a new PIN", "Allow external modification", "Delete…"):
         assert label in page, label

@@ -17,7 +17,7 @@ from codes.admin.actions import CODE_ACTIONS, offered_actions
 from codes.admin.forms import AccessCodeChangeForm, AccessCodeForm
 from codes.admin.inlines import AccessCodeIssueInline
 from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
-from codes.pages import readiness, timeline_for_code
+from codes.pages import readiness, readiness_sentence, seam_details, timeline_for_code
 from codes.selectors import access_code_issues, codes_showing_errors, reserve, with_shown_issues
 from codes.services import access_codes, backup_pool, drift, staff
 from codes.templatetags.latchkey import local_time_html
@@ -173,10 +173,9 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             (
                 None,
                 {
+                    # Readiness leads the page in one sentence (the template's summary); Seam's
+                    # status and type are in its details line, not beside it.
                     "fields": [
-                        "readiness_shown",
-                        "status",
-                        "type",
                         "window_local",
                         "appearance_shown",
                         *editable,
@@ -322,8 +321,17 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
+        summary = {}
+        if obj is not None:
+            zone = obj.device.property.zone if obj.device.property else _UTC
+            summary = {
+                "readiness": readiness(obj),
+                "readiness_line": readiness_sentence(obj, zone=zone),
+                "seam_details": seam_details(obj),
+            }
         extra_context = {
             **(extra_context or {}),
+            **summary,
             "code_actions": offered_actions(request.user, obj),
             "may_delete": self.has_delete_permission(request, obj) and obj.deleted_at is None,
         }
