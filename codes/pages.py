@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 
 from codes import catalog, lifecycle
 from codes.models import AccessCode, AccessCodeStatus
-from codes.selectors import Weight, access_code_issues, backups_to_come, with_shown_issues
+from codes.selectors import Weight, access_code_issues, backups_to_come, review_problems, with_shown_issues
 from common.pins import mask_pins
 from devices.models import Device, Property
 
@@ -210,6 +210,48 @@ def review_queue(*, workspaces) -> QuerySet[AccessCode]:
         .select_related("device__property", "review_assignee")
         .order_by("arrival", "pk")
     )
+
+
+@dataclass
+class ReviewCard:
+    """One card of the review queue: a lock's problem with every flagged stay it affects (one
+    set of actions for them all), or one code's own problem."""
+
+    codes: list[AccessCode]  # soonest arrival first
+    problems: list  # selectors.QueueProblem, worst first
+    lock: Device | None = None  # set when the cause is the lock's, not the code's
+
+    @property
+    def anchor(self) -> str:
+        if self.lock is None:
+            return f"code-{self.codes[0].pk}"
+        return f"lock-{self.lock.pk}-" + "-".join(sorted({p.title.split(":")[0] for p in self.problems}))
+
+
+def review_cards(codes: list[AccessCode]) -> list[ReviewCard]:
+    """The queue's codes as cards, in the queue's order (a card where its first code falls).
+    A code whose every problem is its lock's (inherited from the lock or its account, or a
+    refusal the catalog marks ``about_lock``) joins the card of that lock and those problems;
+    a code with a problem of its own, or a pulled backup to hand out, has a card of its own."""
+    cards: list[ReviewCard] = []
+    by_cause: dict = {}
+    for code in with_shown_issues(codes):
+        causes = [i for i in code.shown_issues if i.weight in (Weight.BLOCKS, Weight.AT_RISK)]
+        lock_caused = (
+            bool(causes)
+            and all(i.inherited or i.entry.about_lock for i in causes)
+            and not code.pulled_backup_access_code_id
+        )
+        if not lock_caused:
+            cards.append(ReviewCard([code], review_problems(code)))
+            continue
+        key = (code.device_id, tuple(sorted({(i.kind, i.code) for i in causes})))
+        if key in by_cause:
+            by_cause[key].codes.append(code)
+        else:
+            by_cause[key] = ReviewCard([code], review_problems(code), lock=code.device)
+            cards.append(by_cause[key])
+    return cards
 
 
 def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:

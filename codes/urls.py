@@ -7,6 +7,7 @@ app_name = "latchkey"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("review/", views.review_queue_page, name="review_queue"),
+    path("review/lock/", views.review_lock_step, name="review_lock_step"),
     path("review/<uuid:access_code_id>/", views.review_step, name="review_step"),
     path("timeline/", views.timeline, name="timeline"),
     path("codes/new/", views.code_create, name="code_create"),

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -23,9 +24,9 @@ from codes.pages import (
     arrivals_by_property,
     devices_needing_attention,
     property_timeline,
+    review_cards,
     review_queue,
 )
-from codes.selectors import review_problems
 from codes.services import access_codes, checks, staff
 from codes.templatetags.latchkey import mask_pins
 from common.local_time import Twice, local_instant
@@ -102,26 +103,32 @@ def review_queue_page(request, errors=None, status=200):
     total = queue.count()
     reviewers_by_workspace: dict = {}
     may_see_pins = request.user.has_perm("codes.view_pin")
-    items = []
-    for code in queue[:QUEUE_LIMIT]:
-        if code.workspace_id not in reviewers_by_workspace:
-            reviewers_by_workspace[code.workspace_id] = _reviewers(code.workspace_id)
-        items.append(
+    cards = []
+    for card in review_cards(list(queue[:QUEUE_LIMIT])):
+        first = card.codes[0]
+        if first.workspace_id not in reviewers_by_workspace:
+            reviewers_by_workspace[first.workspace_id] = _reviewers(first.workspace_id)
+        cards.append(
             {
-                "code": code,
-                "problems": review_problems(code),
+                "card": card,
+                "code": first,
+                "stays": [
+                    {"code": c, "until_arrival": c.arrival - now, "arrived": c.arrival <= now}
+                    for c in card.codes
+                ],
+                "problems": card.problems,
                 # The pulled backup's PIN, by reference, for those who may see PINs only.
-                "backup_pin": code.pulled_backup_access_code.code
-                if may_see_pins and code.pulled_backup_access_code_id
+                "backup_pin": first.pulled_backup_access_code.code
+                if may_see_pins and first.pulled_backup_access_code_id and card.lock is None
                 else None,
-                "until_arrival": code.arrival - now,
-                "arrived": code.arrival <= now,
-                "reviewers": reviewers_by_workspace[code.workspace_id],
-                "errors": (errors or {}).get(code.pk, {}),
+                "until_arrival": first.arrival - now,
+                "arrived": first.arrival <= now,
+                "reviewers": reviewers_by_workspace[first.workspace_id],
+                "errors": (errors or {}).get(card.anchor, {}),
             }
         )
     response = _page(
-        request, "latchkey/review_queue.html", "Review queue", items=items, total=total, limit=QUEUE_LIMIT
+        request, "latchkey/review_queue.html", "Review queue", cards=cards, total=total, limit=QUEUE_LIMIT
     )
     response.status_code = status
     return response
@@ -129,41 +136,67 @@ def review_queue_page(request, errors=None, status=200):
 
 @staff_page("codes.review_accesscode")
 def review_step(request, access_code_id):
+    """A step on one code's card."""
     if request.method != "POST":
         return HttpResponseRedirect(reverse("latchkey:review_queue"))
     workspaces = workspaces_visible_to(request.user)
     code = get_object_or_404(AccessCode.objects.filter(workspace__in=workspaces), pk=access_code_id)
+    return _review_steps(request, [code], anchor=f"code-{code.pk}")
+
+
+@staff_page("codes.review_accesscode")
+def review_lock_step(request):
+    """A step on a lock's card: taken on every stay the card lists, each through the service
+    and recorded on its code, as if taken on each card alone."""
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("latchkey:review_queue"))
+    ids = [i for i in request.POST.getlist("code") if _is_uuid(i)]
+    workspaces = workspaces_visible_to(request.user)
+    codes = list(AccessCode.objects.filter(workspace__in=workspaces, pk__in=ids).order_by("starts_at", "pk"))
+    if not codes or len(codes) != len(set(ids)):
+        raise Http404("No such codes in your workspaces.")
+    return _review_steps(request, codes, anchor=request.POST.get("card", ""))
+
+
+def _review_steps(request, codes: list[AccessCode], *, anchor: str):
     step = request.POST.get("step")
     if step not in REVIEW_STEPS:
         raise Http404("No such review step.")
     note = request.POST.get("note", "")
+    workspace_ids = {c.workspace_id for c in codes}
+    what = str(codes[0]) if len(codes) == 1 else f"{len(codes)} stays"
     try:
-        if step == "assign":
-            assignee = None
-            if request.POST.get("assignee"):
-                assignee = next(
-                    (u for u in _reviewers(code.workspace_id) if str(u.pk) == request.POST["assignee"]), None
-                )
-                if assignee is None:
-                    raise ValidationError({"assignee": ["choose someone who may work the review queue."]})
-            staff.review_assign(access_code=code, actor=request.user, assignee=assignee)
-            done = f"{code} assigned to {assignee.get_username()}." if assignee else f"{code} unassigned."
-        elif step == "acknowledge":
-            staff.review_acknowledge(access_code=code, actor=request.user)
-            done = f"{code} acknowledged."
-        elif step == "note":
-            staff.review_note(access_code=code, actor=request.user, note=note)
-            done = f"Note added to {code}."
-        else:
-            current = staff.review_resolve(access_code=code, actor=request.user, note=note)
-            if current.needs_review:  # what blocks it is still there: resolving hides no failure
-                done = f"{code} noted as resolved, but it stays here: {mask_pins(current.review_reason)}"
+        with transaction.atomic():  # all of the card's stays, or none of them
+            if step == "assign":
+                assignee = None
+                if request.POST.get("assignee"):
+                    candidates = [u for w in workspace_ids for u in _reviewers(w)]
+                    assignee = next((u for u in candidates if str(u.pk) == request.POST["assignee"]), None)
+                    if assignee is None:
+                        raise ValidationError({"assignee": ["choose someone who may work the review queue."]})
+                for code in codes:
+                    staff.review_assign(access_code=code, actor=request.user, assignee=assignee)
+                done = f"{what} assigned to {assignee.get_username()}." if assignee else f"{what} unassigned."
+            elif step == "acknowledge":
+                for code in codes:
+                    staff.review_acknowledge(access_code=code, actor=request.user)
+                done = f"{what} acknowledged."
+            elif step == "note":
+                for code in codes:
+                    staff.review_note(access_code=code, actor=request.user, note=note)
+                done = f"Note added to {what}."
             else:
-                done = f"{code} resolved; it comes back here if a problem returns."
+                still = [staff.review_resolve(access_code=c, actor=request.user, note=note) for c in codes]
+                still = [c for c in still if c.needs_review]
+                if still:  # what blocks it is still there: resolving hides no failure
+                    reason = mask_pins(still[0].review_reason)
+                    done = f"{what} noted as resolved, but {'it stays' if len(codes) == 1 else 'they stay'} here: {reason}"
+                else:
+                    done = f"{what} resolved; {'it comes' if len(codes) == 1 else 'they come'} back here if a problem returns."
     except ValidationError as exc:
-        return review_queue_page(request, errors={code.pk: exc.message_dict}, status=400)
+        return review_queue_page(request, errors={anchor: exc.message_dict}, status=400)
     messages.success(request, done)
-    return HttpResponseRedirect(reverse("latchkey:review_queue") + f"#code-{code.pk}")
+    return HttpResponseRedirect(reverse("latchkey:review_queue") + f"#{anchor}")
 
 
 # --- Timeline ----------------------------------------------------------------------------------
