@@ -240,12 +240,41 @@ _FORM_FIELD_FOR = {
 }
 
 
+def why_door_cannot_take_a_code(device: Device) -> str | None:
+    """Why this lock would refuse (or fail at once with) a PIN code, in a person's words; None
+    when it can take one."""
+    if not device.can_program_online_access_codes:
+        return "this lock cannot be given PIN codes from Latchkey"
+    if not device.has_built_in_keypad and not device.accessory_keypad_connected:
+        if device.accessory_keypad_connectable:
+            return "no keypad: connect its accessory keypad first"
+        return "no keypad to type a PIN on"
+    return None
+
+
+class DoorCheckboxes(forms.CheckboxSelectMultiple):
+    """Doors to tick, each that cannot take the code shown disabled with its reason."""
+
+    reasons: dict = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        reason = self.reasons.get(str(getattr(value, "value", value)))
+        if reason:
+            option["attrs"]["disabled"] = True
+            option["attrs"]["aria-describedby"] = f"{option['attrs'].get('id', name)}_reason"
+            option["reason"] = reason
+            option["selected"] = False
+            option["attrs"].pop("checked", None)
+        return option
+
+
 class PropertyCodeForm(forms.Form):
     name = forms.CharField(label="Guest or code name", max_length=checks.NAME_MAX_LENGTH, required=False)
     devices = forms.ModelMultipleChoiceField(
         label="Doors",
         queryset=Device.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
+        widget=DoorCheckboxes,
         help_text="One shared PIN is set on every chosen door.",
         error_messages={"required": "Choose at least one door."},
     )
@@ -275,13 +304,38 @@ class PropertyCodeForm(forms.Form):
     def __init__(self, *args, property: Property, **kwargs):
         super().__init__(*args, **kwargs)
         self.property = property
+        doors = list(property.devices.order_by("display_name"))
         self.fields["devices"].queryset = property.devices.order_by("display_name")
+        self.unable = {str(d.pk): why for d in doors if (why := why_door_cannot_take_a_code(d))}
+        self.fields["devices"].widget.reasons = self.unable
         self.fields["check_in_time"].initial = property.default_check_in_time
         self.fields["check_out_time"].initial = property.default_check_out_time
-        self.fields["devices"].initial = list(property.devices.values_list("pk", flat=True))
+        # Only doors that can take the code start ticked.
+        self.fields["devices"].initial = [d.pk for d in doors if str(d.pk) not in self.unable]
+        able = [d for d in doors if str(d.pk) not in self.unable]
+        without_pool = [d.display_name for d in able if not d.supports_backup_access_code_pool]
+        pool = self.fields["use_backup_access_code_pool"]
+        if not able or without_pool:
+            pool.disabled = True
+            pool.widget.attrs["aria-describedby"] = "id_use_backup_access_code_pool_reason"
+            self.pool_reason = (
+                "Not possible here: no door can take a code."
+                if not able
+                else f"Not possible here: {', '.join(without_pool)} {'has' if len(without_pool) == 1 else 'have'} "
+                "no backup pool."
+            )
+        else:
+            self.pool_reason = ""
         zone = property.zone.key
         self.fields["arrival_date"].help_text = f"In the property's time zone ({zone})."
         self.fields["departure_date"].help_text = f"In the property's time zone ({zone})."
+
+    def clean_devices(self):
+        devices = self.cleaned_data["devices"]
+        refused = [f"{d.display_name}: {self.unable[str(d.pk)]}" for d in devices if str(d.pk) in self.unable]
+        if refused:
+            raise ValidationError("These doors cannot take a code. " + "; ".join(refused) + ".")
+        return devices
 
     def clean(self):
         data = super().clean()
