@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from codes import catalog, lifecycle
@@ -33,6 +33,11 @@ class Readiness(StrEnum):
     def label(self) -> str:
         return READINESS_LABELS[self]
 
+    @property
+    def short(self) -> str:
+        """One word, for where room is short (a timeline bar); ``label`` says it in full."""
+        return READINESS_SHORT[self]
+
 
 READINESS_LABELS = {
     Readiness.FAILED: "Failed",
@@ -41,6 +46,17 @@ READINESS_LABELS = {
     Readiness.SET: "Set",
     Readiness.SCHEDULED: "Scheduled on the lock",
     Readiness.CHECKED: "Checked, set just in time",
+    Readiness.PENDING: "Pending",
+}
+
+
+READINESS_SHORT = {
+    Readiness.FAILED: "Failed",
+    Readiness.SET_LOCK_OFFLINE: "Lock offline",
+    Readiness.AT_RISK: "At risk",
+    Readiness.SET: "Set",
+    Readiness.SCHEDULED: "Scheduled",
+    Readiness.CHECKED: "Checked",
     Readiness.PENDING: "Pending",
 }
 
@@ -400,12 +416,17 @@ class TimelineBar:
     width: float
     starts_before: bool  # the code began before the span (drawn cut at the left edge)
     ends_after: bool
+    row: int = 0  # overlapping codes on one door each get a row of their own in its lane
 
 
 @dataclass(frozen=True)
 class TimelineLane:
     device: Device
     bars: list[TimelineBar]
+
+    @property
+    def rows(self) -> int:
+        return max((b.row for b in self.bars), default=0) + 1
 
 
 @dataclass(frozen=True)
@@ -421,6 +442,7 @@ class PropertyTimeline:
     end: datetime
     ticks: list[TimelineTick]
     lanes: list[TimelineLane]
+    now_left: float | None = None  # where "now" falls, in percent of the span; None outside it
 
 
 def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> PropertyTimeline:
@@ -448,12 +470,21 @@ def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> Prope
         .filter(device__property=prop)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=end, ends_at__gt=start))
         .select_related("device")
-        .order_by("starts_at")
+        .order_by(F("starts_at").asc(nulls_first=True), "pk")
     )
     by_device: dict = {}
-    for code in codes:
+    row_ends: dict = {}  # per door, when each of its rows is free again
+    for code in codes:  # by start: the first row free at a code's start takes it
         starts = code.starts_at or start
         ends = code.ends_at or end
+        ends_of_rows = row_ends.setdefault(code.device_id, [])
+        row = next(
+            (n for n, busy_until in enumerate(ends_of_rows) if busy_until <= starts), len(ends_of_rows)
+        )
+        if row == len(ends_of_rows):
+            ends_of_rows.append(ends)
+        else:
+            ends_of_rows[row] = ends
         left = at(starts)
         by_device.setdefault(code.device_id, []).append(
             TimelineBar(
@@ -463,7 +494,9 @@ def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> Prope
                 width=max(at(ends) - left, 0.5),
                 starts_before=starts < start,
                 ends_after=ends > end,
+                row=row,
             )
         )
     lanes = [TimelineLane(d, by_device.get(d.pk, [])) for d in prop.devices.order_by("display_name")]
-    return PropertyTimeline(prop, start, end, ticks, lanes)
+    now_left = at(now) if start <= now < end else None
+    return PropertyTimeline(prop, start, end, ticks, lanes, now_left)

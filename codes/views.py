@@ -53,7 +53,15 @@ def _page(request, template: str, title: str, **context) -> TemplateResponse:
     return TemplateResponse(
         request,
         template,
-        {**admin.site.each_context(request), "title": title, "subtitle": None, **context},
+        # The admin's model sidebar (280 px of model links) is for administrators' rare edits,
+        # not on the pages a manager's day is spent in.
+        {
+            **admin.site.each_context(request),
+            "is_nav_sidebar_enabled": False,
+            "title": title,
+            "subtitle": None,
+            **context,
+        },
     )
 
 
