@@ -17,7 +17,7 @@ def favicon(request):
 urlpatterns = [
     # The start page is the manager's day (the login first, for someone not logged in); the
     # admin's "View site" link leads here too.
-    path("", RedirectView.as_view(pattern_name="latchkey:dashboard"), name="home"),
+    path("", RedirectView.as_view(pattern_name="latchkey:today"), name="home"),
     path("favicon.ico", favicon),
     # Latchkey's own pages, inside the admin (same login, same look): dashboard, review queue,
     # timeline, creating codes for a property. Before admin.site.urls so they are matched first.

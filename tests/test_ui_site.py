@@ -25,7 +25,7 @@ def test_the_root_leads_to_the_days_page_or_to_the_login(client, admin_user):
     assert response.redirect_chain[-1][0].startswith(reverse("admin:login"))
     client.force_login(admin_user)
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == reverse("latchkey:dashboard")
+    assert response.status_code == 302 and response["Location"] == reverse("latchkey:today")
 
 
 def test_the_admins_view_site_link_leads_somewhere_real(admin_client):
