@@ -445,6 +445,11 @@ class PropertyTimeline:
     now_left: float | None = None  # where "now" falls, in percent of the span; None outside it
 
 
+# The narrowest a bar is drawn, in percent of the span (about 30 hours of 14 days): room for a
+# guest's name and a one-word readiness at the timeline's narrowest (ui.css: .lk-timeline).
+BAR_MIN_WIDTH = 9.0
+
+
 def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> PropertyTimeline:
     """The property's next ``days`` local days (from its local midnight today), one lane per
     door, one bar per code placed by elapsed time; a DST change makes its day shorter or
@@ -473,25 +478,26 @@ def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> Prope
         .order_by(F("starts_at").asc(nulls_first=True), "pk")
     )
     by_device: dict = {}
-    row_ends: dict = {}  # per door, when each of its rows is free again
+    row_ends: dict = {}  # per door, where each of its rows is free again (percent of the span)
     for code in codes:  # by start: the first row free at a code's start takes it
         starts = code.starts_at or start
         ends = code.ends_at or end
-        ends_of_rows = row_ends.setdefault(code.device_id, [])
-        row = next(
-            (n for n, busy_until in enumerate(ends_of_rows) if busy_until <= starts), len(ends_of_rows)
-        )
-        if row == len(ends_of_rows):
-            ends_of_rows.append(ends)
-        else:
-            ends_of_rows[row] = ends
         left = at(starts)
+        # A short stay is drawn at least BAR_MIN_WIDTH wide, so that its name and readiness can
+        # be read; rows are packed by the drawn extent, so no bar covers another.
+        drawn_end = max(at(ends), left + BAR_MIN_WIDTH)
+        ends_of_rows = row_ends.setdefault(code.device_id, [])
+        row = next((n for n, free_from in enumerate(ends_of_rows) if free_from <= left), len(ends_of_rows))
+        if row == len(ends_of_rows):
+            ends_of_rows.append(drawn_end)
+        else:
+            ends_of_rows[row] = drawn_end
         by_device.setdefault(code.device_id, []).append(
             TimelineBar(
                 code=code,
                 readiness=readiness(code),
                 left=left,
-                width=max(at(ends) - left, 0.5),
+                width=max(at(ends) - left, BAR_MIN_WIDTH),
                 starts_before=starts < start,
                 ends_after=ends > end,
                 row=row,
