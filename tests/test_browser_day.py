@@ -122,7 +122,9 @@ def test_the_manager_finds_a_problem_three_days_out_fixes_it_and_the_board_turns
     assert "Lena Park" in fix_first.inner_text()
     # The daily check on one screen: a property with six doors and a dozen stays, at 1366x900.
     height = page.evaluate("() => document.documentElement.scrollHeight")
-    content = page.evaluate("() => Math.ceil(document.querySelector('#content').getBoundingClientRect().bottom)")
+    content = page.evaluate(
+        "() => Math.ceil(document.querySelector('#content').getBoundingClientRect().bottom)"
+    )
     record("today_scroll_height_1366x900", height)
     record("today_content_bottom_px_1366x900", content)
     record("today_fits_without_scrolling", height <= WIDE["height"])
