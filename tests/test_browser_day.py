@@ -168,6 +168,7 @@ def test_every_page_is_clean_and_fits_at_1366_and_on_a_phone(browser, live_serve
         "new-code": f"/admin/latchkey/codes/new/?property={prop.pk}",
         "code-page": f"/admin/codes/accesscode/{code.pk}/change/",
         "codes-list": "/admin/codes/accesscode/",
+        "lock-page": f"/admin/devices/device/{deadbolt.pk}/change/",
         "not-found": "/admin/latchkey/nothing-here/",
     }
     for name, path in pages.items():
