@@ -9,13 +9,14 @@ from django.contrib import messages
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
 from codes.models import AccessCode
-from codes.pages import Readiness, codes_visible
+from codes.pages import Readiness, codes_visible, property_timeline
 from codes.selectors import with_shown_issues
 from codes.services import access_codes, staff
 from codes.stay_pages import STAYS_LIMIT, StayFilters, stays_list, stays_of, today_board
@@ -23,6 +24,33 @@ from codes.views import _is_uuid, _page, staff_page
 from common.local_time import Twice, local_instant
 from devices.models import Property
 from devices.selectors import workspaces_visible_to
+
+
+@staff_page("codes.view_accesscode")
+def property_page(request, property_id):
+    """One property: its doors and their health, the timeline, its stays to come."""
+    workspaces = workspaces_visible_to(request.user)
+    prop = get_object_or_404(Property.objects.filter(workspace__in=workspaces), pk=property_id)
+    now = timezone.now()
+    doors = prop.devices.annotate(
+        error_count=Count("issues", filter=Q(issues__cleared_at__isnull=True, issues__kind="error")),
+        warning_count=Count("issues", filter=Q(issues__cleared_at__isnull=True, issues__kind="warning")),
+    ).order_by("display_name")
+    upcoming, more = stays_list(workspaces=workspaces, filters=StayFilters(property_id=str(prop.pk)), now=now)
+    return _page(
+        request,
+        "latchkey/property.html",
+        prop.name,
+        property=prop,
+        doors=doors,
+        timeline=property_timeline(prop, now=now),
+        stays=upcoming[:PROPERTY_STAYS_SHOWN],
+        more=more or len(upcoming) > PROPERTY_STAYS_SHOWN,
+        now=now,
+    )
+
+
+PROPERTY_STAYS_SHOWN = 20
 
 
 @staff_page("codes.view_accesscode")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("today/", stay_views.today, name="today"),
     path("stays/", stay_views.stays, name="stays"),
+    path("properties/<uuid:property_id>/", stay_views.property_page, name="property"),
     path("stays/act/", stay_views.stays_bulk, name="stays_bulk"),
     path("review/", views.review_queue_page, name="review_queue"),
     path("review/lock/", views.review_lock_step, name="review_lock_step"),

@@ -162,6 +162,7 @@ def test_every_page_is_clean_and_fits_at_1366_and_on_a_phone(browser, live_serve
     log_in(page, base)
     pages = {
         "today": "/admin/latchkey/today/",
+        "property": f"/admin/latchkey/properties/{prop.pk}/",
         "stays": "/admin/latchkey/stays/",
         "timeline": "/admin/latchkey/timeline/",
         "review-queue": "/admin/latchkey/review/",

@@ -141,6 +141,7 @@ def test_each_page_costs_the_same_queries_whatever_the_portfolio(client, clock, 
         with CaptureQueriesContext(connection) as queries:
             assert client.get(reverse(page)).status_code == 200
         counts.append(len(queries))
+    print(f"queries for {page}: {counts}")  # for the report
     assert counts[0] == counts[1], counts
     assert counts[1] <= 12, counts
 
@@ -222,3 +223,41 @@ def test_bulk_actions_follow_the_role_and_the_workspaces(client, loft):
     client.force_login(manager_of(WorkspaceFactory(), username="outsider"))
     client.post(reverse("latchkey:stays_bulk"), {"action": "delete", "stay": [str(code.pk)]})
     assert AccessCode.objects.get(pk=code.pk).deleted_at is None
+
+
+def test_the_property_page_shows_doors_health_timeline_and_upcoming_stays(client, loft):
+    prop, front, back = loft
+    back.is_online = False
+    back.save()
+    stay([front, back], "Ben Both", local(22, 16), local(25, 11))
+    stay([front], "Finn Far", local(28, 16), local(30, 11))
+    client.force_login(manager_of(prop.workspace))
+    response = client.get(reverse("latchkey:property", args=[prop.pk]))
+    page = text(response)
+    assert response.status_code == 200
+    doors = page[page.index('id="lk-doors"') : page.index('id="lk-tl-')]
+    assert "Front door" in doors and "Back door" in doors and "Offline" in doors
+    assert 'class="lk-lane"' in page and "lk-now" in page  # the timeline, with its now line
+    upcoming = page[page.index('id="lk-upcoming"') :]
+    assert upcoming.index("Ben Both") < upcoming.index("Finn Far")
+    assert upcoming.count(">Ben Both</a>") == 1
+    assert "Sun 2026-11-22 16:00 EST" in upcoming
+    # Another workspace's property answers 404.
+    elsewhere = PropertyFactory()
+    assert client.get(reverse("latchkey:property", args=[elsewhere.pk])).status_code == 404
+
+
+def test_the_property_page_costs_the_same_queries_whatever_its_size(client, clock):
+    small, large = WorkspaceFactory(), WorkspaceFactory()
+    _portfolio(small, properties=1, stays_each=2)
+    _portfolio(large, properties=1, stays_each=12)
+    counts = []
+    for workspace, name in ((small, "small"), (large, "large")):
+        client.force_login(manager_of(workspace, username=name))
+        url = reverse("latchkey:property", args=[workspace.properties.get().pk])
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        counts.append(len(queries))
+    print(f"queries for the property page: {counts}")  # for the report
+    assert counts[0] == counts[1], counts
