@@ -80,7 +80,7 @@ def portfolio(db):
         device=cloud,
         request=AccessCodeRequest(name="Lena Park", starts_at=now + timedelta(hours=60), ends_at=at(6, 11)),
     )
-    scheduler.sweep(now=now)
+    scheduler.sweep(now=timezone.now())  # every code created above is due now
     manager = get_user_model().objects.create_user("maria", password=PASSWORD, is_staff=True)
     manager.groups.add(Group.objects.get(name=PROPERTY_MANAGER))
     Membership.objects.create(user=manager, workspace=workspace)

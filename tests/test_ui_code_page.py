@@ -83,3 +83,7 @@ def test_the_history_is_in_sentences_without_slugs_or_pins(admin_client, code):
     page = page_of(admin_client, code)
     assert "9137" not in page and "4821" not in page
     assert code.status == AccessCodeStatus.UNSET
+
+
+def test_the_code_page_has_no_model_sidebar(admin_client, code):
+    assert 'id="nav-sidebar"' not in page_of(admin_client, code)

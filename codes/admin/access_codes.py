@@ -361,6 +361,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
         extra_context = {
             **(extra_context or {}),
             **summary,
+            "is_nav_sidebar_enabled": False,  # a manager's page: room for the code, not model links
             "code_actions": offered_actions(request.user, obj),
             "may_delete": self.has_delete_permission(request, obj) and obj.deleted_at is None,
         }

@@ -56,6 +56,11 @@ class DeviceWithCodesAdmin(DeviceAdmin):
         ]
         return [*summary, name_and_place, *advanced]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # A manager's page: room for the lock, not the admin's model links.
+        extra_context = {**(extra_context or {}), "is_nav_sidebar_enabled": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="Health")
     def health(self, obj):
         issues = [
