@@ -37,13 +37,15 @@ def property_page(request, property_id):
         warning_count=Count("issues", filter=Q(issues__cleared_at__isnull=True, issues__kind="warning")),
     ).order_by("display_name")
     upcoming, more = stays_list(workspaces=workspaces, filters=StayFilters(property_id=str(prop.pk)), now=now)
+    timeline = property_timeline(prop, now=now)
     return _page(
         request,
         "latchkey/property.html",
         prop.name,
         property=prop,
         doors=doors,
-        timeline=property_timeline(prop, now=now),
+        timeline=timeline,
+        timelines=[timeline],
         stays=upcoming[:PROPERTY_STAYS_SHOWN],
         more=more or len(upcoming) > PROPERTY_STAYS_SHOWN,
         now=now,

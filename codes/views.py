@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from codes.extensions import CREATE_FORM_EXTENSIONS
 from codes.models import AccessCode
 from codes.pages import (
     Readiness,
@@ -337,6 +338,8 @@ class PropertyCodeForm(forms.Form):
         zone = property.zone.key
         self.fields["arrival_date"].help_text = f"In the property's time zone ({zone})."
         self.fields["departure_date"].help_text = f"In the property's time zone ({zone})."
+        for extension in CREATE_FORM_EXTENSIONS:  # e.g. the guest's contact (notifications)
+            self.fields.update(extension.fields(property))
 
     def clean_devices(self):
         devices = self.cleaned_data["devices"]
@@ -362,6 +365,11 @@ class PropertyCodeForm(forms.Form):
                         setattr(self, instant, local_instant(data[day], data[at], zone, twice=twice))
                     except ValidationError as exc:
                         self.add_error(at, exc)
+        for extension in CREATE_FORM_EXTENSIONS:
+            try:
+                extension.check(data)
+            except ValidationError as exc:
+                self.add_service_errors(exc)
         return data
 
     def service_request(self) -> checks.AccessCodeRequest:
@@ -407,14 +415,17 @@ def code_create(request):
         if request.method == "POST" and form.is_valid():
             devices = list(form.cleaned_data["devices"])
             try:
-                if len(devices) == 1:
-                    created = [
-                        access_codes.access_code_create(device=devices[0], request=form.service_request())
-                    ]
-                else:
-                    created = access_codes.access_codes_create_multiple(
-                        devices=devices, request=form.service_request()
-                    )
+                with transaction.atomic():  # the codes and what extensions add to them, or nothing
+                    if len(devices) == 1:
+                        created = [
+                            access_codes.access_code_create(device=devices[0], request=form.service_request())
+                        ]
+                    else:
+                        created = access_codes.access_codes_create_multiple(
+                            devices=devices, request=form.service_request()
+                        )
+                    for extension in CREATE_FORM_EXTENSIONS:
+                        extension.after_create(created, form.cleaned_data, request.user)
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
