@@ -196,7 +196,7 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     fits_phone(page, f"{base}/admin/latchkey/", "03-dashboard")
 
     page.get_by_role("link", name="timeline").first.click()
-    page.get_by_role("link", name=re.compile("Ana Souza · Scheduled on the lock")).wait_for()
+    page.get_by_role("link", name=re.compile("Ana Souza Scheduled · Scheduled on the lock")).wait_for()
     check_page(page, "04-timeline")
 
     # Switch a fault on: the cloud lock goes offline.
@@ -213,15 +213,16 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     page.get_by_role("button", name="Retry now").click()
     page.get_by_text("Latchkey is checking this code with its lock now.").wait_for()
     page.reload()
-    page.get_by_text("device_offline").first.wait_for()
-    assert page.locator(".field-readiness_shown .lk-badge").inner_text() == "Failed"
+    page.locator("#lk-readiness-line").get_by_text(re.compile("Not ready: The lock is offline")).wait_for()
+    assert page.locator("#lk-readiness-line .lk-badge").inner_text() == "Failed"
     check_page(page, "06-code-failed")
     code.refresh_from_db()
     assert readiness(code) is Readiness.FAILED
 
     # The review queue lists it with the catalog's remedy; acknowledge (by keyboard), resolve.
     page.get_by_role("navigation", name="Latchkey").get_by_role("link", name="Review queue").click()
-    item = page.locator(f"#code-{code.pk}")
+    # The lock's problem is one card for the lock, listing the stays it affects (issue 18).
+    item = page.locator(".lk-lock-card", has=page.locator(f"#code-{code.pk}"))
     item.get_by_text("device_offline: The lock is offline.").wait_for()
     assert (
         "What to do: Latchkey keeps retrying automatically. Check the lock's batteries" in item.inner_text()
@@ -229,12 +230,12 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     assert page.locator(".lk-queue > li").count() == 1  # the deadbolt's code is fine
     check_page(page, "07-review-queue")
     fits_phone(page, f"{base}/admin/latchkey/review/", "07-review-queue")
-    item = page.locator(f"#code-{code.pk}")
+    item = page.locator(".lk-lock-card", has=page.locator(f"#code-{code.pk}"))
     item.get_by_role("button", name="Acknowledge").focus()
     page.keyboard.press("Enter")
     page.get_by_text("acknowledged.").first.wait_for()
-    item = page.locator(f"#code-{code.pk}")
-    assert "Assigned to maria" in item.inner_text()
+    item = page.locator(".lk-lock-card", has=page.locator(f"#code-{code.pk}"))
+    assert "assigned to maria" in item.inner_text()
     item.get_by_label(re.compile("^Note")).fill("Hub unplugged by the cleaner; plugged back in.")
     item.get_by_role("button", name="Mark resolved").click()
     # The lock is still offline: resolving hides no failure, the code stays flagged.
