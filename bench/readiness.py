@@ -88,6 +88,9 @@ def report(result: dict, *, args, backend: str, seconds: float, sweeps: int) -> 
     if left:
         causes = Counter(_fault_at_checkout(stay, result["faults"]) for stay, _, _ in left)
         lines.append("Left by: " + ", ".join(f"{k} {n}" for k, n in sorted(causes.items())) + ".")
+    if mech5:
+        lines += ["", "Mechanism 5, codes shown Failed while their PIN was on the lock (first seen, what blocked them):", ""]
+        lines += [f"- {at:%Y-%m-%d %H:%M} UTC: {', '.join(causes)}" for at, causes in sorted(mech5.values())]
     lines.append(
         f"\nBackups pulled: {len(result['pulls'])} (mechanism 4 counts those whose own PIN was on the lock)."
     )

@@ -12,6 +12,7 @@ were told is read from the review flag (``needs_review``) after every step. Ever
 comes from one seeded ``random.Random``, so a seed gives the same month.
 """
 
+import itertools
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -142,9 +143,10 @@ def plan_stays(fleet, *, days: int, rng: random.Random) -> list[Stay]:
     return stays
 
 
-def plan_faults(stays: list[Stay], *, count: int, rng: random.Random) -> list[Fault]:
+def plan_faults(stays: list[Stay], *, count: int, rng: random.Random, lasting: float = 0.65) -> list[Fault]:
     """``count`` faults, each aimed at one stay's check-in (or check-out), starting at one of
-    ``LEADS`` before it; most last past check-in, some clear before it. A lock has one fault
+    ``LEADS`` before it; a share ``lasting`` of them last past check-in, the others clear
+    half-way to it. A lock has one fault
     at a time, so each stay's trouble has one cause."""
     busy: dict = defaultdict(list)
     faults: list[Fault] = []
@@ -165,7 +167,7 @@ def plan_faults(stays: list[Stay], *, count: int, rng: random.Random) -> list[Fa
             chosen, lead = rng.choice(kinds), rng.choice(LEADS)
             kind, reported, probe_finds = chosen.name, chosen.reported, chosen.probe_finds
             starts = stay.starts_at - lead
-            ends = stay.starts_at + 6 * HOUR if rng.random() < 0.65 else starts + lead / 2
+            ends = stay.starts_at + 6 * HOUR if rng.random() < lasting else starts + lead / 2
         if starts < START or any(s < ends + HOUR and starts < e + HOUR for s, e in busy[stay.lock.pk]):
             continue
         busy[stay.lock.pk].append((starts, ends))
@@ -283,24 +285,34 @@ def held_on(device) -> list:
 
 # --- Living through the month ----------------------------------------------------------------------
 
-DRIFT_EVERY, POOLS_EVERY, SAMPLE_EVERY = 15 * MINUTE, 5 * MINUTE, HOUR
+# django-q2 runs the drift check every 15 minutes and the pool refill every 5; here they run
+# hourly, to keep the month to minutes: nothing in it changes a lock's memory behind
+# Latchkey's back (what the drift check is for), and a refill only matters after a pull.
+DRIFT_EVERY, POOLS_EVERY, SAMPLE_EVERY = HOUR, HOUR, HOUR
+# django-q2 sweeps every minute; here a code due is swept at the next 5-minute mark, so codes
+# due close together share a sweep (a code is at most 5 minutes late; its lead times are hours).
+SWEEP_GRID = 5 * MINUTE
 CHECK_OUT_GRACE = HOUR  # a code still on its lock this long after ends_at was left there
 
 
-def run_month(*, locks: int, days: int, faults: int, seed: int) -> Month:
+def run_month(*, locks: int, days: int, faults: int, seed: int, lasting: float = 0.65) -> Month:
     """Build the fleet, book the stays, inject the faults and live through ``days`` days."""
     import time_machine
 
     rng = random.Random(seed)
     fleet, key = build_fleet(locks)
     stays = plan_stays(fleet, days=days, rng=rng)
-    month = Month(stays, plan_faults(stays, count=faults, rng=rng))
-    undo = raising_provider()
+    month = Month(stays, plan_faults(stays, count=faults, rng=rng, lasting=lasting))
+    from codes import lifecycle
+
+    undo, jitter = raising_provider(), lifecycle._jitter_rng
+    lifecycle._jitter_rng = random.Random(seed)  # retry times too follow the seed
     try:
         with time_machine.travel(START, tick=False) as clock:
             _live(month, Injector(key), clock, end=START + (days + 2) * DAY, rng=rng)
     finally:
         undo()
+        lifecycle._jitter_rng = jitter
     return month
 
 
@@ -311,22 +323,25 @@ def _live(month: Month, injector: Injector, clock, *, end: datetime, rng: random
     from codes.services import backup_pool
 
     events: list = []  # (when, order, phase, what, subject); phase 0 before the sweep, 1 after
-    for n, stay in enumerate(month.stays):
-        heapq.heappush(events, (stay.booked_at, n, 0, "book", stay))
-        heapq.heappush(events, (stay.starts_at, n, 1, "check-in", stay))
-        heapq.heappush(events, (stay.ends_at + CHECK_OUT_GRACE, n, 1, "check-out", stay))
-    for n, fault in enumerate(month.faults):
-        heapq.heappush(events, (fault.starts_at, n, 0, "on", fault))
-        heapq.heappush(events, (fault.ends_at, n, 0, "off", fault))
+    order = itertools.count()
+    for stay in month.stays:
+        heapq.heappush(events, (stay.booked_at, next(order), 0, "book", stay))
+        heapq.heappush(events, (stay.starts_at, next(order), 1, "check-in", stay))
+        heapq.heappush(events, (stay.ends_at + CHECK_OUT_GRACE, next(order), 1, "check-out", stay))
+    for fault in month.faults:
+        heapq.heappush(events, (fault.starts_at, next(order), 0, "on", fault))
+        heapq.heappush(events, (fault.ends_at, next(order), 0, "off", fault))
     observer = Observer(month)
-    next_drift = next_pools = next_sample = START
+    next_drift = next_pools = next_sample = last = START
     while True:
         ticks = min(next_drift, next_pools, next_sample, events[0][0] if events else end)
-        now = min(ticks, _next_due(ticks) or ticks)
+        due = _next_due(ticks)
+        # A code still due after the last sweep (its lease, or its retry, is up) waits for the next mark.
+        now = min(ticks, _on_grid(max(due, last + timedelta(seconds=1)))) if due else ticks
         if now > end:
             break
         clock.move_to(now)
-        after = []
+        last, after = now, []
         while events and events[0][0] <= now:
             _, _, phase, what, subject = heapq.heappop(events)
             if phase:
@@ -349,6 +364,12 @@ def _live(month: Month, injector: Injector, clock, *, end: datetime, rng: random
             next_sample += SAMPLE_EVERY
         for what, stay in after:
             observer.judge(what, stay, now)
+
+
+def _on_grid(moment: datetime) -> datetime:
+    """The first sweep of the grid at or after ``moment``."""
+    step = SWEEP_GRID.total_seconds()
+    return datetime.fromtimestamp(-(-moment.timestamp() // step) * step, tz=UTC)
 
 
 def _next_due(before: datetime) -> datetime | None:
@@ -390,10 +411,8 @@ class Observer:
     def look(self, now: datetime) -> None:
         from codes.models import AccessCode
 
-        stays = {s.code.pk: s for s in self.month.stays if s.code is not None}
-        flagged = dict(
-            AccessCode.objects.filter(pk__in=stays, needs_review=True).values_list("pk", "review_reason")
-        )
+        guests = AccessCode.objects.filter(is_backup=False)
+        flagged = dict(guests.filter(needs_review=True).values_list("pk", "review_reason"))
         for pk in list(self.open):
             if pk not in flagged:
                 self.open.pop(pk).cleared_at = now
@@ -401,10 +420,8 @@ class Observer:
             if pk not in self.open:
                 self.open[pk] = self._flag(pk, reason, now)
                 self.month.flags[pk].append(self.open[pk])
-        pulls = AccessCode.objects.filter(pk__in=stays, pulled_backup_access_code__isnull=False).exclude(
-            pk__in=self.pulled
-        )
-        for code in pulls.select_related("device"):
+        pulled = set(guests.filter(pulled_backup_access_code__isnull=False).values_list("pk", flat=True))
+        for code in guests.filter(pk__in=pulled - self.pulled).select_related("device"):
             self.pulled.add(code.pk)
             own = AccessCode(pk=code.pk, code=code.code, is_offline_access_code=code.is_offline_access_code)
             at = max(now, code.starts_at)
