@@ -521,7 +521,7 @@ def analyse(month: Month) -> dict:
     for stay in stays:
         if stay.working:
             continue
-        on_lock = [f for f in month.faults if f.lock.pk == stay.lock.pk and f.lead is not None]
+        on_lock = [f for f in month.faults if f.lock.pk == stay.lock.pk]  # a check-out's fault too
         during = [f for f in on_lock if f.starts_at <= stay.starts_at < f.ends_at + DAY]
         fault = min(during, key=lambda f: abs(f.ends_at - stay.starts_at), default=None)
         deadline = stay.starts_at - 72 * HOUR
