@@ -53,7 +53,9 @@ def report(result: dict, *, args, backend: str, seconds: float, sweeps: int) -> 
         f"Failing: {len(failing)}, of which {sum(1 for f in failing if f.fault is None)} with no fault "
         "on their lock.\n",
     ]
-    lines += ["| failing stays by fault | stays | could be flagged 72 h ahead | were | flagged later: median delay after the fault began (max) | never flagged |"]
+    lines += [
+        "| failing stays by fault | stays | could be flagged 72 h ahead | were | flagged later: median delay after the fault began (max) | never flagged |"
+    ]
     lines += ["|---|---:|---:|---:|---:|---:|"]
     by_kind: dict = {}
     for f in failing:
@@ -89,7 +91,11 @@ def report(result: dict, *, args, backend: str, seconds: float, sweeps: int) -> 
         causes = Counter(_fault_at_checkout(stay, result["faults"]) for stay, _, _ in left)
         lines.append("Left by: " + ", ".join(f"{k} {n}" for k, n in sorted(causes.items())) + ".")
     if mech5:
-        lines += ["", "Mechanism 5, codes shown Failed while their PIN was on the lock (first seen, what blocked them):", ""]
+        lines += [
+            "",
+            "Mechanism 5, codes shown Failed while their PIN was on the lock (first seen, what blocked them):",
+            "",
+        ]
         lines += [f"- {at:%Y-%m-%d %H:%M} UTC: {', '.join(causes)}" for at, causes in sorted(mech5.values())]
     lines.append(
         f"\nBackups pulled: {len(result['pulls'])} (mechanism 4 counts those whose own PIN was on the lock)."

@@ -23,7 +23,18 @@ MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 ZONE = "America/New_York"  # the month crosses the US change to summer time (14 March 2027)
 START = datetime(2027, 3, 1, 5, 0, tzinfo=UTC)
 # How long before the stay's check-in a fault begins.
-LEADS = [12 * DAY, 8 * DAY, 5 * DAY, 4 * DAY, 78 * HOUR, 60 * HOUR, 36 * HOUR, 12 * HOUR, 3 * HOUR, 45 * MINUTE]
+LEADS = [
+    12 * DAY,
+    8 * DAY,
+    5 * DAY,
+    4 * DAY,
+    78 * HOUR,
+    60 * HOUR,
+    36 * HOUR,
+    12 * HOUR,
+    3 * HOUR,
+    45 * MINUTE,
+]
 
 # Each fault: the models it can happen to, whether the lock tells Latchkey (a simulate route)
 # or Latchkey finds it only by asking the lock, and whether asking reveals it at all before a
@@ -377,7 +388,9 @@ def _next_due(before: datetime) -> datetime | None:
     lease lapses, and one still due after a sweep is taken at the next minute's sweep."""
     from codes.models import AccessCode
 
-    rows = AccessCode.objects.filter(next_attempt_at__lte=before).values_list("next_attempt_at", "claimed_until")
+    rows = AccessCode.objects.filter(next_attempt_at__lte=before).values_list(
+        "next_attempt_at", "claimed_until"
+    )
     times = [max(due, lease or due) for due, lease in rows]
     return min(times, default=None)
 
@@ -527,7 +540,9 @@ def analyse(month: Month) -> dict:
         deadline = stay.starts_at - 72 * HOUR
         known = knowable_at(fault) if fault else None
         could = stay.booked_at <= deadline and known is not None and known <= deadline
-        flags = [f for f in month.flags.get(stay.code.pk, []) if f.has_remedy and f.raised_at <= stay.starts_at]
+        flags = [
+            f for f in month.flags.get(stay.code.pk, []) if f.has_remedy and f.raised_at <= stay.starts_at
+        ]
         failing.append(Failing(stay, fault, could, flags[0] if flags else None))
 
     false_alarms = defaultdict(int)
@@ -536,7 +551,9 @@ def analyse(month: Month) -> dict:
             continue
         for flag in month.flags.get(stay.code.pk, []):
             active = [
-                f for f in month.faults if f.lock.pk == stay.lock.pk and f.starts_at <= flag.raised_at <= f.ends_at
+                f
+                for f in month.faults
+                if f.lock.pk == stay.lock.pk and f.starts_at <= flag.raised_at <= f.ends_at
             ]
             if not active:
                 false_alarms[flag.cause] += 1

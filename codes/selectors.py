@@ -145,7 +145,8 @@ UNCONFIRMED_BUT_LOADED_REMEDY = (
 )
 # The errors a failed call leaves on the code itself: when the code is already working on its
 # lock (set, or loaded with its schedule, in its current version), the call changed nothing there.
-CALL_FAILURES = ("failed_to_set_on_device", *UNREACHABLE_ERRORS)
+# (A lock removed from the account is not a failed call: its codes are gone with it.)
+CALL_FAILURES = tuple(c for c in ("failed_to_set_on_device", *UNREACHABLE_ERRORS) if c != "device_removed")
 
 
 def own_weight(issue, code: AccessCode, *, now: datetime) -> Weight:
@@ -155,7 +156,7 @@ def own_weight(issue, code: AccessCode, *, now: datetime) -> Weight:
     lock going offline would."""
     if issue.kind != IssueKind.ERROR:
         return Weight.AT_RISK
-    if issue.code in CALL_FAILURES and issue.code != "device_removed" and lifecycle.is_working_on_lock(code, now):
+    if issue.code in CALL_FAILURES and lifecycle.is_working_on_lock(code, now):
         return Weight.AT_RISK
     return Weight.BLOCKS
 
