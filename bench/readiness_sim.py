@@ -3,13 +3,15 @@
 A fleet of sandbox locks (every model, ``sandbox_fleet_fill``), guests booked at many lead times,
 faults switched on and off on the locks through the API's simulate routes and the sandbox's
 switches, and time moved on only through the scheduler's own ``now``: ``scheduler.sweep`` (what
-``scheduler_tick --at`` calls) at every instant a code is due, the drift check every 15 minutes
-and the pool refill every 5 minutes, as django-q2's schedules run them.
+``scheduler_tick --at`` calls) at every instant a code is due (on a 5-minute grid), the drift
+check and the pool refill hourly (``DRIFT_EVERY``... below says why not as often as django-q2).
+Routes and services run under time-machine at the same instant.
 
 Whether a stay works is judged from the sandbox lock's memory at check-in (its PIN held,
 confirmed, its window open, a keypad to type it on), never from Latchkey's status; what staff
 were told is read from the review flag (``needs_review``) after every step. Everything random
-comes from one seeded ``random.Random``, so a seed gives the same month.
+comes from one seeded ``random.Random`` (the scheduler's retry jitter too), so a seed gives the
+same month (PINs and ids aside).
 """
 
 import itertools
@@ -36,13 +38,13 @@ LEADS = [
     45 * MINUTE,
 ]
 
-# Each fault: the models it can happen to, whether the lock tells Latchkey (a simulate route)
-# or Latchkey finds it only by asking the lock, and whether asking reveals it at all before a
-# code is sent (a lock that takes codes but never confirms them says nothing to a pre-flight).
 MODELS = ("keypad-deadbolt", "cloud-lock", "small-memory", "offline-lock", "no-keypad", "strict-pins")
 ONLINE = tuple(m for m in MODELS if m != "offline-lock")
 
 
+# Each fault: the models it can happen to, whether the lock tells Latchkey (a simulate route)
+# or Latchkey finds it only by asking the lock, and whether asking reveals it at all before a
+# code is sent (a lock that takes codes but never confirms them says nothing to a pre-flight).
 @dataclass(frozen=True)
 class FaultKind:
     name: str
