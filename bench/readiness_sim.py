@@ -4,7 +4,7 @@ A fleet of sandbox locks (every model, ``sandbox_fleet_fill``), guests booked at
 faults switched on and off on the locks through the API's simulate routes and the sandbox's
 switches, and time moved on only through the scheduler's own ``now``: ``scheduler.sweep`` (what
 ``scheduler_tick --at`` calls) at every instant a code is due (on a 5-minute grid), the drift
-check and the pool refill hourly (``DRIFT_EVERY``... below says why not as often as django-q2).
+check and the pool refill hourly (see ``DRIFT_EVERY`` for why less often than django-q2).
 Routes and services run under time-machine at the same instant.
 
 Whether a stay works is judged from the sandbox lock's memory at check-in (its PIN held,
