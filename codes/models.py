@@ -395,6 +395,7 @@ class StaffActionKind(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
     RETRIED = "retried", "Retry requested"
     PIN_REVEALED = "pin_revealed", "PIN revealed"
+    GUEST_CODE_SENT = "guest_code_sent", "Code sent to the guest"
 
 
 class StaffAction(models.Model):

@@ -12,12 +12,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from codes.extensions import CREATE_FORM_EXTENSIONS
 from codes.models import AccessCode
 from codes.pages import (
     Readiness,
@@ -249,6 +251,8 @@ class PropertyCodeForm(forms.Form):
         zone = property.zone.key
         self.fields["arrival_date"].help_text = f"In the property's time zone ({zone})."
         self.fields["departure_date"].help_text = f"In the property's time zone ({zone})."
+        for extension in CREATE_FORM_EXTENSIONS:  # e.g. the guest's contact (notifications)
+            self.fields.update(extension.fields(property))
 
     def clean(self):
         data = super().clean()
@@ -256,6 +260,11 @@ class PropertyCodeForm(forms.Form):
             for field, what in (("arrival_date", "an arrival"), ("departure_date", "a departure")):
                 if not data.get(field) and field not in self.errors:
                     self.add_error(field, f"Give {what} date, or tick “Ongoing”.")
+        for extension in CREATE_FORM_EXTENSIONS:
+            try:
+                extension.check(data)
+            except ValidationError as exc:
+                self.add_service_errors(exc)
         return data
 
     def local(self, day, at) -> datetime:
@@ -307,14 +316,17 @@ def code_create(request):
         if request.method == "POST" and form.is_valid():
             devices = list(form.cleaned_data["devices"])
             try:
-                if len(devices) == 1:
-                    created = [
-                        access_codes.access_code_create(device=devices[0], request=form.service_request())
-                    ]
-                else:
-                    created = access_codes.access_codes_create_multiple(
-                        devices=devices, request=form.service_request()
-                    )
+                with transaction.atomic():  # the codes and what extensions add to them, or nothing
+                    if len(devices) == 1:
+                        created = [
+                            access_codes.access_code_create(device=devices[0], request=form.service_request())
+                        ]
+                    else:
+                        created = access_codes.access_codes_create_multiple(
+                            devices=devices, request=form.service_request()
+                        )
+                    for extension in CREATE_FORM_EXTENSIONS:
+                        extension.after_create(created, form.cleaned_data, request.user)
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:

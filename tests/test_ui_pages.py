@@ -355,9 +355,16 @@ def test_lock_page_shows_slots_forecast_unmanaged_codes_and_sandbox_switches(cli
 def test_timeline_draws_a_lane_per_door_and_a_bar_per_code(manager_client, home, now):
     prop, front, back = home
     AccessCodeFactory(device=front, name="Ana", time_bound=True)
-    page = text(manager_client.get(reverse("latchkey:timeline")))
+    response = manager_client.get(reverse("latchkey:timeline"))
+    page = text(response)
     assert page.count('class="lk-lane"') == 2
-    assert re.search(r'class="lk-bar lk-pending" style="left:\d+\.\d+%;width:\d+\.\d+%"', page)
+    bar = re.search(r'class="lk-bar lk-pending"\s+id="(lk-bar-[0-9a-f-]+)"', page)
+    assert bar, "no pending bar"
+    # Placed by a rule in the page's nonced style block (the CSP allows no style attribute).
+    nonce = re.search(r'<style nonce="([^"]+)">', page).group(1)
+    assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
+    assert re.search(rf"#{bar.group(1)}{{left:\d+\.\d+%;width:\d+\.\d+%}}", page)
+    assert " style=" not in page
     assert 'data-span-hours="336"' in page
     assert "Ana · Pending" in page
 

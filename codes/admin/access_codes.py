@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from codes.admin.actions import CODE_ACTIONS, offered_actions
 from codes.admin.forms import AccessCodeChangeForm, AccessCodeForm
 from codes.admin.inlines import AccessCodeIssueInline
+from codes.extensions import code_page_sections
 from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
 from codes.pages import readiness, timeline_for_code
 from codes.selectors import access_code_issues, codes_showing_errors, reserve, with_shown_issues
@@ -336,6 +337,7 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             **(extra_context or {}),
             "code_actions": offered_actions(request.user, obj),
             "may_delete": self.has_delete_permission(request, obj) and obj.deleted_at is None,
+            "code_page_sections": code_page_sections(request, obj) if obj is not None else [],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
