@@ -1,7 +1,8 @@
 """Run every benchmark and write bench/RESULTS.md.
 
     python bench/run.py [--postgres postgres://postgres@127.0.0.1:5432/latchkey_bench | --no-postgres]
-                        [--repeat 3] [--only sweep|webhooks|load|drift|memory|workers] [--smoke --output PATH]
+                        [--repeat 3] [--only sweep|webhooks|load|drift|memory|workers|readiness]
+                        [--smoke --output PATH]
 
 Benchmarks print Markdown; this collects them, with the time each ran, under a header that says
 how to read them, and computes from their numbers what one machine carries (the capacity
@@ -41,6 +42,7 @@ class Benchmark:
     heading: str  # what its sections' headings start with in RESULTS.md
     smoke: tuple[str, ...]  # tiny sizes, to check the whole pipeline in a minute or two
     on_sqlite: bool = True
+    on_postgres: bool = True
     takes_repeat: bool = True
 
 
@@ -56,6 +58,12 @@ BENCHMARKS = {
     "memory": Benchmark("### Memory", ("--totals", "1000", "3000", "--deliveries", "50")),
     "workers": Benchmark(
         "### Worker scaling", ("--due", "1000", "--total", "2000", "--devices", "100"), on_sqlite=False
+    ),
+    "readiness": Benchmark(
+        "### Readiness month",
+        ("--locks", "6", "--days", "3", "--faults", "6"),
+        takes_repeat=False,
+        on_postgres=False,
     ),
 }
 
@@ -99,6 +107,10 @@ How to read the tables:
   15-minute schedule does, on a programmed portfolio where nothing differs (the steady state).
 - **Memory**: the peak of Python's allocations (tracemalloc) while the drift check, a sweep and
   the webhook batches ran over portfolios of growing size; flat means the same at every size.
+- **Readiness month** (issue 14): not a speed benchmark. A simulated month of stays on the
+  sandbox fleet with faults injected, judged from the sandbox locks' memory; its table holds
+  issue 14's targets (silent failures, failures flagged 72 hours ahead, false alarms). Run on
+  SQLite only: what it measures does not depend on the database.
 - **Worker scaling**: the production profile's background side: a backlog of due codes
   programmed by one `qcluster` process, then by two sharing it, on PostgreSQL with Redis as
   django-q2's broker. 'backlog time' runs from the first sweep's start to the last one's end.
@@ -188,7 +200,9 @@ def main() -> None:
     summary = json.loads(summary_path.read_text()) if args.only and summary_path.exists() else {}
     fresh: dict[str, str] = {}
     for name in names:
-        databases = ([None] if BENCHMARKS[name].on_sqlite else []) + ([postgres] if postgres else [])
+        databases = ([None] if BENCHMARKS[name].on_sqlite else []) + (
+            [postgres] if postgres and BENCHMARKS[name].on_postgres else []
+        )
         summary = {k: v for k, v in summary.items() if not k.startswith(f"{name}/")}
         fresh[name] = ""
         for database_url in databases:

@@ -139,9 +139,29 @@ def inherited_weight(issue, code: AccessCode, *, now: datetime) -> Weight | None
     return Weight.BLOCKS
 
 
-def own_weight(issue) -> Weight:
-    """An issue raised on the code itself: an error blocks it, a warning puts it at risk."""
-    return Weight.BLOCKS if issue.kind == IssueKind.ERROR else Weight.AT_RISK
+# What to do about a code that is on its lock when asking the lock about it failed.
+UNCONFIRMED_BUT_LOADED_REMEDY = (
+    "The code is on the lock and opens the door at its start: only Latchkey's check that it went "
+    "live failed (the lock or its maker's cloud did not answer). Latchkey keeps asking; if the "
+    "error stays, check the lock in its maker's app before the guest's stay ends, or Latchkey may "
+    "not be able to take the code off after check-out."
+)
+# The errors a failed call leaves on the code itself: when the code is already working on its
+# lock (set, or loaded with its schedule, in its current version), the call changed nothing there.
+# (A lock removed from the account is not a failed call: its codes are gone with it.)
+CALL_FAILURES = tuple(c for c in ("failed_to_set_on_device", *UNREACHABLE_ERRORS) if c != "device_removed")
+
+
+def own_weight(issue, code: AccessCode, *, now: datetime) -> Weight:
+    """An issue raised on the code itself: a warning puts it at risk; an error blocks it,
+    except a failed call to a lock that already holds the code in its current version and
+    opens the door with it (``lifecycle.is_working_on_lock``): that puts it at risk, as its
+    lock going offline would."""
+    if issue.kind != IssueKind.ERROR:
+        return Weight.AT_RISK
+    if issue.code in CALL_FAILURES and lifecycle.is_working_on_lock(code, now):
+        return Weight.AT_RISK
+    return Weight.BLOCKS
 
 
 @dataclass(frozen=True)
@@ -407,7 +427,7 @@ def shown_issues(own, inherited, *, code: AccessCode, now: datetime) -> list[Sho
     """A code's own active issues, then those it inherits that reach it, each group oldest
     first, each with its weight."""
     by_age = attrgetter("created_at")  # sorted is stable: rows made at one instant keep their order
-    shown = [_shown(row, own_weight(row)) for row in sorted(own, key=by_age)]
+    shown = [_shown(row, own_weight(row, code, now=now)) for row in sorted(own, key=by_age)]
     for row in sorted(inherited, key=by_age):
         weight = inherited_weight(row, code, now=now)
         if weight is not None:
@@ -427,6 +447,7 @@ def _shown(row, weight: Weight, *, inherited: bool = False) -> ShownIssue:
         if getattr(row, flag)
     )
     offline_but_set = inherited and weight is Weight.AT_RISK and row.code in UNREACHABLE_ERRORS
+    loaded_but_unconfirmed = not inherited and weight is Weight.AT_RISK and row.kind == IssueKind.ERROR
     return ShownIssue(
         kind=row.kind,
         code=row.code,
@@ -436,7 +457,9 @@ def _shown(row, weight: Weight, *, inherited: bool = False) -> ShownIssue:
         entry=catalog.lookup(row.kind, row.code),
         weight=weight,
         inherited=inherited,
-        remedy_here=SET_LOCK_OFFLINE_REMEDY if offline_but_set else "",
+        remedy_here=SET_LOCK_OFFLINE_REMEDY
+        if offline_but_set
+        else (UNCONFIRMED_BUT_LOADED_REMEDY if loaded_but_unconfirmed else ""),
     )
 
 

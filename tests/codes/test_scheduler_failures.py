@@ -9,7 +9,8 @@ import time_machine
 
 from codes import catalog, scheduler
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
-from codes.selectors import access_code_issues
+from codes.pages import Readiness, readiness
+from codes.selectors import Weight, access_code_issues
 from codes.services import ledger as code_ledger
 from codes.services.access_codes import access_code_create, access_code_delete
 from codes.services.checks import AccessCodeRequest
@@ -154,6 +155,28 @@ def test_a_provider_that_raises_fails_each_of_its_codes_visibly_and_spares_the_o
         assert access_code_issues(fresh(leaving[lock.pk])) == []
         guest = fresh(guests[lock.pk])
         assert issue(guest, "failed_to_set_on_device") is None and guest.preflight_passed_at is not None
+
+
+def test_a_failed_poll_of_a_code_loaded_with_its_schedule_puts_it_at_risk_not_failed(now, monkeypatch):
+    """Found by bench/readiness.py: at arrival the scheduler asks a natively scheduling lock
+    whether the loaded code went live; when the maker's cloud raises, the code is still in the
+    lock's memory and opens the door. It is at risk (flagged, with a remedy), not "Failed"."""
+    workspace = workspace_get_or_create(name="Sandbox", is_sandbox=True)
+    deadbolt = next(d for d in sandbox_fleet_create(workspace=workspace) if d.has_native_scheduling)
+    guest = stay(deadbolt, now, arrive_in=2 * DAY, pin="482193")
+    run_until(now)
+    assert fresh(guest).is_scheduled_on_device and held(deadbolt) == ["482193"]
+
+    break_provider(monkeypatch, deadbolt.connected_account, "calls")
+    with time_machine.travel(guest.starts_at, tick=False):
+        run_until(guest.starts_at)
+        guest = fresh(guest)
+        failure = issue(guest, "failed_to_set_on_device")
+        assert failure is not None and OUTAGE in failure.message  # the failure is visible
+        assert held(deadbolt) == ["482193"]  # and the lock holds the code, its window open
+        assert failure.weight is Weight.AT_RISK and "on the lock" in failure.remedy
+        assert readiness(guest) is Readiness.AT_RISK
+        assert guest.needs_review and "What to do:" in guest.review_reason
 
 
 def test_a_poll_that_fails_keeps_the_code_waiting_for_its_confirmation(now, monkeypatch):
