@@ -77,3 +77,20 @@ def test_a_500_stands_alone_with_the_site_header_and_a_way_back():
     assert response.status_code == 500
     assert 'id="site-name"' in page and "Something went wrong on our side" in page
     assert 'href="/">Back to Latchkey' in page and "ui.css" in page
+
+
+def test_a_refused_form_carries_the_site_header_says_nothing_was_saved_and_a_way_back(admin_user):
+    from django.test import Client
+
+    from codes.models import AccessCode
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    before = AccessCode.objects.count()
+    response = client.post(reverse("latchkey:code_create"), {"name": "No token"})
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert 'id="site-name"' in page and "This form could not be sent" in page
+    assert "Nothing was saved" in page and 'href="/">Back to Latchkey' in page
+    assert "ui.css" in page
+    assert AccessCode.objects.count() == before
