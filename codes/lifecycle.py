@@ -106,6 +106,7 @@ class Step(StrEnum):
     REMOVE = "remove"  # take it off the lock
     PREFLIGHT = "preflight"  # check the lock could take it, without programming anything
     FINISH = "finish"  # over and never on the lock: leave the API
+    OVERFLOW = "overflow"  # the lock will have no free slot when it needs one: say so, call nothing
     WAIT = "wait"  # nothing to do until the next milestone
 
 
@@ -115,8 +116,11 @@ class Plan:
     reason: str
 
 
-def plan(code: AccessCode, now: datetime) -> Plan:
-    """What the code needs now, from its stored state and the clock alone."""
+def plan(code: AccessCode, now: datetime, *, load_at: datetime | None = None) -> Plan:
+    """What the code needs now, from its stored state and the clock alone. ``load_at``: when
+    its lock's slot plan (``plan_slots``) puts it on the lock, where the lock's capacity is
+    known; a code loaded with its schedule waits for it, pre-flighted meanwhile so problems
+    show in time. None: from ``ADVANCE_PROGRAMMING_DAYS`` before its start."""
     action = needed_action(code, now=now)
     if action is LockAction.REMOVE:
         return Plan(Step.REMOVE, "deleted" if code.deleted_at else "ended")
@@ -126,6 +130,8 @@ def plan(code: AccessCode, now: datetime) -> Plan:
         return _plan_sent(code, now) or Plan(Step.WAIT, "set")
     if now < code.starts_at - advance():
         return Plan(Step.WAIT, "not yet in the advance window")
+    if uses_lock_schedule(code) and load_at is not None and now < load_at and not code.may_be_on_lock:
+        return _plan_preflight(code, now) or Plan(Step.WAIT, "pre-flighted; waiting for its slot on the lock")
     if uses_lock_schedule(code):
         sent = _plan_sent(code, now)
         if sent:
@@ -134,11 +140,16 @@ def plan(code: AccessCode, now: datetime) -> Plan:
             return Plan(Step.POLL, "should be active now")
         return Plan(Step.WAIT, "loaded with its schedule")
     if now < code.starts_at - just_in_time():
-        checked = code.preflight_passed_at
-        if checked is None or checked <= now - preflight_interval() or code.attempt_count:
-            return Plan(Step.PREFLIGHT, "inside the advance window")
-        return Plan(Step.WAIT, "pre-flighted")
+        return _plan_preflight(code, now) or Plan(Step.WAIT, "pre-flighted")
     return _plan_sent(code, now) or Plan(Step.WAIT, "set")
+
+
+def _plan_preflight(code: AccessCode, now: datetime) -> Plan | None:
+    """PREFLIGHT for a code not yet due on its lock, unless a recent check still holds."""
+    checked = code.preflight_passed_at
+    if checked is None or checked <= now - preflight_interval() or code.attempt_count:
+        return Plan(Step.PREFLIGHT, "inside the advance window")
+    return None
 
 
 def _plan_sent(code: AccessCode, now: datetime) -> Plan | None:
@@ -150,11 +161,16 @@ def _plan_sent(code: AccessCode, now: datetime) -> Plan | None:
     return None
 
 
-def milestones(code: AccessCode, now: datetime) -> list[datetime]:
-    """The instants at which this code's situation changes by the clock alone."""
+def milestones(code: AccessCode, now: datetime, *, load_at: datetime | None = None) -> list[datetime]:
+    """The instants at which this code's situation changes by the clock alone (``load_at``: as
+    for ``plan``)."""
     if code.type != AccessCodeType.TIME_BOUND or code.deleted_at is not None:
         return []
     points = [code.starts_at - advance(), code.starts_at - review_lead(), code.starts_at, code.ends_at]
+    if load_at is not None and uses_lock_schedule(code):
+        points.append(load_at)
+        if code.preflight_passed_at is not None:
+            points.append(code.preflight_passed_at + preflight_interval())
     if code.use_backup_access_code_pool:
         points.append(code.starts_at - AUTO_PULL_LEAD)
     if not uses_lock_schedule(code):
@@ -362,23 +378,28 @@ def slot_need(code: AccessCode, *, now: datetime) -> SlotNeed | None:
     if is_over(code, now):
         # On the lock until it is taken off: it holds its slot now, not later.
         return SlotNeed(code.pk, now, now, now + timedelta(microseconds=1), fixed=True) if on_lock else None
-    if not code.is_managed or code.type != AccessCodeType.TIME_BOUND:
-        return SlotNeed(code.pk, now, now, code.ends_at if not code.is_managed else None, fixed=True)
+    if on_lock or not code.is_managed:
+        # On the lock until it ends. The scheduler takes no code off early to make room, so the
+        # plan never counts on that.
+        return SlotNeed(code.pk, now, now, code.ends_at, fixed=True)
+    if code.type != AccessCodeType.TIME_BOUND:  # ongoing, not on the lock yet: wanted there now
+        return SlotNeed(code.pk, now, now, None)
     if uses_lock_schedule(code):
         earliest, latest = code.starts_at - advance(), code.starts_at
     else:  # set just in time: on the lock any earlier, it would open the door early
         earliest = latest = code.starts_at - just_in_time()
-    return SlotNeed(code.pk, now if on_lock else earliest, latest, code.ends_at, on_lock=on_lock)
+    return SlotNeed(code.pk, earliest, latest, code.ends_at)
 
 
-def lock_slot_plan(device, codes, *, now: datetime, backups_to_come: int = 0) -> SlotPlan | None:
-    """The plan of ``device``'s memory from its ``codes`` (every code on it, in any state) and the
-    backups its pool has still to create; None when its capacity is unknown (each code then goes
-    on as it always did, from ``ADVANCE_PROGRAMMING_DAYS`` before its start)."""
+def lock_slot_plan(device, codes, *, now: datetime, unplanned: int = 0) -> SlotPlan | None:
+    """The plan of ``device``'s memory from its ``codes`` (every code on it, in any state) and
+    ``unplanned`` slots taken besides (backups its pool has still to create, codes the lock holds
+    that Latchkey has no record of); None when its capacity is unknown (each code then goes on as
+    it always did, from ``ADVANCE_PROGRAMMING_DAYS`` before its start)."""
     if device.max_active_codes_supported is None:
         return None
     needs = [need for code in codes if (need := slot_need(code, now=now)) is not None]
-    needs += [SlotNeed(("backup to come", n), now, now, None, fixed=True) for n in range(backups_to_come)]
+    needs += [SlotNeed(("unplanned", n), now, now, None, fixed=True) for n in range(unplanned)]
     return plan_slots(
         capacity=device.max_active_codes_supported, needs=needs, now=now, review_lead=review_lead()
     )

@@ -427,3 +427,59 @@ def review_problems(code: AccessCode) -> list[QueueProblem]:
     elif code.needs_review and code.review_reason and code.pulled_backup_access_code_id:
         problems.insert(0, QueueProblem(code.review_reason, BACKUP_PULLED_REMEDY, "not_ready"))
     return problems
+
+
+# --- The plan of each lock's memory -------------------------------------------------------------
+
+
+def codes_taking_slots(device_ids, *, now: datetime) -> QuerySet[AccessCode]:
+    """Every code that holds, or will hold, a slot on these locks: live ones, and any that may
+    still be on the lock (``AccessCode.may_be_on_lock``)."""
+    live = Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    maybe_on = (
+        ~Q(provider_code_id="")
+        | ~Q(status=AccessCodeStatus.UNSET)
+        | Q(is_scheduled_on_device=True)
+        | Q(send_in_flight__isnull=False)
+    )
+    return AccessCode.objects.filter(device_id__in=device_ids, is_offline_access_code=False).filter(
+        live | maybe_on
+    )
+
+
+def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> dict:
+    """``lifecycle.lock_slot_plan`` for each of these locks whose capacity is known, by device id:
+    their codes and pools read in two queries. ``unknown_held``: by device id, codes a lock was
+    seen holding that Latchkey has no record of (a pre-flight check's listing)."""
+    devices = {device.pk: device for device in devices if device.max_active_codes_supported is not None}
+    if not devices:
+        return {}
+    codes: dict = {pk: [] for pk in devices}
+    for code in codes_taking_slots(list(devices), now=now).only(*_SLOT_FIELDS):
+        codes[code.device_id].append(code)
+    pooled = [pk for pk, device in devices.items() if device.supports_backup_access_code_pool]
+    to_come = backups_to_come(pooled) if pooled else {}
+    plans = {}
+    for pk, device in devices.items():
+        for code in codes[pk]:
+            code.device = device  # read by lifecycle (native scheduling), not fetched again
+        unplanned = to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0)
+        plans[pk] = lifecycle.lock_slot_plan(device, codes[pk], now=now, unplanned=unplanned)
+    return plans
+
+
+_SLOT_FIELDS = (
+    "access_code_id",
+    "device_id",
+    "type",
+    "starts_at",
+    "ends_at",
+    "deleted_at",
+    "status",
+    "provider_code_id",
+    "is_managed",
+    "is_scheduled_on_device",
+    "is_offline_access_code",
+    "send_in_flight",
+    "name",
+)
