@@ -337,7 +337,10 @@ def not_ready_problem(code: AccessCode) -> str | None:
             return "the lock has not passed its pre-flight check"
         return None
     if not (code.is_scheduled_on_device or code.status == AccessCodeStatus.SET):
-        return "not loaded onto the lock with its schedule yet"
+        # Waiting for the slot its lock's plan gives it (after REVIEW_LEAD_HOURS only where the
+        # lock has no room sooner), it is pre-flighted meanwhile: passed, nothing is wrong.
+        if code.preflight_passed_at is None:
+            return "not loaded onto the lock with its schedule yet"
     return None
 
 
