@@ -363,9 +363,7 @@ def plan_slots(*, capacity: int, needs: list[SlotNeed], now: datetime, review_le
                 move_earlier(need, need.earliest)
     for need in placed:
         move_earlier(need, need.earliest)
-    uses = {
-        need.key: SlotUse(loads[need.key], need.ends) for need in needs if need.key in loads
-    }
+    uses = {need.key: SlotUse(loads[need.key], need.ends) for need in needs if need.key in loads}
     return SlotPlan(capacity=capacity, now=now, uses=uses, overflows=overflows)
 
 
@@ -391,15 +389,20 @@ def slot_need(code: AccessCode, *, now: datetime) -> SlotNeed | None:
     return SlotNeed(code.pk, earliest, latest, code.ends_at)
 
 
-def lock_slot_plan(device, codes, *, now: datetime, unplanned: int = 0) -> SlotPlan | None:
+def lock_slot_plan(
+    device, codes, *, now: datetime, unplanned: int = 0, unknown_as_unbounded: bool = False
+) -> SlotPlan | None:
     """The plan of ``device``'s memory from its ``codes`` (every code on it, in any state) and
     ``unplanned`` slots taken besides (backups its pool has still to create, codes the lock holds
     that Latchkey has no record of); None when its capacity is unknown (each code then goes on as
-    it always did, from ``ADVANCE_PROGRAMMING_DAYS`` before its start)."""
-    if device.max_active_codes_supported is None:
+    it always did, from ``ADVANCE_PROGRAMMING_DAYS`` before its start). With
+    ``unknown_as_unbounded``, such a lock gets a plan that never runs out of slots: what it
+    will hold when every code goes on as it always did (the forecast of a lock page)."""
+    capacity = device.max_active_codes_supported
+    if capacity is None and not unknown_as_unbounded:
         return None
     needs = [need for code in codes if (need := slot_need(code, now=now)) is not None]
     needs += [SlotNeed(("unplanned", n), now, now, None, fixed=True) for n in range(unplanned)]
-    return plan_slots(
-        capacity=device.max_active_codes_supported, needs=needs, now=now, review_lead=review_lead()
-    )
+    if capacity is None:
+        capacity = len(needs) + 1
+    return plan_slots(capacity=capacity, needs=needs, now=now, review_lead=review_lead())

@@ -143,7 +143,9 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
             if not preflights:
                 _write_down_sends(group, plans)
             answers = _call_locks(group, plans, now=now, providers=providers)
-            done += _record([code for code in group if code.pk in answers], plans, answers, now=now, slots=slots)
+            done += _record(
+                [code for code in group if code.pk in answers], plans, answers, now=now, slots=slots
+            )
     return [plans[pk].step for pk in done]
 
 
@@ -516,7 +518,9 @@ def preflight_findings(codes: list[AccessCode], checks: dict, *, now: datetime) 
     for code in reachable:
         held = checks[code.pk].held
         strangers[code.device_id] = sum(1 for h in held if (code.device_id, h.provider_code_id) not in ours)
-    plans = slot_plans({code.device_id: code.device for code in reachable}.values(), now=now, unknown_held=strangers)
+    plans = slot_plans(
+        {code.device_id: code.device for code in reachable}.values(), now=now, unknown_held=strangers
+    )
     findings = {}
     for code in codes:
         check, problems = checks[code.pk], []

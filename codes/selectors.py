@@ -336,11 +336,11 @@ def not_ready_problem(code: AccessCode) -> str | None:
         ):
             return "the lock has not passed its pre-flight check"
         return None
-    if not (code.is_scheduled_on_device or code.status == AccessCodeStatus.SET):
-        # Waiting for the slot its lock's plan gives it (after REVIEW_LEAD_HOURS only where the
-        # lock has no room sooner), it is pre-flighted meanwhile: passed, nothing is wrong.
-        if code.preflight_passed_at is None:
-            return "not loaded onto the lock with its schedule yet"
+    loaded = code.is_scheduled_on_device or code.status == AccessCodeStatus.SET
+    # Waiting for the slot its lock's plan gives it (after REVIEW_LEAD_HOURS only where the lock
+    # has no room sooner), it is pre-flighted meanwhile: passed, nothing is wrong.
+    if not loaded and code.preflight_passed_at is None:
+        return "not loaded onto the lock with its schedule yet"
     return None
 
 
@@ -448,6 +448,17 @@ def codes_taking_slots(device_ids, *, now: datetime) -> QuerySet[AccessCode]:
     return AccessCode.objects.filter(device_id__in=device_ids, is_offline_access_code=False).filter(
         live | maybe_on
     )
+
+
+def lock_slot_plan_and_codes(device: Device, *, now: datetime) -> tuple[lifecycle.SlotPlan, dict]:
+    """One lock's slot plan (unbounded when its capacity is unknown: every code goes on as it
+    always did) and its codes by id, for the pages that draw it."""
+    codes = list(codes_taking_slots([device.pk], now=now).only(*_SLOT_FIELDS))
+    for code in codes:
+        code.device = device
+    to_come = backups_to_come([device.pk]).get(device.pk, 0) if device.supports_backup_access_code_pool else 0
+    plan = lifecycle.lock_slot_plan(device, codes, now=now, unplanned=to_come, unknown_as_unbounded=True)
+    return plan, {code.pk: code for code in codes}
 
 
 def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> dict:

@@ -88,9 +88,7 @@ def test_four_stays_that_never_overlap_each_go_on_the_three_slot_lock_in_time(sm
     booked = datetime(2027, 3, 1, 9, tzinfo=UTC)
     # Four one-night stays, 15:00 to 11:00, on consecutive nights, all within nine days.
     nights = [datetime(2027, 3, d, 15, tzinfo=LISBON) for d in (4, 5, 6, 7)]
-    codes = [
-        stay(small, booked, night, night + 20 * HOUR, pin=f"48219{n}") for n, night in enumerate(nights)
-    ]
+    codes = [stay(small, booked, night, night + 20 * HOUR, pin=f"48219{n}") for n, night in enumerate(nights)]
     flagged: set = set()
     counts = live_through(small, datetime(2027, 3, 8, 12, tzinfo=UTC), flagged)
     assert max(counts) == 3  # never more than its slots
@@ -140,9 +138,7 @@ def test_back_to_back_turnovers_on_a_full_lock_across_a_dst_change(small):
 def test_a_stay_that_cannot_fit_is_told_at_once_with_the_moment_and_recovers_when_room_is_made(small):
     booked = datetime(2027, 3, 1, 9, tzinfo=UTC)
     arrive = datetime(2027, 3, 20, 15, tzinfo=LISBON)
-    codes = [
-        stay(small, booked, arrive + n * HOUR, arrive + 3 * DAY, pin=f"61{n}482") for n in range(4)
-    ]
+    codes = [stay(small, booked, arrive + n * HOUR, arrive + 3 * DAY, pin=f"61{n}482") for n in range(4)]
     live_through(small, booked)  # the first sweep, nineteen days ahead
     last = AccessCode.objects.get(pk=codes[3].pk)
     issue = AccessCodeIssue.objects.get(access_code=last, code=NO_SPACE, cleared_at__isnull=True)
