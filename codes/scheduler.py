@@ -263,13 +263,16 @@ def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, provid
     provider = providers(codes[0].device.connected_account)
     answers = {}
     adopted: set = set()  # lock copies taken up from unanswered sends, one owner each
+    offline_pins: dict = {}  # offline PINs handed out in this batch, by lock
     with provider.session(sorted({code.device.provider_device_id for code in codes})):
         for code in codes:
             try:
                 if plans[code.pk].step is Step.PREFLIGHT:
                     answers[code.pk] = ask_lock(code, provider)
                 else:
-                    answers[code.pk] = call_lock(code, now=now, provider=provider, adopted=adopted)
+                    answers[code.pk] = call_lock(
+                        code, now=now, provider=provider, adopted=adopted, offline_pins=offline_pins
+                    )
             except Exception as exc:  # one call that raised must not stop the others
                 logger.exception("provider call for access code %s failed", code.pk)
                 answers[code.pk] = _failed_answer(code, plans[code.pk].step, exc, now=now)
