@@ -782,6 +782,19 @@ LATCHKEY_WARNINGS: Mapping[str, CatalogEntry] = _index(
             transient=False,
             flags_review_at_once=True,
         ),
+        CatalogEntry(
+            code="lock_contents_unknown",
+            kind=IssueKind.WARNING,
+            flags=(),
+            message="Latchkey cannot tell whether the lock holds this code.",
+            meaning="A send to the lock got no answer, and the lock could not be asked since whether it "
+            "kept the code: the PIN may or may not open the door, and Latchkey's record may be out of date.",
+            remedy="Latchkey asks the lock again automatically and clears this as soon as it answers. If a "
+            "guest is due soon, check the lock's code list in its maker's app, and bring the lock (its "
+            "Wi-Fi, hub or bridge, batteries) back online.",
+            severity=Severity.DEGRADED,
+            transient=True,
+        ),
     ]
 )
 

@@ -27,14 +27,15 @@ def access_code_record_drift(
         current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
         if current.version != access_code.version or current.deleted_at is not None:
             return current  # changed meanwhile: the next comparison judges the new version
+        deleted = held_code is None
         if (
             current.is_external_modification_allowed
+            and (deleted or held_code == current.code)
             and current.issues.filter(
                 kind=IssueKind.WARNING, code="code_modified_external_to_seam", cleared_at__isnull=True
             ).exists()
         ):
             return current  # already recorded; an allowed change is left alone
-        deleted = held_code is None
         history.event_record(
             EventType.DELETED_EXTERNAL_TO_SEAM if deleted else EventType.MODIFIED_EXTERNAL_TO_SEAM,
             access_code=current,
@@ -54,6 +55,13 @@ def access_code_record_drift(
                 message=message,
                 now=now,
             )
+            if not deleted:
+                # The change stands: the code's PIN is the one the lock holds, shown as such and
+                # judged by collision checks (a new code may not take it). Its version stays:
+                # the lock already holds this PIN, so nothing is sent.
+                current.code = held_code
+                current.updated_at = now
+                current.save(update_fields=["code", "updated_at"])
             return current
         history.access_code_issue_raise(
             access_code=current,
