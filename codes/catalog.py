@@ -24,6 +24,7 @@ __all__ = [
     "ERRORS",
     "WARNINGS",
     "LATCHKEY_WARNINGS",
+    "CONTENTS_UNKNOWN",
     "CatalogEntry",
     "IssueKind",
     "Scope",
@@ -767,6 +768,9 @@ WARNINGS: Mapping[str, CatalogEntry] = _index(
 
 
 # Warnings Latchkey raises itself, about its own sources of codes (not Seam's).
+# Latchkey's warning for a code in the ``unknown`` status: whether the lock holds it is not known.
+CONTENTS_UNKNOWN = "lock_contents_unknown"
+
 LATCHKEY_WARNINGS: Mapping[str, CatalogEntry] = _index(
     [
         CatalogEntry(
@@ -783,7 +787,7 @@ LATCHKEY_WARNINGS: Mapping[str, CatalogEntry] = _index(
             flags_review_at_once=True,
         ),
         CatalogEntry(
-            code="lock_contents_unknown",
+            code=CONTENTS_UNKNOWN,
             kind=IssueKind.WARNING,
             flags=(),
             message="Latchkey cannot tell whether the lock holds this code.",

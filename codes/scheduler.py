@@ -581,6 +581,7 @@ def check_drift(*, now: datetime | None = None, devices=None) -> dict:
             chunk = locks[start : start + DRIFT_CHUNK]
             try:
                 held = _held_codes(provider, chunk)
+                drift.lock_doubt_sync(locks=chunk, held=held, now=now)
                 for key, found in _drift_in(chunk, held, now=now).items():
                     counts[key] += found
             except Exception:  # one chunk's failure must not stop the rest

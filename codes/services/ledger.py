@@ -24,9 +24,8 @@ from devices.providers.base import Outcome, Result
 from devices.selectors import active_issues_of_locks
 from devices.services import device_online_follow
 
-_SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay", "lock_contents_unknown")
-# Latchkey's warning for a code in the ``unknown`` status (see ``record_outcome``).
-CONTENTS_UNKNOWN = "lock_contents_unknown"
+CONTENTS_UNKNOWN = catalog.CONTENTS_UNKNOWN  # a code in the ``unknown`` status (``record_outcome``)
+_SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay", CONTENTS_UNKNOWN)
 # Lock-level errors that an answer from the lock itself (``Outcome.reached_lock``) proves over.
 _REACHABILITY_ERRORS = ("device_offline", "hub_disconnected", "device_disconnected", "bridge_disconnected")
 

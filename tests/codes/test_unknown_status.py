@@ -96,3 +96,24 @@ def test_a_pin_changed_at_the_keypad_is_recorded_shown_and_taken_by_collision_ch
     code.refresh_from_db()
     assert code.code == "5555"
     assert Event.objects.filter(access_code=code, event_type=EventType.MODIFIED_EXTERNAL_TO_SEAM).count() == 2
+
+
+def test_a_lock_unreachable_for_a_day_makes_its_codes_unknown_until_it_answers(cloud, now):
+    from codes.services.history import device_issue_raise
+    from devices.models import Device, IssueKind
+
+    code = access_code_create(device=cloud, request=AccessCodeRequest(code="4821", name="Ana"))
+    scheduler.sweep(now=now)
+    SandboxLock.objects.filter(device=cloud).update(is_offline=True)
+    device_issue_raise(
+        device=Device.objects.get(pk=cloud.pk), kind=IssueKind.ERROR, code="device_offline", now=now
+    )
+    scheduler.check_drift(now=now + timedelta(hours=23))  # offline, but not for long: still vouched for
+    assert AccessCode.objects.get(pk=code.pk).status == AccessCodeStatus.SET
+    scheduler.check_drift(now=now + timedelta(hours=24))
+    assert AccessCode.objects.get(pk=code.pk).status == AccessCodeStatus.UNKNOWN
+    assert "lock_contents_unknown" in warnings(code)
+    SandboxLock.objects.filter(device=cloud).update(is_offline=False)
+    scheduler.check_drift(now=now + timedelta(hours=25))  # the lock answers: known again
+    assert AccessCode.objects.get(pk=code.pk).status == AccessCodeStatus.SET
+    assert "lock_contents_unknown" not in warnings(code)
