@@ -462,23 +462,38 @@ def lock_slot_plan_and_codes(device: Device, *, now: datetime) -> tuple[lifecycl
 
 
 def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> dict:
-    """``lifecycle.lock_slot_plan`` for each of these locks whose capacity is known, by device id:
-    their codes and pools read in two queries. ``unknown_held``: by device id, codes a lock was
-    seen holding that Latchkey has no record of (a pre-flight check's listing)."""
+    """``lifecycle.lock_slot_plan`` for each of these locks whose capacity is known, by device id.
+    ``unknown_held``: by device id, codes a lock was seen holding that Latchkey has no record of
+    (a pre-flight check's listing).
+
+    A lock with no more codes (and backups to come) than slots needs no planning: every code
+    goes on as early as it may, and none overflows. Such a lock gets an empty plan (no code
+    waits, none overflows) from one count, so that a sweep's cost follows its crowded locks
+    only; the others' codes are never read."""
     devices = {device.pk: device for device in devices if device.max_active_codes_supported is not None}
     if not devices:
         return {}
-    codes: dict = {pk: [] for pk in devices}
-    for code in codes_taking_slots(list(devices), now=now).only(*_SLOT_FIELDS):
-        codes[code.device_id].append(code)
+    taking = codes_taking_slots(list(devices), now=now).order_by().values("device_id")
+    counts = dict(taking.annotate(n=Count("pk")).values_list("device_id", "n"))
     pooled = [pk for pk, device in devices.items() if device.supports_backup_access_code_pool]
     to_come = backups_to_come(pooled) if pooled else {}
-    plans = {}
-    for pk, device in devices.items():
-        for code in codes[pk]:
-            code.device = device  # read by lifecycle (native scheduling), not fetched again
-        unplanned = to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0)
-        plans[pk] = lifecycle.lock_slot_plan(device, codes[pk], now=now, unplanned=unplanned)
+    unplanned = {pk: to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0) for pk in devices}
+    crowded = [
+        pk
+        for pk, device in devices.items()
+        if counts.get(pk, 0) + unplanned[pk] > device.max_active_codes_supported
+    ]
+    plans = {
+        pk: lifecycle.SlotPlan(capacity=device.max_active_codes_supported, now=now, uses={}, overflows={})
+        for pk, device in devices.items()
+    }
+    codes: dict = {pk: [] for pk in crowded}
+    if crowded:
+        for code in codes_taking_slots(crowded, now=now).only(*_SLOT_FIELDS):
+            code.device = devices[code.device_id]  # read by lifecycle (native scheduling), not fetched again
+            codes[code.device_id].append(code)
+    for pk in crowded:
+        plans[pk] = lifecycle.lock_slot_plan(devices[pk], codes[pk], now=now, unplanned=unplanned[pk])
     return plans
 
 
