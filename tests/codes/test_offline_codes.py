@@ -2,7 +2,7 @@
 windows, the lock's limits checked at create, windows rounded to the property's local days, and
 a one-time PIN that opens once (issue 17)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
