@@ -163,15 +163,14 @@ def _slot_plans(codes: list[AccessCode], *, now: datetime) -> dict:
     plans = slot_plans({code.device_id: code.device for code in codes}.values(), now=now)
     if not plans:
         return plans
-    carrying = set(
-        AccessCodeIssue.objects.filter(
-            access_code__device_id__in=list(plans),
-            kind=IssueKind.ERROR,
-            code=NO_SPACE,
-            cleared_at__isnull=True,
-        ).values_list("access_code_id", flat=True)
-    )
     in_batch = {code.pk for code in codes}
+    # Only a crowded lock's plan places codes; the others' plans are empty (``slot_plans``).
+    crowded = [pk for pk, plan in plans.items() if plan.uses or plan.overflows]
+    carrying = set(
+        AccessCodeIssue.objects.filter(kind=IssueKind.ERROR, code=NO_SPACE, cleared_at__isnull=True)
+        .filter(Q(access_code_id__in=in_batch) | Q(access_code__device_id__in=crowded))
+        .values_list("access_code_id", flat=True)
+    )
     for code in codes:
         code.carries_no_space = code.pk in carrying
     stale = []
