@@ -51,7 +51,7 @@ run: $(VENV)/.installed
 	@echo "Latchkey is starting: log in at http://$(HOST):$(PORT)/admin/ with the login above."
 	@# Both run in the background of this shell, which stops them when it is interrupted, when
 	@# the web server ends, or when make itself is gone (a signal that reached only make).
-	@DEBUG=1 $(PY) manage.py qcluster & worker=$$!; \
+	@DEBUG=1 $(PY) manage.py run_workers & worker=$$!; \
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT) & server=$$!; \
 	make_pid=$$PPID; \
 	trap 'kill $$server $$worker 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM HUP; \
@@ -77,8 +77,11 @@ FUZZ_EXAMPLES ?= 5
 schemathesis: install
 	env -u DATABASE_URL FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest -q tests/api/fuzz_seam_schemathesis.py
 
-# Everything CI runs: lint and checks, then the whole suite on SQLite and on PostgreSQL.
+# Everything CI runs: lint and checks, the whole suite on SQLite and on PostgreSQL, then a short
+# schemathesis run (3 examples per operation, about 3 minutes) against Seam's document.
+CI_FUZZ_EXAMPLES ?= 3
 test: lint test-sqlite test-postgres
+	$(MAKE) schemathesis FUZZ_EXAMPLES=$(CI_FUZZ_EXAMPLES)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -27,7 +27,7 @@ from api.wire import (
     pagination_body,
 )
 from codes.models import AccessCode, ActionType
-from codes.selectors import pin_suggestion
+from codes.selectors import pin_suggestion, wire_code, wire_code_by_id, wire_codes
 from codes.services import access_codes, backup_pool, checks
 from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from devices.models import MAX_CODE_LENGTH, Device
@@ -46,10 +46,22 @@ def find_device(workspace, device_id) -> Device:
     return device
 
 
-def find_code(workspace, params: dict, *, managed: bool = True) -> AccessCode:
-    """By ``access_code_id``, or by ``device_id`` and ``code``; a given device_id must match."""
-    codes = AccessCode.objects.shown() if managed else AccessCode.objects.live()
-    codes = codes.select_related("device").filter(workspace=workspace, is_managed=managed)
+def find_code(workspace, params: dict, *, managed: bool = True, to_show: bool = False) -> AccessCode:
+    """By ``access_code_id``, or by ``device_id`` and ``code``; a given device_id must match.
+    ``to_show``: only to be shaped for the wire, read as a ``WireCode``, never to be changed."""
+    if to_show and params.get("access_code_id") and not params.get("device_id"):
+        code = wire_code_by_id(
+            workspace_id=workspace.pk, access_code_id=params["access_code_id"], shown=managed
+        )
+        if code is None:
+            raise not_found("access_code")
+        return code
+    if to_show:
+        codes = wire_codes(shown=managed)
+    else:
+        codes = AccessCode.objects.shown() if managed else AccessCode.objects.live()
+        codes = codes.select_related("device")
+    codes = codes.filter(workspace=workspace, is_managed=managed)
     if params.get("access_code_id"):
         codes = codes.filter(pk=params["access_code_id"])
         if params.get("device_id"):
@@ -61,12 +73,19 @@ def find_code(workspace, params: dict, *, managed: bool = True) -> AccessCode:
     code = codes.first()
     if code is None:
         raise not_found("access_code")
-    return code
+    return wire_code(code) if to_show else code
 
 
 def code_page(request, codes, params: dict) -> dict:
-    """One page of ``codes`` as a list route answers it (managed and unmanaged alike)."""
-    page = paginate(codes, cursor=params.get("page_cursor"), limit=params.get("limit"), key="access_code_id")
+    """One page of ``codes`` (``codes_for_wire``) as a list route answers it (managed and
+    unmanaged alike)."""
+    page = paginate(
+        codes,
+        cursor=params.get("page_cursor"),
+        limit=params.get("limit"),
+        key="access_code_id",
+        item=wire_code,
+    )
     return {"access_codes": access_codes_wire(page.items), "pagination": pagination_body(request, page)}
 
 
@@ -245,7 +264,7 @@ class Get(SeamRoute):
     params = LookupParams
 
     def answer(self, p):
-        return {"access_code": access_code_wire(find_code(self.workspace, p))}
+        return {"access_code": access_code_wire(find_code(self.workspace, p, to_show=True))}
 
 
 class List(SeamRoute):
@@ -259,11 +278,7 @@ class List(SeamRoute):
     def answer(self, p):
         if not p.get("device_id") and not p.get("access_code_ids"):
             raise invalid_input({"device_id": ["give device_id or access_code_ids."]})
-        codes = (
-            AccessCode.objects.shown()
-            .select_related("device")
-            .filter(workspace=self.workspace, is_managed=True)
-        )
+        codes = wire_codes(shown=True).filter(workspace=self.workspace, is_managed=True)
         if p.get("device_id"):
             codes = codes.filter(device_id=p["device_id"])
         if p.get("access_code_ids"):

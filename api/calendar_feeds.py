@@ -79,7 +79,7 @@ class List(SeamRoute):
         device_id = serializers.UUIDField(required=False)
 
     def answer(self, p):
-        found = feeds_for([self.workspace]).order_by("created_at", "pk")
+        found = feeds_for([self.workspace]).prefetch_related("devices").order_by("created_at", "pk")
         if p.get("device_id"):
             found = found.filter(devices=p["device_id"])
         return {"calendar_feeds": [calendar_feed_wire(f) for f in found]}

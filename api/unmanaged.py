@@ -17,6 +17,7 @@ from api.wire import (
     WireString,
 )
 from codes.models import AccessCode, ActionType
+from codes.selectors import wire_codes
 from codes.services import access_codes, drift
 from codes.shapes import access_code_wire, action_attempt_wire
 from devices.models import ProviderKind
@@ -51,7 +52,7 @@ class List(SeamRoute):
 
     def answer(self, p):
         device = find_device(self.workspace, p["device_id"])
-        codes = AccessCode.objects.live().select_related("device").filter(device=device, is_managed=False)
+        codes = wire_codes(shown=False).filter(device=device, is_managed=False)
         if p.get("search"):
             codes = codes.filter(name__icontains=p["search"])
         return code_page(self.request, codes, p)
@@ -62,7 +63,7 @@ class Get(SeamRoute):
     params = LookupParams
 
     def answer(self, p):
-        return {"access_code": access_code_wire(find_code(self.workspace, p, managed=False))}
+        return {"access_code": access_code_wire(find_code(self.workspace, p, managed=False, to_show=True))}
 
 
 class ConvertToManaged(SeamRoute):

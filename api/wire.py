@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import orjson
 from django.core import signing
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
 from django.db.models import Q
@@ -40,11 +41,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.deviations import refused_parameter
+from api.keys import api_key_for
 from api.schema import QUERY_METHODS, SeamRouteSchema
 from common.times import iso
 from devices.models import ApiKey, Workspace
 from devices.rules import Conflict
-from devices.services import api_key_authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None  # IsAuthenticated then answers 401 unauthorized
         if len(header) != 2 or header[0].lower() != "bearer":
             raise exceptions.AuthenticationFailed("Send the API key as 'Authorization: Bearer seam_...'.")
-        api_key = api_key_authenticate(header[1])
+        api_key = api_key_for(header[1])
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
         return ApiClient(workspace=api_key.workspace, api_key=api_key), api_key
@@ -322,10 +323,11 @@ class Page:
     next_cursor: str | None
 
 
-def paginate(queryset, *, cursor: str | None, limit: int | None, key: str) -> Page:
+def paginate(queryset, *, cursor: str | None, limit: int | None, key: str, item=None) -> Page:
     """Keyset pagination, newest first, on (``created_at``, primary key): stable while rows are
     added, and each page costs the same however deep. The cursor is signed, so it is opaque and a
-    tampered one is refused rather than misread."""
+    tampered one is refused rather than misread. ``item`` turns a row into a page's item (for a
+    ``values_list`` queryset); the items must have ``created_at`` and ``pk``."""
     # Seam's documented defaults run to tens of thousands; a larger limit gets a full page and
     # a cursor to the next, rather than a refusal.
     limit = min(limit or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -340,6 +342,8 @@ def paginate(queryset, *, cursor: str | None, limit: int | None, key: str) -> Pa
             Q(created_at__lt=after[0]) | Q(created_at=after[0], **{f"{key}__lt": after[1]})
         )
     rows = list(queryset[: limit + 1])
+    if item is not None:
+        rows = [item(row) for row in rows]
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
@@ -380,6 +384,30 @@ class PageParams(Params):
 
 
 # --- Routes ----------------------------------------------------------------------------------
+
+
+# What orjson would write differently from DRF's encoder it hands back, unwritten (no default:
+# TypeError), so that DRF's encoder writes the whole body instead.
+_ORJSON_PASSTHROUGH = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+class SeamJSONRenderer(JSONRenderer):
+    """DRF's JSON, byte for byte (compact, UTF-8, U+2028 and U+2029 escaped), written by orjson:
+    a page of 100 codes spent a tenth of its time in the standard library's encoder. A client
+    asking for indented JSON (``Accept: application/json; indent=2``) gets DRF's own."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        if renderer_context is not None and self.get_indent(accepted_media_type or "", renderer_context):
+            return super().render(data, accepted_media_type, renderer_context)
+        try:
+            body = orjson.dumps(data, option=_ORJSON_PASSTHROUGH)
+        except TypeError:  # a value orjson would write its own way (a datetime): DRF's encoder
+            return super().render(data, accepted_media_type, renderer_context)
+        return body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
 
 
 class SeamJSONParser(JSONParser):
@@ -423,7 +451,7 @@ class SeamRoute(APIView):
     schema = SeamRouteSchema()
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [SeamJSONRenderer]
     parser_classes = [SeamJSONParser]
 
     def __init_subclass__(cls, **kwargs):

@@ -1,7 +1,7 @@
 """Run every benchmark and write bench/RESULTS.md.
 
     python bench/run.py [--postgres postgres://postgres@127.0.0.1:5432/latchkey_bench | --no-postgres]
-                        [--repeat 3] [--only sweep|webhooks|load|workers] [--smoke --output PATH]
+                        [--repeat 3] [--only sweep|webhooks|load|drift|memory|workers] [--smoke --output PATH]
 
 Benchmarks print Markdown; this collects them, with the time each ran, under a header that says
 how to read them, and computes from their numbers what one machine carries (the capacity
@@ -49,10 +49,11 @@ BENCHMARKS = {
     "webhooks": Benchmark("### Inbound webhooks", ("--deliveries", "100")),
     "load": Benchmark(
         "### API load test",
-        ("--duration", "2", "--warmup", "1", "--doors", "20", "--codes", "200"),
+        ("--rounds", "1", "--duration", "2", "--warmup", "1", "--doors", "20", "--codes", "2000"),
         takes_repeat=False,
     ),
     "drift": Benchmark("### Drift check", ("--locks", "50", "--codes", "200")),
+    "memory": Benchmark("### Memory", ("--totals", "1000", "3000", "--deliveries", "50")),
     "workers": Benchmark(
         "### Worker scaling", ("--due", "1000", "--total", "2000", "--devices", "100"), on_sqlite=False
     ),
@@ -81,16 +82,23 @@ How to read the tables:
   it stayed below it (an upper-bound check, not the sweep's own footprint).
 - **Inbound webhooks**: a lock provider's signed callbacks, through Django's request handling in
   one process (the test client, no network): verified and stored per second, then processed
-  (the code's state and event written) per second by the task's function. Issue 6's target is
-  500 stored per second on SQLite.
-- **API load test**: this is the API benchmark. gunicorn serves `config.wsgi` with DEBUG off;
-  wrk, a separate process, loads one route at a time over loopback for a fixed time. req/s is
-  completed requests per second with every worker busy; p50/p90/p99 are latencies as wrk saw
-  them; 'non-2xx' counts answers that were not 2xx and 'socket errors' wrk's connect, read,
-  write and timeout errors: both should be 0. gunicorn's sync workers close the connection
-  after each answer, so every request includes a TCP connect, as through most proxies.
+  (the code's state and event written) per second by the queued task's function, in batches of
+  200 pending deliveries a transaction. Issue 6's target is 500 stored per second on SQLite;
+  issue 21's, per process on PostgreSQL, 1,000 stored and 300 processed.
+- **API load test**: this is the API benchmark. gunicorn serves Latchkey with DEBUG off, plus
+  two baselines mounted only in the benchmark's own URL module (bench/load_urls.py): a bare
+  Django JSON view answering an access code's size, and a view reading one access-code row
+  through the ORM, behind the same middleware. wrk, a separate process, loads one route at a
+  time over loopback, the routes interleaved round by round; req/s is completed requests per
+  second with every worker busy, and each route's ratio to both baselines, measured side by
+  side, is what to compare across runs and machines. p50/p90/p99 are latencies as wrk saw them;
+  'non-2xx' counts answers that were not 2xx and 'socket errors' wrk's connect, read, write and
+  timeout errors: both should be 0. gunicorn's sync workers close the connection after each
+  answer, so every request includes a TCP connect, as through most proxies.
 - **Drift check**: one process comparing every lock's codes with what Latchkey declares, as the
   15-minute schedule does, on a programmed portfolio where nothing differs (the steady state).
+- **Memory**: the peak of Python's allocations (tracemalloc) while the drift check, a sweep and
+  the webhook batches ran over portfolios of growing size; flat means the same at every size.
 - **Worker scaling**: the production profile's background side: a backlog of due codes
   programmed by one `qcluster` process, then by two sharing it, on PostgreSQL with Redis as
   django-q2's broker. 'backlog time' runs from the first sweep's start to the last one's end.

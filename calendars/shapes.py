@@ -11,7 +11,8 @@ def calendar_feed_wire(feed: CalendarFeed) -> dict:
         "property_id": str(feed.property_id),
         "name": feed.name,
         "url": feed.url,
-        "device_ids": sorted(str(pk) for pk in feed.devices.values_list("pk", flat=True)),
+        # .all(), so that a list's prefetch_related("devices") serves every feed (no query each).
+        "device_ids": sorted(str(d.pk) for d in feed.devices.all()),
         "early_check_in_minutes": feed.early_check_in_minutes,
         "late_check_out_minutes": feed.late_check_out_minutes,
         "blocked_dates_are_stays": feed.blocked_dates_are_stays,

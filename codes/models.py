@@ -162,6 +162,9 @@ class AccessCode(models.Model):
         indexes = [
             models.Index(fields=["device", "deleted_at"], name="access_code_device_live_idx"),
             models.Index(fields=["workspace", "created_at"], name="access_code_workspace_idx"),
+            # A lock's codes newest first, as the API lists them: without it SQLite walked the
+            # workspace's every code in the workspace index's order to find one lock's page.
+            models.Index(fields=["device", "created_at"], name="access_code_device_page_idx"),
             models.Index(fields=["next_attempt_at"], name="access_code_due_idx"),
         ]
 
@@ -395,6 +398,7 @@ class StaffActionKind(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
     RETRIED = "retried", "Retry requested"
     PIN_REVEALED = "pin_revealed", "PIN revealed"
+    GUEST_CODE_SENT = "guest_code_sent", "Code sent to the guest"
 
 
 class StaffAction(models.Model):

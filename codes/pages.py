@@ -9,12 +9,13 @@ from enum import StrEnum
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from codes import lifecycle
+from codes import catalog, lifecycle
 from codes.models import AccessCode, AccessCodeStatus
 from codes.selectors import (
     Weight,
     access_code_issues,
     lock_slot_plan_and_codes,
+    review_problems,
     slot_plans,
     with_shown_issues,
 )
@@ -39,6 +40,11 @@ class Readiness(StrEnum):
     def label(self) -> str:
         return READINESS_LABELS[self]
 
+    @property
+    def short(self) -> str:
+        """One word, for where room is short (a timeline bar); ``label`` says it in full."""
+        return READINESS_SHORT[self]
+
 
 READINESS_LABELS = {
     Readiness.FAILED: "Failed",
@@ -47,6 +53,17 @@ READINESS_LABELS = {
     Readiness.SET: "Set",
     Readiness.SCHEDULED: "Scheduled on the lock",
     Readiness.CHECKED: "Checked, set just in time",
+    Readiness.PENDING: "Pending",
+}
+
+
+READINESS_SHORT = {
+    Readiness.FAILED: "Failed",
+    Readiness.SET_LOCK_OFFLINE: "Lock offline",
+    Readiness.AT_RISK: "At risk",
+    Readiness.SET: "Set",
+    Readiness.SCHEDULED: "Scheduled",
+    Readiness.CHECKED: "Checked",
     Readiness.PENDING: "Pending",
 }
 
@@ -299,13 +316,52 @@ def review_queue(*, workspaces) -> QuerySet[AccessCode]:
     )
 
 
+@dataclass
+class ReviewCard:
+    """One card of the review queue: a lock's problem with every flagged stay it affects (one
+    set of actions for them all), or one code's own problem."""
+
+    codes: list[AccessCode]  # soonest arrival first
+    problems: list  # selectors.QueueProblem, worst first
+    lock: Device | None = None  # set when the cause is the lock's, not the code's
+
+    @property
+    def anchor(self) -> str:
+        if self.lock is None:
+            return f"code-{self.codes[0].pk}"
+        return f"lock-{self.lock.pk}-" + "-".join(sorted({p.title.split(":")[0] for p in self.problems}))
+
+
+def review_cards(codes: list[AccessCode]) -> list[ReviewCard]:
+    """The queue's codes as cards, in the queue's order (a card where its first code falls).
+    A code whose every problem is its lock's (inherited from the lock or its account, or a
+    refusal the catalog marks ``about_lock``) joins the card of that lock and those problems;
+    a code with a problem of its own, or a pulled backup to hand out, has a card of its own."""
+    cards: list[ReviewCard] = []
+    by_cause: dict = {}
+    for code in with_shown_issues(codes):
+        causes = [i for i in code.shown_issues if i.weight in (Weight.BLOCKS, Weight.AT_RISK)]
+        lock_caused = (
+            bool(causes)
+            and all(i.inherited or i.entry.about_lock for i in causes)
+            and not code.pulled_backup_access_code_id
+        )
+        if not lock_caused:
+            cards.append(ReviewCard([code], review_problems(code)))
+            continue
+        key = (code.device_id, tuple(sorted({(i.kind, i.code) for i in causes})))
+        if key in by_cause:
+            by_cause[key].codes.append(code)
+        else:
+            by_cause[key] = ReviewCard([code], review_problems(code), lock=code.device)
+            cards.append(by_cause[key])
+    return cards
+
+
 def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
-    """The code's history, newest first: Seam's events and what staff did, as
-    (when, what, detail)."""
-    entries = [
-        (e.occurred_at, e.event_type.removeprefix("access_code."), _event_detail(e.payload))
-        for e in code.events.all()
-    ]
+    """The code's history, newest first, in sentences: Seam's events and what staff did, as
+    (when, what happened, detail). Never a PIN: ``_PIN_KEYS`` are not read at all."""
+    entries = [(e.occurred_at, *_event_sentence(e.event_type, e.payload)) for e in code.events.all()]
     for action in code.staff_actions.select_related("actor", "assignee"):
         who = action.actor.get_username() if action.actor else "someone"
         detail = f"by {who}"
@@ -321,9 +377,45 @@ def timeline_for_code(code: AccessCode) -> list[tuple[datetime, str, str]]:
 # in a history line, whoever reads it.
 _PIN_KEYS = {"code", "code_on_lock"}
 
+# What happened, for each of Seam's access-code events, as a person says it.
+_EVENT_SENTENCES = {
+    "created": "Created in Latchkey.",
+    "changed": "Changed.",
+    "scheduled_on_device": "Put on the lock with its window: the lock turns it on at arrival.",
+    "set_on_device": "Set on the lock: it opens the door.",
+    "removed_from_device": "Taken off the lock.",
+    "delay_in_setting_on_device": "Putting it on the lock is taking longer than expected.",
+    "failed_to_set_on_device": "The lock did not take it.",
+    "deleted": "Deleted; Latchkey takes it off the lock.",
+    "delay_in_removing_from_device": "Taking it off the lock is taking longer than expected.",
+    "failed_to_remove_from_device": "It could not be taken off the lock.",
+    "modified_external_to_seam": "Changed on the lock, outside Latchkey.",
+    "deleted_external_to_seam": "Removed from the lock, outside Latchkey.",
+    "backup_access_code_pulled": "A backup code was pulled for this guest.",
+}
+
+# The fields a change can touch, as a person calls them.
+_FIELD_WORDS = {
+    "code": "the PIN",
+    "name": "the name",
+    "starts_at": "the arrival",
+    "ends_at": "the departure",
+    "type": "ongoing or time-bound",
+    "use_backup_access_code_pool": "use of the backup pool",
+    "is_external_modification_allowed": "whether changes outside Latchkey are allowed",
+    "is_managed": "managed by Latchkey",
+}
+
+
+def _event_sentence(event_type: str, payload: dict) -> tuple[str, str]:
+    """(what happened, detail) for one of Seam's events, from its payload's harmless keys."""
+    slug = event_type.removeprefix("access_code.")
+    what = _EVENT_SENTENCES.get(slug) or slug.replace("_", " ").capitalize() + "."
+    return what, _event_detail(payload)
+
 
 def _event_detail(payload: dict) -> str:
-    skip = {"device_id", "access_code_id"} | _PIN_KEYS
+    skip = {"device_id", "access_code_id", "backup_access_code_id", "changed"} | _PIN_KEYS
     parts = []
     for key, value in payload.items():
         if key in skip:
@@ -331,10 +423,74 @@ def _event_detail(payload: dict) -> str:
         if key == "changed_properties" and isinstance(value, list):
             # Seam's {property, from, to}: the names say what changed; values may be PINs.
             names = [str(c.get("property")) for c in value if isinstance(c, dict)]
-            parts.append(f"changed: {', '.join(names)}")
+            parts.append(
+                "What changed: " + ", ".join(_FIELD_WORDS.get(n, n.replace("_", " ")) for n in names)
+            )
             continue
-        parts.append(f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
-    return "; ".join(parts)
+        if key == "errors" and isinstance(value, list):
+            parts.append("The lock said: " + "; ".join(catalog.error(str(c)).message for c in value))
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        parts.append(f"{key.replace('_', ' ').capitalize()}: {shown}")
+    return ". ".join(parts) + ("." if parts else "")
+
+
+# --- The code page's first line ----------------------------------------------------------------
+
+
+def readiness_sentence(code: AccessCode, *, zone) -> str:
+    """One plain-language line that says whether the code will open the door, and why not.
+    The words of ``Readiness``; Seam's status and flags are for the details line only."""
+    r = readiness(code)
+    shown = getattr(code, "shown_issues", None)
+    if shown is None:
+        shown = access_code_issues(code)
+    worst = next((i for i in shown if i.weight is Weight.BLOCKS), None) or next(
+        (i for i in shown if i.weight is Weight.AT_RISK), None
+    )
+
+    def at(instant: datetime | None) -> str:
+        return instant.astimezone(zone).strftime("%a %d %b %H:%M %Z") if instant else ""
+
+    if code.deleted_at is not None:
+        if code.status == AccessCodeStatus.REMOVING:
+            return "Deleted: Latchkey is taking it off the lock."
+        return "Deleted: it no longer opens the door."
+    if r is Readiness.FAILED:
+        why = worst.entry.message if worst else "it is not on the lock"
+        return f"Not ready: {why.rstrip('.')}. See what to do below."
+    if r is Readiness.SET_LOCK_OFFLINE:
+        return "On the lock, but the lock cannot be reached now: it opens the door if nothing changes."
+    if r is Readiness.AT_RISK:
+        why = worst.entry.message if worst else (mask_pins(code.review_reason) or "not ready in time")
+        return f"At risk: {why.rstrip('.')}."
+    if r is Readiness.SET:
+        until = f" until {at(code.ends_at)}" if code.ends_at else ""
+        return f"Ready: the code is on the lock and opens the door{until}."
+    if r is Readiness.SCHEDULED:
+        return f"Ready: the code is on the lock and turns on at {at(code.starts_at)}."
+    if r is Readiness.CHECKED:
+        return (
+            f"Ready: the lock passed its check; Latchkey puts the code on just before {at(code.starts_at)}."
+        )
+    if code.starts_at is not None:
+        return f"Not on the lock yet: Latchkey puts it on ahead of {at(code.starts_at)}."
+    return "Not on the lock yet: Latchkey is putting it on."
+
+
+def seam_details(code: AccessCode) -> list[tuple[str, str]]:
+    """Seam's own words for the code, for the details line: status, type and the codes of its
+    errors and warnings."""
+    shown = getattr(code, "shown_issues", None)
+    if shown is None:
+        shown = access_code_issues(code)
+    return [
+        ("Seam status", f"{code.get_status_display()} ({code.status})"),
+        ("Type", code.get_type_display()),
+        ("Scheduled on device", "yes" if code.is_scheduled_on_device else "no"),
+        ("Errors", ", ".join(i.code for i in shown if i.kind == "error") or "none"),
+        ("Warnings", ", ".join(i.code for i in shown if i.kind == "warning") or "none"),
+    ]
 
 
 # --- The timeline picture ------------------------------------------------------------------
@@ -348,12 +504,17 @@ class TimelineBar:
     width: float
     starts_before: bool  # the code began before the span (drawn cut at the left edge)
     ends_after: bool
+    row: int = 0  # overlapping codes on one door each get a row of their own in its lane
 
 
 @dataclass(frozen=True)
 class TimelineLane:
     device: Device
     bars: list[TimelineBar]
+
+    @property
+    def rows(self) -> int:
+        return max((b.row for b in self.bars), default=0) + 1
 
 
 @dataclass(frozen=True)
@@ -369,6 +530,12 @@ class PropertyTimeline:
     end: datetime
     ticks: list[TimelineTick]
     lanes: list[TimelineLane]
+    now_left: float | None = None  # where "now" falls, in percent of the span; None outside it
+
+
+# The narrowest a bar is drawn, in percent of the span (about 30 hours of 14 days): room for a
+# guest's name and a one-word readiness at the timeline's narrowest (ui.css: .lk-timeline).
+BAR_MIN_WIDTH = 9.0
 
 
 def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> PropertyTimeline:
@@ -396,22 +563,34 @@ def property_timeline(prop: Property, *, now: datetime, days: int = 14) -> Prope
         .filter(device__property=prop)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=end, ends_at__gt=start))
         .select_related("device")
-        .order_by("starts_at")
+        .order_by(F("starts_at").asc(nulls_first=True), "pk")
     )
     by_device: dict = {}
-    for code in codes:
+    row_ends: dict = {}  # per door, where each of its rows is free again (percent of the span)
+    for code in codes:  # by start: the first row free at a code's start takes it
         starts = code.starts_at or start
         ends = code.ends_at or end
         left = at(starts)
+        # A short stay is drawn at least BAR_MIN_WIDTH wide, so that its name and readiness can
+        # be read; rows are packed by the drawn extent, so no bar covers another.
+        drawn_end = max(at(ends), left + BAR_MIN_WIDTH)
+        ends_of_rows = row_ends.setdefault(code.device_id, [])
+        row = next((n for n, free_from in enumerate(ends_of_rows) if free_from <= left), len(ends_of_rows))
+        if row == len(ends_of_rows):
+            ends_of_rows.append(drawn_end)
+        else:
+            ends_of_rows[row] = drawn_end
         by_device.setdefault(code.device_id, []).append(
             TimelineBar(
                 code=code,
                 readiness=readiness(code),
                 left=left,
-                width=max(at(ends) - left, 0.5),
+                width=max(at(ends) - left, BAR_MIN_WIDTH),
                 starts_before=starts < start,
                 ends_after=ends > end,
+                row=row,
             )
         )
     lanes = [TimelineLane(d, by_device.get(d.pk, [])) for d in prop.devices.order_by("display_name")]
-    return PropertyTimeline(prop, start, end, ticks, lanes)
+    now_left = at(now) if start <= now < end else None
+    return PropertyTimeline(prop, start, end, ticks, lanes, now_left)

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from codes import lifecycle
@@ -557,35 +557,75 @@ def check_drift(*, now: datetime | None = None, devices=None) -> dict:
 
     It runs over every lock every 15 minutes, so locks go a chunk at a time: one provider
     session and a few queries per chunk, and the per-lock services only where a lock differs.
+    The locks are read a chunk at a time too (by account, then id), so a fleet of any size is
+    held in memory one chunk at once; ``devices`` (a list) checks those locks only.
     """
-    from devices.models import Device
-
     now = now or timezone.now()
     counts = {"devices": 0, "changed": 0, "removed": 0, "unmanaged": 0}
-    devices = (
-        devices
-        if devices is not None
-        else Device.objects.select_related("connected_account").filter(access_codes__isnull=False).distinct()
-    )
-    by_account: dict = {}
-    for device in devices:
-        by_account.setdefault(device.connected_account_id, []).append(device)
-    for account_id, locks in by_account.items():
-        try:
-            provider = provider_for(locks[0].connected_account, now=now)
-        except Exception:  # this account's locks wait for the next run; the others go on
-            logger.exception("no provider for account %s; its locks are not checked for drift", account_id)
-            continue
-        for start in range(0, len(locks), DRIFT_CHUNK):
-            chunk = locks[start : start + DRIFT_CHUNK]
+    providers: dict = {}  # the current account's only: a chunk never spans two accounts
+    for chunk in _drift_chunks(devices):
+        account_id = chunk[0].connected_account_id
+        if account_id not in providers:
+            providers.clear()
             try:
-                held = _held_codes(provider, chunk)
-                drift.lock_doubt_sync(locks=chunk, held=held, now=now)
-                for key, found in _drift_in(chunk, held, now=now).items():
-                    counts[key] += found
-            except Exception:  # one chunk's failure must not stop the rest
-                logger.exception("drift check of locks %s failed", [lock.pk for lock in chunk])
+                providers[account_id] = provider_for(chunk[0].connected_account, now=now)
+            except Exception:  # this account's locks wait for the next run; the others go on
+                logger.exception(
+                    "no provider for account %s; its locks are not checked for drift", account_id
+                )
+                providers[account_id] = None
+        provider = providers[account_id]
+        if provider is None:
+            continue
+        try:
+            held = _held_codes(provider, chunk)
+            drift.lock_doubt_sync(locks=chunk, held=held, now=now)
+            for key, found in _drift_in(chunk, held, now=now).items():
+                counts[key] += found
+        except Exception:  # one chunk's failure must not stop the rest
+            logger.exception("drift check of locks %s failed", [lock.pk for lock in chunk])
     return counts
+
+
+def _drift_chunks(devices=None):
+    """Locks with codes, ``DRIFT_CHUNK`` at a time, each chunk one account's, read page by page
+    in (account, id) order: never the whole fleet at once."""
+    from devices.models import Device
+
+    if devices is not None:
+        ordered = sorted(devices, key=lambda d: (str(d.connected_account_id), str(d.pk)))
+        pages = [ordered[start : start + DRIFT_CHUNK] for start in range(0, len(ordered), DRIFT_CHUNK)]
+    else:
+        pages = _lock_pages(
+            Device.objects.select_related("connected_account")
+            .filter(Exists(AccessCode.objects.filter(device=OuterRef("pk"))))
+            .order_by("connected_account_id", "pk")
+        )
+    for page in pages:
+        chunk: list = []
+        for lock in page:
+            if chunk and lock.connected_account_id != chunk[0].connected_account_id:
+                yield chunk
+                chunk = []
+            chunk.append(lock)
+        if chunk:
+            yield chunk
+
+
+def _lock_pages(locks):
+    last = None
+    while True:
+        page = locks
+        if last is not None:
+            page = page.filter(
+                Q(connected_account_id__gt=last.connected_account_id)
+                | Q(connected_account_id=last.connected_account_id, pk__gt=last.pk)
+            )
+        page = list(page[:DRIFT_CHUNK])
+        if not page:
+            return
+        yield page
+        last = page[-1]
 
 
 def _held_codes(provider, locks) -> dict:

@@ -43,6 +43,10 @@ SCHEDULER_LEASE_SECONDS: int = env.int("SCHEDULER_LEASE_SECONDS", default=300)
 
 # Worker processes django-q2 starts on this machine.
 Q_WORKERS: int = env.int("Q_WORKERS", default=2)
+# `run_workers`: how long a stopping cluster may take to finish its tasks in hand before it is
+# killed (its claimed codes then wait for their leases). Keep it below the supervisor's own stop
+# timeout (systemd's default is 90 s).
+WORKER_STOP_SECONDS: float = env.float("WORKER_STOP_SECONDS", default=60.0)
 
 # HTTPS. On by default whenever DEBUG is off, so a production deployment is secure unless it
 # says otherwise (and `check --deploy` passes); local runs (DEBUG=1) serve plain HTTP.
@@ -57,6 +61,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS"
 SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=_SECURE_BY_DEFAULT)
 # Only behind a proxy that sets X-Forwarded-Proto itself; otherwise a client could claim HTTPS.
 TRUST_X_FORWARDED_PROTO: bool = env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+# Only behind a proxy that appends the client's address to X-Forwarded-For; otherwise a client
+# could name any address and escape the login lockout.
+TRUST_X_FORWARDED_FOR: bool = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+# Login throttling (django-axes): this many failed logins for one username from one address
+# lock that pair out for LOGIN_COOLOFF_MINUTES.
+LOGIN_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_COOLOFF_MINUTES: int = env.int("LOGIN_COOLOFF_MINUTES", default=15)
 
 # Requests Latchkey makes of its own (webhook deliveries, booking calendars): URLs that resolve
 # to private, loopback or link-local addresses are refused unless this is set (tests and local

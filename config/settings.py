@@ -2,8 +2,10 @@
 (SQLite in var/, django-q2 on the ORM broker) so a fresh clone runs with nothing configured."""
 
 import os
+from datetime import timedelta
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env
@@ -36,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "django_q",
     "devices",
     "codes",
@@ -46,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "common.middleware.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -69,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -118,6 +127,7 @@ Q_CLUSTER = {
     "catch_up": False,
     "ack_failures": True,
 }
+WORKER_STOP_SECONDS = env.WORKER_STOP_SECONDS
 if env.REDIS_URL:
     Q_CLUSTER["redis"] = env.REDIS_URL
 else:
@@ -197,6 +207,43 @@ SESSION_COOKIE_SECURE = env.SESSION_COOKIE_SECURE
 CSRF_COOKIE_SECURE = env.CSRF_COOKIE_SECURE
 if env.TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+TRUST_X_FORWARDED_FOR = env.TRUST_X_FORWARDED_FOR
+
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from Latchkey's
+# own static files, or inline where the page was rendered with this response's nonce
+# ({{ CSP_NONCE }}: a page's computed positions, such as the timeline's bars). No inline style
+# attributes, no inline scripts without it, nothing from other sites, no framing. The API docs
+# page relaxes what it must (api/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Login throttling (django-axes): failures are counted per username and client address, so a
+# stranger guessing one account's password cannot lock its owner out from elsewhere. A lockout
+# lapses after the cool-off; `manage.py axes_reset` lifts every lockout at once (README).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=env.LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "common.client_ip.client_ip"
+# django-axes masks the password (and logs usernames and addresses masked) in what it keeps of a
+# failed attempt; its records are in the admin for those given its permissions.
 
 LOGGING = {
     "version": 1,
@@ -221,6 +268,11 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's scripts are served from Latchkey's own static files: it works offline, and
+    # under the Content-Security-Policy's script-src 'self'.
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "codes.models.EventType"},
 }
 

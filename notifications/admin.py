@@ -4,12 +4,17 @@ outbox with every attempt, guests' contacts with "send the code now", and guest 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 
+from codes.models import AccessCode
 from devices import credentials
 from devices.admin import ReadOnlyAdmin, ReadOnlyInline, WorkspaceScopedAdmin
 from devices.selectors import workspaces_visible_to
+from notifications import code_pages
 from notifications.models import (
     AlertKind,
     GuestContact,
@@ -18,12 +23,14 @@ from notifications.models import (
     NotificationAttempt,
     NotificationChannel,
     NotificationRule,
+    every_alert_kind,
 )
 from notifications.services import channels, guests
 
 
 class ChannelForm(forms.ModelForm):
     url = forms.CharField(
+        label="Apprise URL",
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="An Apprise URL (mailto://, slack://, msteams://, tgram://, ntfy://, json://...). "
@@ -32,7 +39,7 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = NotificationChannel
-        fields = ["workspace", "name", "url"]
+        fields = ["workspace", "name", "url", "for_guest_sms"]
 
     def clean(self):
         cleaned = super().clean()
@@ -44,16 +51,39 @@ class ChannelForm(forms.ModelForm):
                 self.plugin = channels.apprise_plugin(url)
             except ValidationError as exc:
                 self.add_error("url", exc.message_dict["url"])
+        if cleaned.get("for_guest_sms") and "url" not in self.errors:
+            try:  # the stored URL when none is typed: ticking the box alone is checked too
+                channels.guest_sms_check(url or channels.channel_url(self.instance))
+            except ValidationError as exc:
+                self.add_error("for_guest_sms", exc.message_dict["for_guest_sms"])
+            if self.instance.pk and self.instance.rules.exists():
+                self.add_error(
+                    "for_guest_sms", "Staff alert rules send to this channel: take it out of them first."
+                )
         return cleaned
 
 
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(WorkspaceScopedAdmin):
     form = ChannelForm
-    list_display = ["name", "service", "url_masked", "workspace", "created_at"]
+    list_display = ["name", "service", "url_masked", "for_guest_sms", "last_delivery", "workspace"]
     list_filter = ["workspace"]
-    readonly_fields = ["service", "url_masked", "created_at"]
+    readonly_fields = ["service", "url_masked", "last_delivery", "created_at"]
     actions = ["send_test"]
+
+    @admin.display(description="Last delivery")
+    def last_delivery(self, obj):
+        """The channel's last attempt, so a failing channel shows on its own row (its messages
+        go on being retried, each attempt in the outbox)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        attempt = (
+            NotificationAttempt.objects.filter(notification__channel=obj).order_by("-attempted_at").first()
+        )
+        if attempt is None:
+            return "Nothing sent yet."
+        when = f"{attempt.attempted_at:%Y-%m-%d %H:%M} UTC"
+        return f"Sent {when}." if attempt.ok else f"Failed {when}: {attempt.error}"
 
     def save_model(self, request, obj, form, change):
         url = form.cleaned_data.get("url")
@@ -67,6 +97,12 @@ class NotificationChannelAdmin(WorkspaceScopedAdmin):
     @admin.action(description="Send a test message through the selected channels")
     def send_test(self, request, queryset):
         for channel in queryset:
+            if channel.for_guest_sms:
+                self.message_user(
+                    request,
+                    f"{channel.name}: skipped: it sends guests' codes by SMS and has no recipient of its own.",
+                )
+                continue
             result = channels.channel_send(
                 channel, title="Latchkey test message", body=f"The channel {channel.name} works."
             )
@@ -77,8 +113,13 @@ class NotificationChannelAdmin(WorkspaceScopedAdmin):
 
 
 class RuleForm(forms.ModelForm):
+    # A new rule starts with every kind ticked, as the model's default and the command's are
+    # (a ModelForm gives a new object's declared fields no initial value of their own).
     kinds = forms.MultipleChoiceField(
-        choices=AlertKind.choices, widget=forms.CheckboxSelectMultiple, required=False
+        choices=AlertKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        initial=every_alert_kind,
     )
 
     class Meta:
@@ -112,12 +153,15 @@ class RuleForm(forms.ModelForm):
                 people=cleaned.get("people") or [],
                 quiet_start=cleaned.get("quiet_start"),
                 quiet_end=cleaned.get("quiet_end"),
+                immediate=bool(cleaned.get("immediate")),
             )
         except ValidationError as exc:
             for field, problems in exc.message_dict.items():
                 self.add_error(field, problems)
-        if any(c.workspace_id != workspace.pk for c in cleaned.get("channels") or []):
-            self.add_error("channels", "A channel belongs to another workspace.")
+        try:
+            channels.channels_check(workspace=workspace, channels=cleaned.get("channels") or [])
+        except ValidationError as exc:
+            self.add_error("channels", exc.message_dict["channels"])
         return cleaned
 
 
@@ -126,13 +170,16 @@ class NotificationRuleAdmin(WorkspaceScopedAdmin):
     form = RuleForm
     list_display = ["name", "workspace", "property", "is_enabled", "immediate", "digest", "digest_time"]
     list_filter = ["workspace", "is_enabled"]
-    filter_horizontal = ["channels", "people"]
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        # Only the person's own workspaces' channels and members are offered.
+        # Only the person's own workspaces' channels and members are offered, as plain
+        # checkboxes (a workspace has a few; the admin's two-box picker fails accessibility checks).
+        kwargs["widget"] = forms.CheckboxSelectMultiple
         visible = workspaces_visible_to(request.user)
         if db_field.name == "channels":
-            kwargs["queryset"] = NotificationChannel.objects.filter(workspace__in=visible)
+            kwargs["queryset"] = NotificationChannel.objects.filter(
+                workspace__in=visible, for_guest_sms=False
+            )
         elif db_field.name == "people":
             kwargs["queryset"] = (
                 get_user_model().objects.filter(memberships__workspace__in=visible).distinct()
@@ -205,9 +252,78 @@ class GuestContactAdmin(WorkspaceScopedAdmin):
                 guests.guest_code_send_now(
                     access_code=contact.access_code, actor=request.user, now=timezone.now()
                 )
-                self.message_user(request, f"Queued the code for {contact.email}.")
+                self.message_user(request, f"Queued the code for {contact}.")
             except ValidationError as exc:
                 self.message_user(request, f"{contact}: {' '.join(exc.messages)}", level=messages.ERROR)
+
+    # --- The guest section of an access code's page (notifications.code_pages) ---------------
+
+    def get_urls(self):
+        return [
+            path(
+                "code/<uuid:access_code_id>/contact/",
+                self.admin_site.admin_view(self.contact_of_code),
+                name="notifications_guest_contact_of_code",
+            ),
+            path(
+                "code/<uuid:access_code_id>/send/",
+                self.admin_site.admin_view(self.send_code_now),
+                name="notifications_guest_code_send_now",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _code_for(self, request, access_code_id) -> AccessCode:
+        if request.method != "POST":
+            raise _NotPost
+        if not code_pages.may_change(request.user):
+            raise PermissionDenied
+        visible = AccessCode.objects.filter(
+            workspace__in=workspaces_visible_to(request.user), deleted_at=None
+        )
+        return get_object_or_404(visible, pk=access_code_id)
+
+    def contact_of_code(self, request, access_code_id):
+        try:
+            code = self._code_for(request, access_code_id)
+        except _NotPost:
+            return HttpResponseNotAllowed(["POST"])
+        back = reverse("admin:codes_accesscode_change", args=[code.pk]) + "#lk-guest"
+        try:
+            saved = guests.guest_contact_set(
+                access_code=code, email=request.POST.get("guest_email"), phone=request.POST.get("guest_phone")
+            )
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                label = _CONTACT_LABELS.get(field, field)
+                messages.error(request, f"{label}: {' '.join(problems)} Nothing was saved.")
+            return HttpResponseRedirect(back)
+        messages.success(request, "Saved the guest's contact." if saved else "Removed the guest's contact.")
+        return HttpResponseRedirect(back)
+
+    def send_code_now(self, request, access_code_id):
+        try:
+            code = self._code_for(request, access_code_id)
+        except _NotPost:
+            return HttpResponseNotAllowed(["POST"])
+        back = reverse("admin:codes_accesscode_change", args=[code.pk]) + "#lk-guest"
+        try:
+            sent = guests.guest_code_send_now(access_code=code, actor=request.user, now=timezone.now())
+        except ValidationError as exc:
+            messages.error(request, f"Send the code now: {' '.join(exc.messages)}")
+            return HttpResponseRedirect(back)
+        messages.success(
+            request,
+            f"Queued the code for {', '.join(n.phone_to or n.email_to for n in sent)}: see below how it went.",
+        )
+        return HttpResponseRedirect(back)
+
+
+_CONTACT_LABELS = {"guest_email": "Guest's email", "guest_phone": "Guest's phone"}
+
+
+class _NotPost(Exception):
+    pass
 
 
 class TemplateForm(forms.ModelForm):

@@ -25,3 +25,13 @@ class NotificationsConfig(AppConfig):
             "minutes": 1,
         },
     ]
+
+    def ready(self):
+        # The guest's contact and "send the code now" on the code's pages (codes.extensions).
+        from codes import extensions
+        from notifications import code_pages
+
+        if code_pages.guest_section not in extensions.CODE_PAGE_SECTIONS:
+            extensions.CODE_PAGE_SECTIONS.append(code_pages.guest_section)
+        if code_pages.CONTACT_ON_NEW_CODE not in extensions.CREATE_FORM_EXTENSIONS:
+            extensions.CREATE_FORM_EXTENSIONS.append(code_pages.CONTACT_ON_NEW_CODE)

@@ -49,6 +49,13 @@ class NotificationChannel(models.Model):
         max_length=500, editable=False, help_text="The URL with its secrets hidden."
     )
     service = models.CharField(max_length=100, editable=False, help_text="What Apprise says it speaks to.")
+    for_guest_sms = models.BooleanField(
+        "Sends guests' codes by SMS",
+        default=False,
+        help_text="An SMS gateway's URL naming no recipient (smseagle://token@host, "
+        "twilio://sid:token@+sender, ...): each guest with a phone gets their code through it, "
+        "their number added as the recipient. Staff alerts never go to it.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -170,6 +177,9 @@ class Notification(models.Model):
         NotificationChannel, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
     )
     email_to = models.EmailField(blank=True)
+    phone_to = models.CharField(
+        max_length=32, blank=True, help_text="A guest's phone: the recipient added to the SMS channel."
+    )
     rule = models.ForeignKey(
         NotificationRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -223,6 +233,8 @@ class Notification(models.Model):
 
     @property
     def target(self) -> str:
+        if self.phone_to:
+            return f"{self.phone_to} by {self.channel}"
         return str(self.channel) if self.channel_id else self.email_to
 
 

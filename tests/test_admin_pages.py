@@ -135,7 +135,10 @@ def test_access_code_list_filters_and_searches(admin_client, populated, now):
     assert listed(admin_client, "needs_review__exact=1") == {flagged, populated}
     assert listed(admin_client, "state=deleted") == {gone}
     assert gone not in listed(admin_client, "")
-    assert listed(admin_client, "state=all") == {populated, sandbox_code, gone, flagged, backup}
+    # Backup codes are listed apart (issue 18): with kind=backup, or kind=all.
+    assert listed(admin_client, "state=all") == {populated, sandbox_code, gone, flagged}
+    assert listed(admin_client, "kind=backup") == {backup}
+    assert listed(admin_client, "state=all&kind=all") == {populated, sandbox_code, gone, flagged, backup}
     assert listed(admin_client, "q=Ana") == {populated}
     assert listed(admin_client, "q=4821") == {populated, sandbox_code}
 

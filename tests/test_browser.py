@@ -36,6 +36,45 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
+# Runs in every document before its own scripts (through the DevTools protocol, which the page's
+# Content-Security-Policy does not govern): axe-core for check_page, and a listener that reports
+# each CSP violation to the console, where the page's watcher collects it.
+_WATCH_CSP = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  const id = e.target && e.target.id ? ` #${e.target.id}` : '';
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}${id}`
+    + ` at ${e.sourceFile || e.documentURI}:${e.lineNumber}`);
+});
+"""
+# axe-core inserts <style> elements of its own while it runs, which the policy rightly blocks;
+# check_page sets off this marker after axe and forgets every violation up to it.
+_AXE_DONE = "lk-axe-done"
+
+
+class CspWatchedBrowser:
+    """Chromium whose pages carry axe-core and collect Content-Security-Policy violations, both
+    the page's securitypolicyviolation events and chromium's own console reports of them."""
+
+    def __init__(self, chromium):
+        self.chromium = chromium
+
+    def new_page(self, **options):
+        page = self.chromium.new_page(**options)
+        page.csp_violations = []
+        page.add_init_script(script=AXE.read_text() + _WATCH_CSP)
+
+        def on_console(message):
+            text = message.text
+            if "CSP violation" in text or "Content Security Policy" in text:
+                page.csp_violations.append(f"{page.url}: {text}")
+
+        page.on("console", on_console)
+        return page
+
+    def close(self):
+        self.chromium.close()
+
+
 @pytest.fixture(scope="module")
 def browser():
     # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
@@ -44,16 +83,43 @@ def browser():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
+        yield CspWatchedBrowser(chromium)
         chromium.close()
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
+def assert_no_csp_violations(page) -> None:
+    assert not page.csp_violations, "Content-Security-Policy violations:\n" + "\n".join(page.csp_violations)
+
+
+def _forget_axes_own_violations(page) -> None:
+    """Violation reports arrive in order: insert a marked <style>, wait for its report, and drop
+    it with everything before it (axe's)."""
+    page.evaluate(
+        f"""() => {{
+            const marker = document.createElement('style');
+            marker.id = '{_AXE_DONE}';
+            document.head.appendChild(marker);
+        }}"""
+    )
+    for _ in range(100):  # the report is usually there at once; 10 s at most
+        marked = [i for i, text in enumerate(page.csp_violations) if f"#{_AXE_DONE}" in text]
+        if marked:
+            del page.csp_violations[: marked[-1] + 1]
+            break
+        page.wait_for_timeout(100)
+    else:
+        pytest.fail("the CSP watcher never reported the marker: is it still listening?")
+    page.evaluate(f"() => document.getElementById('{_AXE_DONE}').remove()")
+
+
 def check_page(page, name: str) -> None:
-    """Save a screenshot, then fail on any serious or critical accessibility violation."""
+    """Save a screenshot, then fail on any Content-Security-Policy violation so far and on any
+    serious or critical accessibility violation."""
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    page.add_script_tag(path=str(AXE))
+    assert_no_csp_violations(page)
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    _forget_axes_own_violations(page)
     serious = [
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
         for v in result["violations"]
@@ -130,7 +196,7 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     fits_phone(page, f"{base}/admin/latchkey/", "03-dashboard")
 
     page.get_by_role("link", name="timeline").first.click()
-    page.get_by_role("link", name=re.compile("Ana Souza · Scheduled on the lock")).wait_for()
+    page.get_by_role("link", name=re.compile("Ana Souza Scheduled · Scheduled on the lock")).wait_for()
     check_page(page, "04-timeline")
 
     # Switch a fault on: the cloud lock goes offline.
@@ -147,15 +213,16 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     page.get_by_role("button", name="Retry now").click()
     page.get_by_text("Latchkey is checking this code with its lock now.").wait_for()
     page.reload()
-    page.get_by_text("device_offline").first.wait_for()
-    assert page.locator(".field-readiness_shown .lk-badge").inner_text() == "Failed"
+    page.locator("#lk-readiness-line").get_by_text(re.compile("Not ready: The lock is offline")).wait_for()
+    assert page.locator("#lk-readiness-line .lk-badge").inner_text() == "Failed"
     check_page(page, "06-code-failed")
     code.refresh_from_db()
     assert readiness(code) is Readiness.FAILED
 
     # The review queue lists it with the catalog's remedy; acknowledge (by keyboard), resolve.
     page.get_by_role("navigation", name="Latchkey").get_by_role("link", name="Review queue").click()
-    item = page.locator(f"#code-{code.pk}")
+    # The lock's problem is one card for the lock, listing the stays it affects (issue 18).
+    item = page.locator(".lk-lock-card", has=page.locator(f"#code-{code.pk}"))
     item.get_by_text("device_offline: The lock is offline.").wait_for()
     assert (
         "What to do: Latchkey keeps retrying automatically. Check the lock's batteries" in item.inner_text()
@@ -163,12 +230,12 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     assert page.locator(".lk-queue > li").count() == 1  # the deadbolt's code is fine
     check_page(page, "07-review-queue")
     fits_phone(page, f"{base}/admin/latchkey/review/", "07-review-queue")
-    item = page.locator(f"#code-{code.pk}")
+    item = page.locator(".lk-lock-card", has=page.locator(f"#code-{code.pk}"))
     item.get_by_role("button", name="Acknowledge").focus()
     page.keyboard.press("Enter")
     page.get_by_text("acknowledged.").first.wait_for()
-    item = page.locator(f"#code-{code.pk}")
-    assert "Assigned to maria" in item.inner_text()
+    item = page.locator(".lk-lock-card", has=page.locator(f"#code-{code.pk}"))
+    assert "assigned to maria" in item.inner_text()
     item.get_by_label(re.compile("^Note")).fill("Hub unplugged by the cleaner; plugged back in.")
     item.get_by_role("button", name="Mark resolved").click()
     # The lock is still offline: resolving hides no failure, the code stays flagged.
@@ -196,4 +263,5 @@ def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browse
     page.goto(f"{base}/admin/codes/accesscode/{code.pk}/change/")
     history = page.locator(".field-history").inner_text()
     assert "Resolved by maria: Hub unplugged by the cleaner; plugged back in." in history
+    assert_no_csp_violations(page)
     page.close()

@@ -4,6 +4,7 @@ import pytest
 import time_machine
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from codes.models import AccessCode, Event
 from devices.fleet import SANDBOX_LOCK_MODELS
@@ -59,7 +60,9 @@ def test_seed_demo_creates_the_fleet_codes_and_a_login_and_can_run_twice(setting
     assert Event.objects.count() == 4
     password = (tmp_path / "demo-admin-password").read_text()
     assert f"Admin login: admin / {password}" in first
-    assert authenticate(username="admin", password=password) is not None
+    # As the login page does: with the request, which the login throttle (django-axes) needs.
+    login = RequestFactory().post("/admin/login/")
+    assert authenticate(login, username="admin", password=password) is not None
     offline = Device.objects.get(provider_device_id="sandbox-offline-lock")
     assert len(offline.offline_code_secret) == 64
 

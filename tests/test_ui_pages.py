@@ -257,7 +257,7 @@ def test_code_page_shows_badge_window_name_issues_history_and_backup(manager_cli
     assert 'title="2026-12-01 16:00 UTC">Tue 2026-12-01 16:00 WET</time>' in page
     assert f"{code.appearance['name']}" in page and len(code.appearance["name"]) <= 10
     assert catalog.error("duplicate_code_on_device").remedy in page
-    assert "<strong>created</strong>" in page  # the event timeline
+    assert "<strong>Created in Latchkey.</strong>" in page  # the history, in sentences
     assert "This code does not draw on the lock's backup pool." in page
     for label in ("Retry now", "Generate a new PIN", "Allow external modification", "Delete…"):
         assert label in page, label
@@ -355,11 +355,18 @@ def test_lock_page_shows_slots_forecast_unmanaged_codes_and_sandbox_switches(cli
 def test_timeline_draws_a_lane_per_door_and_a_bar_per_code(manager_client, home, now):
     prop, front, back = home
     AccessCodeFactory(device=front, name="Ana", time_bound=True)
-    page = text(manager_client.get(reverse("latchkey:timeline")))
+    response = manager_client.get(reverse("latchkey:timeline"))
+    page = text(response)
     assert page.count('class="lk-lane"') == 2
-    assert re.search(r'class="lk-bar lk-pending" style="left:\d+\.\d+%;width:\d+\.\d+%"', page)
+    bar = re.search(r'<a id="(lk-bar-[0-9a-f-]+)" class="lk-bar lk-row-0 lk-pending"', page)
+    assert bar, "no pending bar"
+    # Placed by a rule in the page's nonced style block (the CSP allows no style attribute).
+    nonce = re.search(r'<style nonce="([^"]+)">', page).group(1)
+    assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
+    assert re.search(rf"#{bar.group(1)}{{left:\d+\.\d+%;width:\d+\.\d+%}}", page)
+    assert " style=" not in page
     assert 'data-span-hours="336"' in page
-    assert "Ana · Pending" in page
+    assert '<span class="lk-bar-name">Ana</span> <span class="lk-bar-state">Pending</span>' in page
 
 
 def test_review_queue_steps_are_recorded_and_resolving_takes_the_code_off(client, roles, home, now):

@@ -101,7 +101,7 @@ class WebhookSubscriptionAdmin(WorkspaceScopedAdmin):
     @admin.display(description="state", ordering="is_disabled")
     def state(self, obj):
         if obj.is_disabled:
-            return format_html('<strong style="color:#ba2121">Disabled</strong>: {}', obj.disabled_reason)
+            return format_html('<strong class="lk-disabled">Disabled</strong>: {}', obj.disabled_reason)
         if obj.failing_since:
             return format_html("Failing since {}", obj.failing_since.strftime("%Y-%m-%d %H:%M UTC"))
         return "Active"

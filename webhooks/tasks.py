@@ -3,10 +3,20 @@
 from django.utils import timezone
 
 from webhooks.services import inbound, outbound, retention
+from webhooks.services.handoff import batch_started
 
 
 def process_inbound(delivery_id: str) -> str:
     return inbound.inbound_process(delivery_id=delivery_id, now=timezone.now()).status
+
+
+def process_inbound_batch() -> int:
+    """Pending deliveries, a batch at a time, until none is left."""
+    batch_started()
+    total = 0
+    while taken := inbound.inbound_process_batch(now=timezone.now()):
+        total += taken
+    return total
 
 
 def retry_inbound() -> int:

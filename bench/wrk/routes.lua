@@ -43,6 +43,16 @@ local function unique_name(prefix)
 end
 
 local builders = {
+  -- The baselines (bench/load_urls.py): the same request as access_codes/get, to a bare view and
+  -- to a one-row ORM view.
+  ["baseline/bare"] = function()
+    return wrk.format("POST", "/bench/bare", nil,
+      string.format('{"access_code_id": "%s"}', pick(codes)))
+  end,
+  ["baseline/orm_row"] = function()
+    return wrk.format("POST", "/bench/orm_row", nil,
+      string.format('{"access_code_id": "%s"}', pick(codes)))
+  end,
   ["devices/list"] = function()
     return wrk.format("POST", "/api/devices/list", nil, "{}")
   end,

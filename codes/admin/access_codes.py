@@ -16,8 +16,9 @@ from django.utils.html import format_html
 from codes.admin.actions import CODE_ACTIONS, offered_actions
 from codes.admin.forms import AccessCodeChangeForm, AccessCodeForm
 from codes.admin.inlines import AccessCodeIssueInline
+from codes.extensions import code_page_sections
 from codes.models import AccessCode, AccessCodeStatus, BackupAccessCode, BackupAccessCodePool
-from codes.pages import readiness, timeline_for_code
+from codes.pages import readiness, readiness_sentence, seam_details, timeline_for_code
 from codes.selectors import access_code_issues, codes_showing_errors, reserve, with_shown_issues
 from codes.services import access_codes, backup_pool, drift, staff
 from codes.templatetags.latchkey import local_time_html
@@ -66,6 +67,37 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset.filter(deleted_at__isnull=True)
 
 
+class KindFilter(admin.SimpleListFilter):
+    """Backup codes wait on the lock in reserve: they are listed apart from guests' and staff's
+    codes, which are what a manager looks for."""
+
+    title = "kind of code"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("backup", "Backup codes"), ("all", "All")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Guests and staff",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "backup":
+            return queryset.filter(is_backup=True)
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(is_backup=False)
+
+
 class HasErrorsFilter(admin.SimpleListFilter):
     """Counts what the code shows: its own errors and those of its lock and account."""
 
@@ -99,21 +131,19 @@ def readiness_badge(code: AccessCode):
 class AccessCodeAdmin(WorkspaceScopedAdmin):
     form = AccessCodeForm
     change_form_template = "admin/codes/accesscode/change_form.html"
+    # Fits 1366 px: readiness says what status and type would; the stay is one column, its
+    # problems another. Seam's status and type are on the code's page, in its details line.
     list_display = [
         "__str__",
         "readiness_shown",
         "pin",
-        "status",
-        "type",
-        "device",
-        "property",
-        "starts_local",
-        "ends_local",
-        "error_count",
-        "warning_count",
+        "door",
+        "stay_local",
+        "problems",
         "needs_review",
     ]
     list_filter = [
+        KindFilter,
         LiveFilter,
         "status",
         "type",
@@ -173,10 +203,9 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
             (
                 None,
                 {
+                    # Readiness leads the page in one sentence (the template's summary); Seam's
+                    # status and type are in its details line, not beside it.
                     "fields": [
-                        "readiness_shown",
-                        "status",
-                        "type",
                         "window_local",
                         "appearance_shown",
                         *editable,
@@ -208,16 +237,6 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
                 },
             ),
         ]
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name in ("starts_at", "ends_at"):
-            # The admin's split inputs have one label for two boxes; name each for screen readers.
-            label = str(db_field.verbose_name).capitalize()
-            date_input, time_input = field.widget.widgets
-            date_input.attrs["aria-label"] = f"{label}: date (UTC)"
-            time_input.attrs["aria-label"] = f"{label}: time (UTC)"
-        return field
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
@@ -332,10 +351,21 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
+        summary = {}
+        if obj is not None:
+            zone = obj.device.property.zone if obj.device.property else _UTC
+            summary = {
+                "readiness": readiness(obj),
+                "readiness_line": readiness_sentence(obj, zone=zone),
+                "seam_details": seam_details(obj),
+            }
         extra_context = {
             **(extra_context or {}),
+            **summary,
+            "is_nav_sidebar_enabled": False,  # a manager's page: room for the code, not model links
             "code_actions": offered_actions(request.user, obj),
             "may_delete": self.has_delete_permission(request, obj) and obj.deleted_at is None,
+            "code_page_sections": code_page_sections(request, obj) if obj is not None else [],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -379,6 +409,32 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
     @admin.display(ordering="device__property__name")
     def property(self, obj):
         return obj.device.property or "—"
+
+    @admin.display(ordering="device__display_name", description="Door")
+    def door(self, obj):
+        prop = obj.device.property
+        return f"{obj.device} ({prop})" if prop else str(obj.device)
+
+    @admin.display(ordering="starts_at", description="Stay (property's time)")
+    def stay_local(self, obj):
+        if obj.starts_at is None:
+            return "Ongoing"
+        return format_html("{} →<br>{}", local_time(obj.starts_at, obj), local_time(obj.ends_at, obj))
+
+    @admin.display(description="Problems")
+    def problems(self, obj):
+        if not (obj.error_count or obj.warning_count):
+            return "None"
+        parts = []
+        if obj.error_count:
+            parts.append(f"{obj.error_count} error{'s' if obj.error_count != 1 else ''}")
+        if obj.warning_count:
+            parts.append(f"{obj.warning_count} warning{'s' if obj.warning_count != 1 else ''}")
+        return ", ".join(parts)
+
+    def changelist_view(self, request, extra_context=None):
+        # The list needs the room: the model sidebar is one click away in the admin's index.
+        return super().changelist_view(request, {**(extra_context or {}), "is_nav_sidebar_enabled": False})
 
     @admin.display(ordering="starts_at", description="Starts (local)")
     def starts_local(self, obj):

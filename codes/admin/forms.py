@@ -1,19 +1,64 @@
 """The code's add and change forms: checked against the lock by the services' own check, so
 each problem shows beside the field it concerns."""
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 
 from codes.models import AccessCode
 from codes.services import access_codes, checks
+from common.local_time import Twice, local_instant, wall_clock
+
+UTC_ZONE = ZoneInfo("UTC")
 
 # Service field names (the API's) that the admin form calls differently.
 _FORM_FIELD_FOR = {"device_id": "device", "allow_external_modification": "is_external_modification_allowed"}
 
 
+class WallClockField(forms.SplitDateTimeField):
+    """A date and a time as a person types them, without a zone: the form reads them in the
+    property's zone (``local_instant``), which it knows only once the lock is chosen."""
+
+    def __init__(self, *, what: str, **kwargs):
+        super().__init__(required=False, widget=AdminSplitDateTime, **kwargs)
+        date_input, time_input = self.widget.widgets
+        date_input.attrs["aria-label"] = f"{what}: date"
+        time_input.attrs["aria-label"] = f"{what}: time"
+
+    def compress(self, data_list):
+        if not data_list:
+            return None
+        day, at = data_list
+        if day in self.empty_values:
+            raise ValidationError("Enter a date as well as the time.", code="invalid_date")
+        if at in self.empty_values:
+            raise ValidationError("Enter a time as well as the date.", code="invalid_time")
+        return datetime.combine(day, at)
+
+
+def zone_of(device) -> ZoneInfo:
+    """The zone a door's times are typed in: its property's (UTC for a lock in no property)."""
+    prop = getattr(device, "property", None)
+    return prop.zone if prop is not None else UTC_ZONE
+
+
+class DoorChoiceField(forms.ModelChoiceField):
+    """Each lock offered with its property's zone: the zone the start and end are typed in."""
+
+    def label_from_instance(self, obj):
+        return f"{obj} ({zone_of(obj).key})"
+
+
 class AccessCodeForm(forms.ModelForm):
     """Checks the code against its lock with the same function the services use, so the admin
-    shows each problem beside the field it concerns."""
+    shows each problem beside the field it concerns. Start and end are typed and shown in the
+    property's time zone, named; the form turns them into instants."""
+
+    starts_at = WallClockField(what="Starts at")
+    ends_at = WallClockField(what="Ends at")
 
     class Meta:
         model = AccessCode
@@ -28,11 +73,43 @@ class AccessCodeForm(forms.ModelForm):
             "use_backup_access_code_pool",
             "is_external_modification_allowed",
         ]
-        help_texts = {
-            "code": "Leave empty to generate a PIN that satisfies the lock's rules.",
-            "starts_at": "In UTC. Leave start and end empty for an ongoing code.",
-            "ends_at": "In UTC.",
-        }
+        field_classes = {"device": DoorChoiceField}
+        help_texts = {"code": "Leave empty to generate a PIN that satisfies the lock's rules."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            zone = zone_of(self.instance.device)
+            for name in ("starts_at", "ends_at"):
+                self.initial[name] = wall_clock(getattr(self.instance, name), zone)
+            where = f"In {zone.key}, the property's time zone."
+        else:
+            where = "In the time zone of the chosen lock's property (named beside each lock)."
+        self.fields["starts_at"].help_text = f"{where} Leave start and end empty for an ongoing code."
+        self.fields["ends_at"].help_text = where
+
+    def zone(self) -> ZoneInfo | None:
+        if not self.instance._state.adding:
+            return zone_of(self.instance.device)
+        device = self.cleaned_data.get("device")
+        return zone_of(device) if device is not None else None
+
+    def _instants_from_wall_clock(self) -> None:
+        """Start and end, typed in the property's zone, as instants; a time the clocks skip is
+        refused beside its field, one they repeat is read to keep the stay whole (``Twice``)."""
+        zone = self.zone()
+        for name, twice in (("starts_at", Twice.EARLIER), ("ends_at", Twice.LATER)):
+            wall = self.cleaned_data.get(name)
+            if wall is None or wall.tzinfo is not None:
+                continue
+            if zone is None:  # no lock chosen: its own error says so
+                self.cleaned_data[name] = None
+                continue
+            try:
+                self.cleaned_data[name] = local_instant(wall.date(), wall.time(), zone, twice=twice)
+            except ValidationError as exc:
+                self.cleaned_data[name] = None
+                self.add_error(name, exc)
 
     def service_request(self) -> checks.AccessCodeRequest:
         """A new code, as the service takes it."""
@@ -71,6 +148,7 @@ class AccessCodeForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        self._instants_from_wall_clock()
         if self.errors:
             return data
         try:

@@ -79,6 +79,16 @@ def review_note(*, access_code: AccessCode, actor, note: str, now: datetime | No
         return _staff_step(current, StaffActionKind.NOTE, actor=actor, now=now, note=note)
 
 
+def guest_code_send_record(
+    *, access_code: AccessCode, actor, note: str, now: datetime | None = None
+) -> StaffAction:
+    """Staff sent the guest their code (``notifications`` sends it; this is the history line,
+    which names the address, never the PIN)."""
+    return _staff_step(
+        access_code, StaffActionKind.GUEST_CODE_SENT, actor=actor, now=now or timezone.now(), note=note
+    )
+
+
 def review_resolve(
     *, access_code: AccessCode, actor, note: str = "", now: datetime | None = None
 ) -> AccessCode:

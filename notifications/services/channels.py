@@ -4,6 +4,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 from django.core.exceptions import ValidationError
@@ -14,6 +15,17 @@ from devices.models import Membership, Property, Workspace
 from notifications.models import AlertKind, NotificationChannel, NotificationRule
 
 APPRISE_TIMEOUT_SECONDS = 10
+
+
+def _no_debug_payloads(record: logging.LogRecord) -> bool:
+    """Apprise logs what it posts (a guest's PIN among it) at DEBUG: those lines never reach a
+    log, whatever level the deployment sets. Its warnings and errors, which name a failure
+    and not the message, still do (and become the attempt's error)."""
+    return record.levelno >= logging.INFO
+
+
+# Every Apprise plugin logs through this one logger; a filter on it holds across threads.
+logging.getLogger("apprise").addFilter(_no_debug_payloads)
 
 
 def apprise_plugin(url: str):
@@ -51,10 +63,52 @@ def _known_schemes() -> frozenset[str]:
     return frozenset(schemes)
 
 
+# A number no guest has, used to ask Apprise whether a channel takes a phone as its recipient.
+_SAMPLE_PHONE = "+15550100999"
+
+
+def with_recipient(url: str, phone: str) -> str:
+    """The channel's URL with a guest's phone as its recipient, in Apprise's ``to=`` parameter
+    (which every SMS gateway's plugin reads, beside recipients written in the path)."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "to"]
+    # As dialled: Apprise would read "+351 912 345 678" as four numbers.
+    query.append(("to", "".join(ch for ch in phone if ch.isdigit() or ch == "+")))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def guest_sms_check(url: str) -> None:
+    """A channel that sends guests' codes by SMS must take a phone number as its recipient,
+    and name none of its own: every guest's PIN would reach that one too."""
+    base = apprise_plugin(url)
+    sample = apprise.Apprise.instantiate(with_recipient(url, _SAMPLE_PHONE))
+    if sample is None or _SAMPLE_PHONE[1:] not in sample.url(privacy=True):
+        raise ValidationError(
+            {
+                "for_guest_sms": [
+                    f"{getattr(base, 'service_name', 'This service')} cannot take a guest's phone as its "
+                    "recipient: use an SMS gateway's URL (smseagle://, twilio://, signal://, ...)."
+                ]
+            }
+        )
+    if len(sample) > 1:  # Apprise counts one recipient per message: ours, and one in the URL
+        raise ValidationError(
+            {
+                "for_guest_sms": [
+                    "The URL names a recipient already: leave it out; each guest's phone is added."
+                ]
+            }
+        )
+
+
 @transaction.atomic
-def channel_create(*, workspace: Workspace, url: str, name: str = "") -> NotificationChannel:
+def channel_create(
+    *, workspace: Workspace, url: str, name: str = "", for_guest_sms: bool = False
+) -> NotificationChannel:
     """Store a channel; its URL is checked by Apprise first and kept only encrypted."""
     plugin = apprise_plugin(url)
+    if for_guest_sms:
+        guest_sms_check(url)
     service = getattr(plugin, "service_name", "") or url.split("://", 1)[0]
     name = (name or "").strip() or f"{service} channel"
     if NotificationChannel.objects.filter(workspace=workspace, name=name).exists():
@@ -65,6 +119,7 @@ def channel_create(*, workspace: Workspace, url: str, name: str = "") -> Notific
         encrypted_url=credentials.encrypt({"url": url.strip()}),
         url_masked=plugin.url(privacy=True)[:500],
         service=str(service)[:100],
+        for_guest_sms=for_guest_sms,
     )
 
 
@@ -78,14 +133,17 @@ class SendResult:
     error: str = ""
 
 
-def channel_send(channel: NotificationChannel, *, title: str, body: str) -> SendResult:
-    """Send through Apprise. Apprise reports failures in its log, not as exceptions: they are
-    captured here and become the attempt's error (never with the URL's secrets: Apprise's log
-    lines name the host, not the credentials)."""
+def channel_send(channel: NotificationChannel, *, title: str, body: str, phone: str = "") -> SendResult:
+    """Send through Apprise (to ``phone`` as the recipient, for a guest's SMS). Apprise reports
+    failures in its log, not as exceptions: they are captured here and become the attempt's
+    error (never with the URL's secrets: Apprise's log lines name the host, not the
+    credentials)."""
     try:
         url = channel_url(channel)
     except credentials.CredentialsUnreadable as exc:
         return SendResult(False, str(exc))
+    if phone:
+        url = with_recipient(url, phone)
     sender = apprise.Apprise()
     if not sender.add(url):
         return SendResult(False, "Apprise can no longer read this channel's URL.")
@@ -105,6 +163,7 @@ def rule_check(
     people=(),
     quiet_start: time | None = None,
     quiet_end: time | None = None,
+    immediate: bool = True,
 ) -> None:
     """A rule's fields, against each other and the workspace: each problem names its field."""
     errors: dict[str, list[str]] = {}
@@ -115,6 +174,9 @@ def rule_check(
         errors["kinds"] = [
             f"Unknown kinds: {', '.join(map(str, unknown))}. Known: {', '.join(AlertKind.values)}."
         ]
+    elif immediate and not kinds:
+        # A rule sending alerts of no kind would say nothing, silently.
+        errors["kinds"] = ["Choose at least one kind to send as it is found, or untick “immediate”."]
     members = set(Membership.objects.filter(workspace=workspace).values_list("user_id", flat=True))
     outsiders = [str(p) for p in people if p.pk not in members]
     if outsiders:
@@ -125,6 +187,20 @@ def rule_check(
         ]
     if errors:
         raise ValidationError(errors)
+
+
+def channels_check(*, workspace: Workspace, channels) -> None:
+    """A rule's channels: the workspace's own, and none that sends guests' codes by SMS."""
+    problems = []
+    if any(c.workspace_id != workspace.pk for c in channels):
+        problems.append("A channel belongs to another workspace.")
+    problems += [
+        f"{c.name} sends guests' codes by SMS; staff alerts do not go to it."
+        for c in channels
+        if c.for_guest_sms
+    ]
+    if problems:
+        raise ValidationError({"channels": problems})
 
 
 @transaction.atomic
@@ -151,9 +227,9 @@ def rule_create(
         people=people,
         quiet_start=quiet_start,
         quiet_end=quiet_end,
+        immediate=immediate,
     )
-    if any(c.workspace_id != workspace.pk for c in channels):
-        raise ValidationError({"channels": ["A channel belongs to another workspace."]})
+    channels_check(workspace=workspace, channels=channels)
     rule = NotificationRule.objects.create(
         workspace=workspace,
         property=property,

@@ -7,6 +7,9 @@ The message is keyed by a digest of the PINs it carries, so a changed PIN (or a 
 for the guest) makes a new message at once, and the same PIN is never sent twice. A cancelled
 (deleted) stay gets nothing more: a queued message for it is cancelled as it is about to go.
 
+A guest with an email is emailed; a guest with a phone gets an SMS through the workspace's
+channel marked for guests' SMS (an SMS gateway's Apprise URL, the phone added as recipient).
+
 The PIN is stored nowhere but the code: the queued message holds it masked and gets it only
 as it is sent; staff alerts, logs and webhook bodies never carry it.
 """
@@ -35,6 +38,8 @@ from notifications.models import (
     GuestMessageTemplate,
     MessageKind,
     Notification,
+    NotificationChannel,
+    NotificationStatus,
 )
 from notifications.services import queue
 
@@ -209,22 +214,42 @@ def render(codes: list[AccessCode], *, reveal: bool) -> Rendered:
     return Rendered(subject.format_map(values), body.format_map(values).strip() + "\n")
 
 
-def _draft(
+def sms_channel(workspace_id) -> NotificationChannel | None:
+    """The workspace's channel for guests' SMS (the first by name, if several)."""
+    return NotificationChannel.objects.filter(workspace_id=workspace_id, for_guest_sms=True).first()
+
+
+def _targets(contact: GuestContact) -> list[tuple[queue.Target, str]]:
+    """Where the guest's message goes, each with what its key adds: an email, and an SMS when
+    the guest has a phone and the workspace a channel for guests' SMS."""
+    targets = []
+    if contact.email:
+        targets.append((queue.Target(email=contact.email), ""))
+    channel = sms_channel(contact.workspace_id) if contact.phone else None
+    if channel is not None:
+        targets.append((queue.Target(channel=channel, phone=contact.phone), ":sms"))
+    return targets
+
+
+def _drafts(
     codes: list[AccessCode], contact: GuestContact, *, now: datetime, key: str, actor=None
-) -> queue.Draft:
+) -> list[queue.Draft]:
     shown = render(codes, reveal=False)
-    return queue.Draft(
-        workspace_id=codes[0].workspace_id,
-        message_kind=MessageKind.GUEST_CODE,
-        subject=shown.subject,
-        body=shown.body,
-        dedupe_key=key,
-        target=queue.Target(email=contact.email),
-        not_before=now,
-        access_code_id=codes[0].pk,
-        pin_digest=pin_digest(codes),
-        requested_by=actor,
-    )
+    return [
+        queue.Draft(
+            workspace_id=codes[0].workspace_id,
+            message_kind=MessageKind.GUEST_CODE,
+            subject=shown.subject,
+            body=shown.body,
+            dedupe_key=key + suffix,
+            target=target,
+            not_before=now,
+            access_code_id=codes[0].pk,
+            pin_digest=pin_digest(codes),
+            requested_by=actor,
+        )
+        for target, suffix in _targets(contact)
+    ]
 
 
 def _lead(code: AccessCode) -> timedelta:
@@ -238,7 +263,7 @@ def guest_messages_sweep(*, now: datetime) -> int:
     unless this very PIN was already sent. Returns how many messages it queued."""
     longest = max(GuestMessageTemplate.objects.aggregate(m=Max("lead_hours"))["m"] or 0, 24)
     contacts = (
-        GuestContact.objects.exclude(email="")
+        GuestContact.objects.exclude(email="", phone="")
         .filter(
             access_code__deleted_at__isnull=True,
             access_code__ends_at__gt=now,
@@ -258,35 +283,44 @@ def guest_messages_sweep(*, now: datetime) -> int:
         codes = stay_codes(code)
         if not codes or not all(is_ready(c) for c in codes):
             continue
-        drafts.append(_draft(codes, contact, now=now, key=f"guest:{key}:{pin_digest(codes)}"))
+        drafts += _drafts(codes, contact, now=now, key=f"guest:{key}:{pin_digest(codes)}")
     with transaction.atomic():
         return len(queue.notifications_queue(drafts, now=now))
 
 
-def guest_code_send_now(*, access_code: AccessCode, actor, now: datetime) -> Notification:
+def guest_code_send_now(*, access_code: AccessCode, actor, now: datetime) -> list[Notification]:
     """Staff's "send the code now": queued at once whatever the lead time, recorded on the
-    code's history as a staff note (the PIN is not in it)."""
-    contact = GuestContact.objects.filter(access_code=access_code).exclude(email="").first()
-    if contact is None:
-        raise ValidationError({"guest_email": ["This stay has no guest email: add one first."]})
+    code's history as a staff action (naming where it went, never the PIN)."""
+    contact = GuestContact.objects.filter(access_code=access_code).first()
+    if contact is None or not (contact.email or contact.phone):
+        raise ValidationError({"guest_email": ["This stay has no guest email or phone: add one first."]})
     if access_code.deleted_at is not None:
         raise ValidationError({"access_code": ["The code was deleted; nothing is sent for it."]})
+    targets = _targets(contact)
+    if not targets:
+        raise ValidationError(
+            {
+                "guest_phone": [
+                    "No channel sends guests' codes by SMS: add one (Notification channels) "
+                    "or give the guest's email."
+                ]
+            }
+        )
     codes = stay_codes(access_code)
     if any(_served(c).code is None for c in codes):
         raise ValidationError({"access_code": ["The lock has not assigned the PIN yet."]})
-    digest = pin_digest(codes)
-    key = f"guest:{stay_key(access_code)}:{digest}"
+    key = f"guest:{stay_key(access_code)}:{pin_digest(codes)}"
     with transaction.atomic():
-        if Notification.objects.filter(dedupe_key=key).exists():
+        if Notification.objects.filter(dedupe_key__startswith=key).exists():
             key = f"{key}:again:{uuid.uuid4().hex}"
-        written = queue.notifications_queue([_draft(codes, contact, now=now, key=key, actor=actor)], now=now)
-        staff.review_note(
+        written = queue.notifications_queue(_drafts(codes, contact, now=now, key=key, actor=actor), now=now)
+        staff.guest_code_send_record(
             access_code=access_code,
             actor=actor,
-            note=f"Sent the guest their code ({contact.email}).",
+            note="to " + " and ".join(t.phone or t.email for t, _ in targets),
             now=now,
         )
-    return written[0]
+    return written
 
 
 def body_to_send(notification: Notification) -> tuple[str, str]:
@@ -301,6 +335,26 @@ def body_to_send(notification: Notification) -> tuple[str, str]:
     return render(codes, reveal=True).body, ""
 
 
+def outcome(notification: Notification, *, zone, now: datetime) -> str:
+    """What became of a message, in words a person acts on: a failing channel shows its
+    error and when it is tried again, never a silent retry."""
+    status = notification.status
+    if status == NotificationStatus.SENT:
+        return f"Sent {links.local(notification.finished_at, zone)}."
+    if status == NotificationStatus.FAILED:
+        return f"Failed after {notification.attempt_count} attempts, not retried: {notification.last_error}"
+    if status == NotificationStatus.CANCELLED:
+        return notification.last_error or "Cancelled."
+    if notification.attempt_count:
+        return (
+            f"Attempt {notification.attempt_count} failed: {notification.last_error} "
+            f"Next try {links.local(notification.not_before, zone)}."
+        )
+    if notification.not_before > now:
+        return f"Waiting until {links.local(notification.not_before, zone)}."
+    return "Queued: being sent now."
+
+
 def last_guest_message(access_code: AccessCode) -> Notification | None:
     return (
         Notification.objects.filter(
@@ -309,3 +363,14 @@ def last_guest_message(access_code: AccessCode) -> Notification | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def last_guest_messages(access_code: AccessCode) -> list[Notification]:
+    """The stay's latest message to each of its guest's addresses (an email, a phone)."""
+    latest: dict[str, Notification] = {}
+    recent = Notification.objects.filter(
+        message_kind=MessageKind.GUEST_CODE, access_code_id__in=[c.pk for c in stay_codes(access_code)]
+    ).order_by("-created_at")[:20]
+    for message in recent:
+        latest.setdefault(message.phone_to or message.email_to, message)
+    return list(latest.values())

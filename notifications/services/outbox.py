@@ -54,7 +54,9 @@ def notification_attempt(*, notification_id: UUID | str, now: datetime | None = 
 
 def _send(notification: Notification, body: str) -> tuple[bool, str]:
     if notification.channel_id:
-        result = channels.channel_send(notification.channel, title=notification.subject, body=body)
+        result = channels.channel_send(
+            notification.channel, title=notification.subject, body=body, phone=notification.phone_to
+        )
         return result.ok, result.error
     if not settings.LATCHKEY_EMAIL_ENABLED:
         return False, "Email is not configured: set EMAIL_URL (e.g. smtp://user:password@host:587?tls=1)."

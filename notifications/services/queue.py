@@ -17,15 +17,19 @@ class Target:
 
     channel: NotificationChannel | None = None
     email: str = ""
+    phone: str = ""  # a guest's, added to the channel as its recipient (an SMS gateway)
 
     @property
     def key(self) -> str:
+        if self.phone:
+            return f"sms:{self.channel.pk}:{self.phone}"
         return f"channel:{self.channel.pk}" if self.channel else f"email:{self.email.lower()}"
 
 
 def rule_targets(rule: NotificationRule) -> list[Target]:
-    """The rule's channels, then its people who have an email address."""
-    targets = [Target(channel=c) for c in rule.channels.all()]
+    """The rule's channels, then its people who have an email address. A channel that sends
+    guests' codes by SMS is never a staff target."""
+    targets = [Target(channel=c) for c in rule.channels.all() if not c.for_guest_sms]
     targets += [Target(email=u.email) for u in rule.people.all() if u.email and u.is_active]
     return targets
 
@@ -72,6 +76,7 @@ def notifications_queue(drafts: list[Draft], *, now: datetime) -> list[Notificat
                 alert_kind=d.alert_kind,
                 channel=d.target.channel,
                 email_to=d.target.email if d.target.channel is None else "",
+                phone_to=d.target.phone if d.target.channel is not None else "",
                 rule=d.rule,
                 cause=d.cause,
                 access_code_id=d.access_code_id,

@@ -1,5 +1,7 @@
 """Devices, simulations, action attempts and events through Seam's official SDK."""
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -97,4 +99,11 @@ def test_openapi_schema_validates_and_is_served(http, api_url, tmp_path):
     assert "/api/access_codes/create:" in schema and "workspaceApiKey" in schema
     assert http.get("/schema/").status_code == 200
     docs = http.get("/docs/")
-    assert docs.status_code == 200 and "redoc" in docs.text.lower()
+    assert docs.status_code == 200 and "swagger-ui" in docs.text.lower()
+    # Served from Latchkey's own static files (drf-spectacular-sidecar), start-up script included:
+    # nothing from another site, nothing inline.
+    sources = re.findall(r'<(?:script|link)\b[^>]*(?:src|href)="([^"]+)"', docs.text)
+    assert sources and all(src.startswith("/") for src in sources), sources
+    assert "<script>" not in docs.text
+    startup = http.get("/docs/", params={"script": ""})
+    assert startup.status_code == 200 and "SwaggerUIBundle" in startup.text

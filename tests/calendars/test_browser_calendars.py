@@ -20,7 +20,13 @@ from devices.selectors import PROPERTY_MANAGER
 from devices.services import sandbox_fleet_create, workspace_get_or_create
 from tests.calendars import feeds as ics
 from tests.calendars.conftest import Answer
-from tests.test_browser import DESKTOP, PASSWORD, browser, check_page  # noqa: F401 (fixture)
+from tests.test_browser import (  # noqa: F401 (fixture)
+    DESKTOP,
+    PASSWORD,
+    assert_no_csp_violations,
+    browser,
+    check_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -120,4 +126,5 @@ def test_a_manager_adds_an_airbnb_calendar_and_its_bookings_become_codes(
     assert not AccessCode.objects.live().filter(name="Airbnb HMABCD1234").exists()
     assert Stay.objects.count() == 2
     check_page(page, "calendars-04-cancelled")
+    assert_no_csp_violations(page)
     page.close()

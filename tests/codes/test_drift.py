@@ -129,3 +129,25 @@ def test_a_drift_checks_queries_do_not_grow_with_the_locks(now):
     few = doors(2)
     many = doors(12, account=few[0].connected_account, first=2)
     assert queries_for(few) == queries_for(many)
+
+
+def test_the_drift_check_reads_the_fleet_a_chunk_at_a_time(now, monkeypatch):
+    """Issue 21: the fleet is read a chunk of locks at a time, never whole, and every lock of
+    every account is still checked. Before, every lock with codes was read into memory first."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(scheduler, "DRIFT_CHUNK", 2)
+    first = sandbox_locks(3)
+    second = sandbox_locks(2)  # another account
+    assert first[0].connected_account_id != second[0].connected_account_id
+    for door in (*first, *second):
+        access_code_create(device=door, request=AccessCodeRequest(name=f"Guest at {door.display_name}"))
+    scheduler.sweep(now=now)
+    with CaptureQueriesContext(connection) as queries:
+        counts = scheduler.check_drift(now=now)
+    assert counts == {"devices": 5, "changed": 0, "removed": 0, "unmanaged": 0}
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "devices_device"')]
+    fleet_reads = [sql for sql in reads if "LIMIT 2" in sql]
+    assert len(fleet_reads) == 4  # pages of 2, 2, 1, then the empty one that ends it
+    assert not [sql for sql in reads if "LIMIT" not in sql and "EXISTS" in sql]

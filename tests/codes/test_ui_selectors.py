@@ -208,3 +208,25 @@ def test_forecast_lists_the_codes_that_will_not_fit_with_the_moment(now):
         ("Guest 2", now + timedelta(days=2, hours=2))
     ]
     assert forecast.peak_used == 2
+
+
+def test_overlapping_codes_on_one_door_each_get_a_row_and_now_is_marked():
+    """Two stays on one door in the same days no longer draw on one line, one hiding the other
+    (issue 18); a code that starts when another ends reuses its row."""
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    prop = PropertyFactory(time_zone="Europe/Lisbon")
+    door = DeviceFactory(workspace=prop.workspace, property=prop, display_name="Front")
+    first = AccessCodeFactory(
+        device=door, time_bound=True, starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=4)
+    )
+    overlapping = AccessCodeFactory(
+        device=door, time_bound=True, starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=3)
+    )
+    after_first = AccessCodeFactory(
+        device=door, time_bound=True, starts_at=now + timedelta(days=4), ends_at=now + timedelta(days=6)
+    )
+    timeline = property_timeline(prop, now=now)
+    rows = {bar.code: bar.row for bar in timeline.lanes[0].bars}
+    assert rows == {first: 0, overlapping: 1, after_first: 0}
+    assert timeline.lanes[0].rows == 2
+    assert timeline.now_left == round(100 * 12 / 336, 3)  # noon on the first day of 14

@@ -91,6 +91,54 @@ def receiver():
     r.server.server_close()
 
 
+class SmsGateway:
+    """A loopback SMS gateway speaking SMSEagle's JSON-RPC API (what Apprise's smseagle://
+    plugin posts to): records each message with its recipient."""
+
+    token = "gateway-token-1"
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+                params = body["params"]
+                ok = params.get("access_token") == gateway.token
+                if ok:
+                    gateway.received.append({"to": params["to"], "message": params["message"]})
+                answer = (
+                    {"result": {"message_id": len(gateway.received), "status": "ok"}}
+                    if ok
+                    else {"result": {"error_text": "Invalid login or password", "status": "error"}}
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"smseagle://{self.token}@127.0.0.1:{self.server.server_port}"
+
+
+@pytest.fixture
+def sms_gateway():
+    g = SmsGateway()
+    yield g
+    g.server.shutdown()
+    g.server.server_close()
+
+
 @pytest.fixture
 def lock(db):
     return DeviceFactory(

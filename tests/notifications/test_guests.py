@@ -90,11 +90,12 @@ def test_a_cancelled_stay_gets_nothing_more(stay, smtp):
 
 
 def test_send_now_is_a_staff_action_and_sends_before_the_lead_time(stay, smtp, manager, now):
-    notification = run_on_commit(guests.guest_code_send_now, access_code=stay, actor=manager, now=now)
+    [notification] = run_on_commit(guests.guest_code_send_now, access_code=stay, actor=manager, now=now)
     notification.refresh_from_db()
     assert notification.status == NotificationStatus.SENT and notification.requested_by == manager
     assert "482915" in smtp.messages[0]["body"]
     action = StaffAction.objects.get(access_code=stay)
+    assert action.kind == "guest_code_sent" and action.get_kind_display() == "Code sent to the guest"
     assert action.actor == manager and "ana@example.com" in action.note and "482915" not in action.note
     assert guests.last_guest_message(stay) == notification
 

@@ -11,15 +11,15 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from codes.models import AccessCode, EventType
-from codes.services import reports
+from codes.services import report_batches, reports
 from devices.models import ConnectedAccount, Device
 from webhooks.models import InboundDelivery, InboundStatus, Verdict
-from webhooks.services.handoff import enqueue_on_commit
+from webhooks.services.handoff import enqueue_on_commit, wake_batch_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def _store_verified(row: InboundDelivery) -> Answer:
         with transaction.atomic():
             row.save(force_insert=True)
             if row.status == InboundStatus.PENDING:
-                enqueue_on_commit("webhooks.tasks.process_inbound", row.pk)
+                wake_batch_on_commit()
     except IntegrityError:
         first = _first_with_event_id(row)
         if first is None:
@@ -247,6 +247,141 @@ def inbound_process(*, delivery_id: UUID | str, now: datetime | None = None) -> 
         return _record_inbound_failure(delivery_id, exc, now=now)
 
 
+INBOUND_BATCH_SIZE = 200
+
+
+def inbound_process_batch(*, now: datetime | None = None, limit: int = INBOUND_BATCH_SIZE) -> int:
+    """Apply up to ``limit`` pending deliveries, oldest first, in one transaction, their new
+    statuses written together. Runs of reports a ledger records (a code set, scheduled or
+    refused by its lock: most of a fleet's callbacks) go through one ``Ledger`` each
+    (``report_batches``), a few queries for the run; any other delivery, or a second one about
+    the same code, ends the run and is applied alone as ``inbound_process`` applies it, so
+    everything is applied in arrival order. A failing run is applied again one delivery at a
+    time; a delivery whose applying raises is rolled back alone (a savepoint) and recorded as
+    failed after the batch commits, to be retried as ``inbound_process`` retries. On PostgreSQL
+    the batch locks its rows and skips those another process holds, so two workers share the
+    pending deliveries rather than wait for each other. Returns how many were taken."""
+    now = now or timezone.now()
+    done, failed = [], []
+    run: list = []
+
+    def finish(delivery, result) -> None:
+        delivery.status = InboundStatus.PROCESSED if result.applied else InboundStatus.IGNORED
+        delivery.reason = result.reason
+        delivery.attempt_count += 1
+        delivery.processed_at = now
+        delivery.next_attempt_at = None
+        done.append(delivery)
+
+    def apply_alone(delivery) -> None:
+        try:
+            with transaction.atomic():
+                result = _apply(delivery, now=now)
+        except Exception as exc:
+            logger.exception("processing inbound delivery %s failed", delivery.pk)
+            failed.append((delivery.pk, exc))
+            return
+        finish(delivery, result)
+
+    def apply_run() -> None:
+        if not run:
+            return
+        try:
+            with transaction.atomic():
+                results = report_batches.access_codes_record_provider_events(
+                    [report for _, report in run], now=now
+                )
+        except Exception:
+            logger.exception("a run of %s inbound deliveries failed; applying each alone", len(run))
+            for delivery, _ in run:
+                apply_alone(delivery)
+        else:
+            for (delivery, _), result in zip(run, results, strict=True):
+                finish(delivery, result)
+        run.clear()
+
+    with transaction.atomic():
+        batch = list(
+            InboundDelivery.objects.filter(status=InboundStatus.PENDING)
+            .select_for_update(of=("self",), skip_locked=True)
+            .select_related("connected_account")
+            .order_by("received_at", "pk")[:limit]
+        )
+        reports_for = _ledger_reports(batch)
+        for delivery in batch:
+            report = reports_for.get(delivery.pk)
+            if report is None or any(r.access_code.pk == report.access_code.pk for _, r in run):
+                apply_run()
+            if report is None:
+                apply_alone(delivery)
+            else:
+                run.append((delivery, report))
+        apply_run()
+        InboundDelivery.objects.bulk_update(
+            done, ["status", "reason", "attempt_count", "processed_at", "next_attempt_at"], batch_size=500
+        )
+    for pk, exc in failed:
+        _record_inbound_failure(pk, exc, now=now)
+    return len(batch)
+
+
+def _ledger_reports(batch: list[InboundDelivery]) -> dict:
+    """Each delivery of ``batch`` a ledger records, as its report, by delivery id; the others
+    are applied alone by ``_apply``. The codes are found as ``_find_code`` finds one, for the
+    whole batch in two queries (finding them one by one was most of a batch's time)."""
+    events = {}
+    for delivery in batch:
+        if delivery.event_type not in report_batches.LEDGER_EVENTS or delivery.connected_account_id is None:
+            continue
+        try:
+            event = json.loads(delivery.body)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("access_code_id"):
+            events[delivery.pk] = (delivery, event)
+    if not events:
+        return {}
+    accounts = {d.connected_account_id for d, _ in events.values()}
+    devices = {
+        (account, ref): pk
+        for account, ref, pk in Device.objects.filter(
+            connected_account_id__in=accounts,
+            provider_device_id__in={
+                str(e.get("device_id")) for _, e in events.values() if e.get("device_id")
+            },
+        )
+        .order_by("pk")
+        .values_list("connected_account_id", "provider_device_id", "pk")
+        .reverse()  # the first of any repeated id wins, as .first() would choose
+    }
+    codes: dict = {}
+    for code in (
+        AccessCode.objects.filter(
+            device__connected_account_id__in=accounts,
+            provider_code_id__in={str(e["access_code_id"]) for _, e in events.values()},
+        )
+        .annotate(account_id=F("device__connected_account_id"))
+        .only("pk", "device_id", "provider_code_id")
+        .order_by("pk")
+    ):
+        codes.setdefault((code.account_id, code.provider_code_id), []).append(code)
+    found = {}
+    for pk, (delivery, event) in events.items():
+        account = delivery.connected_account_id
+        candidates = codes.get((account, str(event["access_code_id"])), [])
+        device = devices.get((account, str(event.get("device_id")))) if event.get("device_id") else None
+        if device is not None:
+            candidates = [c for c in candidates if c.device_id == device]
+        if candidates:
+            found[pk] = report_batches.CodeReport(
+                access_code=candidates[0],
+                event_type=delivery.event_type,
+                occurred_at=delivery.occurred_at,
+                errors=_error_codes(event),
+            )
+    return found
+
+
 def _record_inbound_failure(delivery_id: UUID | str, exc: Exception, *, now: datetime) -> InboundDelivery:
     with transaction.atomic():
         delivery = InboundDelivery.objects.select_for_update().get(pk=delivery_id)
@@ -287,26 +422,50 @@ def _apply(delivery: InboundDelivery, *, now: datetime) -> reports.ReportResult:
             error_code=event.get("error_code") if isinstance(event.get("error_code"), str) else None,
             now=now,
         )
-    code_ref = event.get("access_code_id")
-    code = None
-    if code_ref:
-        codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
-        code = codes.filter(device=device).first() if device else codes.first()
+    code = _find_code(account, event, device=device)
     if code is None:
-        return reports.ReportResult(False, f"Unknown access code {code_ref!r} on this account.")
-    errors = [
-        e.get("error_code") for e in event.get("errors") or [] if isinstance(e, dict) and e.get("error_code")
-    ]
+        return reports.ReportResult(
+            False, f"Unknown access code {event.get('access_code_id')!r} on this account."
+        )
     on_lock = event.get("code")
     backup = event.get("backup_access_code_id")
     return reports.access_code_record_provider_event(
         access_code=code,
         event_type=delivery.event_type,
         occurred_at=delivery.occurred_at,
-        errors=tuple(str(e) for e in errors),
+        errors=_error_codes(event),
         code_on_lock=on_lock if isinstance(on_lock, str) else None,
         backup_provider_code_id=str(backup) if backup else None,
         now=now,
+    )
+
+
+_NOT_LOOKED_UP = object()
+
+
+def _find_code(account, event: dict, *, device=_NOT_LOOKED_UP) -> AccessCode | None:
+    """The code an event names, within the account it came through (and on its lock, if it
+    names one Latchkey knows)."""
+    code_ref = event.get("access_code_id")
+    if not code_ref:
+        return None
+    if device is _NOT_LOOKED_UP:
+        device_ref = event.get("device_id")
+        device = (
+            Device.objects.filter(connected_account=account, provider_device_id=str(device_ref)).first()
+            if device_ref
+            else None
+        )
+    codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
+    return codes.filter(device=device).first() if device else codes.first()
+
+
+def _error_codes(event: dict) -> tuple[str, ...]:
+    errors = event.get("errors") or []
+    return tuple(
+        str(e["error_code"])
+        for e in (errors if isinstance(errors, list) else [])
+        if isinstance(e, dict) and e.get("error_code")
     )
 
 

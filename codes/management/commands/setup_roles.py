@@ -3,7 +3,8 @@ after every `migrate` (`make run` does); it sets each group's permissions to exa
 
 - Administrator: everything in Latchkey's apps and user management; sees every workspace.
 - Property manager: codes of their workspaces (create, change, delete, see PINs), their
-  properties' check-in times, their locks and sandbox switches, and the review queue.
+  properties' check-in times, their locks and sandbox switches, the review queue, and telling
+  people: notification channels and rules, guests' contacts and message templates, the outbox.
 - Reviewer: reads codes and locks, works the review queue; never sees PINs.
 
 Managers and reviewers see only the workspaces they are members of (devices.Membership).
@@ -34,6 +35,18 @@ _READ_LOCKS = [
     "devices.view_deviceissue",
 ]
 
+# Who hears what, and the guest's code to the guest (the notifications app): a manager sets
+# these up in the browser. The outbox (notifications and their attempts) is only ever read.
+_TELLING_PEOPLE = [
+    *(
+        f"notifications.{verb}_{model}"
+        for model in ("notificationchannel", "notificationrule", "guestcontact", "guestmessagetemplate")
+        for verb in ("view", "add", "change", "delete")
+    ),
+    "notifications.view_notification",
+    "notifications.view_notificationattempt",
+]
+
 ROLES = {
     PROPERTY_MANAGER: [
         *_READ_CODES,
@@ -48,10 +61,11 @@ ROLES = {
         "devices.view_sandboxlock",
         "devices.change_sandboxlock",
         "devices.view_sandboxcommand",
+        *_TELLING_PEOPLE,
     ],
     REVIEWER: [*_READ_CODES, *_READ_LOCKS],
 }
-ADMIN_APPS = ("codes", "devices", "webhooks", "auth")
+ADMIN_APPS = ("codes", "devices", "webhooks", "notifications", "auth")
 
 
 def permissions(names: list[str]) -> list[Permission]:
