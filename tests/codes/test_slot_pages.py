@@ -61,7 +61,7 @@ def test_lock_page_draws_the_slot_plan_with_the_codes_at_its_peak_and_those_that
     client, crowded, now
 ):
     page = text(client.get(reverse("admin:devices_device_change", args=[crowded.pk])))
-    assert "Slots over the next 14 days" in page
+    assert "Slots used over the next 14 days" in page
     chart = re.search(r"<svg class=\"lk-slot-chart\".*?</svg>", page).group(0)
     assert chart.count('class="lk-slot-bar lk-slot-full"') == 1  # full from now until they leave
     assert 'class="lk-slot-capacity"' in chart and ">3 slots</text>" in chart
