@@ -24,6 +24,7 @@ __all__ = [
     "ERRORS",
     "WARNINGS",
     "LATCHKEY_WARNINGS",
+    "CONTENTS_UNKNOWN",
     "CatalogEntry",
     "IssueKind",
     "Scope",
@@ -767,6 +768,9 @@ WARNINGS: Mapping[str, CatalogEntry] = _index(
 
 
 # Warnings Latchkey raises itself, about its own sources of codes (not Seam's).
+# Latchkey's warning for a code in the ``unknown`` status: whether the lock holds it is not known.
+CONTENTS_UNKNOWN = "lock_contents_unknown"
+
 LATCHKEY_WARNINGS: Mapping[str, CatalogEntry] = _index(
     [
         CatalogEntry(
@@ -781,6 +785,19 @@ LATCHKEY_WARNINGS: Mapping[str, CatalogEntry] = _index(
             severity=Severity.DEGRADED,
             transient=False,
             flags_review_at_once=True,
+        ),
+        CatalogEntry(
+            code=CONTENTS_UNKNOWN,
+            kind=IssueKind.WARNING,
+            flags=(),
+            message="Latchkey cannot tell whether the lock holds this code.",
+            meaning="A send to the lock got no answer, and the lock could not be asked since whether it "
+            "kept the code: the PIN may or may not open the door, and Latchkey's record may be out of date.",
+            remedy="Latchkey asks the lock again automatically and clears this as soon as it answers. If a "
+            "guest is due soon, check the lock's code list in its maker's app, and bring the lock (its "
+            "Wi-Fi, hub or bridge, batteries) back online.",
+            severity=Severity.DEGRADED,
+            transient=True,
         ),
     ]
 )

@@ -2,16 +2,23 @@
 slot forecast, the review queue and the timelines. Read-models for people, not for the services:
 reads the services, the scheduler or the API also need stay in ``codes.selectors``."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from codes import catalog, lifecycle
 from codes.models import AccessCode, AccessCodeStatus
-from codes.selectors import Weight, access_code_issues, backups_to_come, review_problems, with_shown_issues
+from codes.selectors import (
+    Weight,
+    access_code_issues,
+    lock_slot_plan_and_codes,
+    review_problems,
+    slot_plans,
+    with_shown_issues,
+)
 from common.pins import mask_pins
 from devices.models import Device, Property
 
@@ -152,12 +159,53 @@ def devices_needing_attention(*, workspaces) -> QuerySet[Device]:
     )
 
 
+FORECAST_DAYS = 14
+# The chart's drawing box, in SVG user units: one day is DAY_WIDTH wide.
+DAY_WIDTH, CHART_HEIGHT = 50, 120
+
+
+@dataclass(frozen=True)
+class ForecastBar:
+    """One span of the chart during which the lock holds ``used`` codes by the plan."""
+
+    x: float
+    width: float
+    y: float
+    height: float
+    used: int
+    starts: datetime
+    full: bool
+
+
+@dataclass(frozen=True)
+class ForecastTick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class SlotOverflow:
+    code: AccessCode
+    at: datetime
+    x: float | None  # where the chart marks it; None beyond the chart
+
+
 @dataclass(frozen=True)
 class SlotForecast:
+    """The lock's slot plan drawn: what it holds now, at its busiest moment in the next
+    ``FORECAST_DAYS`` days (and which codes), and the codes that will not fit."""
+
     slots: int | None  # the lock's capacity; None when unknown
     used_now: int
     peak_used: int
     peak_at: datetime
+    peak_codes: list = field(default_factory=list)  # names of the codes on the lock at the peak
+    bars: list = field(default_factory=list)
+    ticks: list = field(default_factory=list)
+    capacity_y: float | None = None
+    overflows: list = field(default_factory=list)
+    width: int = FORECAST_DAYS * DAY_WIDTH
+    height: int = CHART_HEIGHT
 
     @property
     def free_now(self) -> int | None:
@@ -169,48 +217,88 @@ class SlotForecast:
 
 
 def device_slot_forecast(device: Device, *, now: datetime) -> SlotForecast:
-    """Slots in use now and at the busiest future moment: every code that will sit on the lock
-    (on a lock without schedules, from just in time before its start), codes on it being
-    removed, and backup codes the pool has still to create. One query, swept in Python."""
-    lead = lifecycle.schedule_lead(device)
-    rows = (
-        AccessCode.objects.filter(device=device, is_offline_access_code=False)
-        .filter(
-            (Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now)))
-            | Q(status=AccessCodeStatus.REMOVING)
-        )
-        .values_list("starts_at", "ends_at", "status", "deleted_at")
-    )
-    changes: list[tuple[datetime, int]] = []
-    for starts_at, ends_at, status, deleted_at in rows:
-        start = now if starts_at is None else max(now, starts_at - lead)
-        if deleted_at is not None or status == AccessCodeStatus.REMOVING:
-            end = now + timedelta(microseconds=1)  # on the lock until taken off: now, not later
-        else:
-            end = ends_at
-        changes.append((start, +1))
-        if end is not None:
-            changes.append((end, -1))
-    # A refill creates nothing on a lock without pool support (backup_pool_refill).
-    to_create = (
-        backups_to_come([device.pk]).get(device.pk, 0) if device.supports_backup_access_code_pool else 0
-    )
-    used = to_create
-    used_now, peak_used, peak_at = None, -1, now
-    # Ends before starts at the same instant: a window is half-open, [starts_at, ends_at).
-    for at, delta in sorted(changes, key=lambda c: (c[0], c[1])):
-        if used_now is None and at > now:
-            used_now = used
-        used += delta
-        if used > peak_used:
-            peak_used, peak_at = used, at
-    if used_now is None:
-        used_now = used
+    """The lock's slot plan (``lifecycle.plan_slots``, as the scheduler follows it) over the next
+    ``FORECAST_DAYS`` days: every code counted from the moment the plan puts it on the lock
+    (codes loaded ahead with their schedule, just-in-time codes from their lead), codes being
+    removed, backups the pool has still to create, and the codes that will not fit."""
+    plan, codes = lock_slot_plan_and_codes(device, now=now)
+    until = now + timedelta(days=FORECAST_DAYS)
+    steps = plan.steps(until)
+    used_now = len(plan.holding(now))
+    peak_at, peak_used = plan.peak(until)
     if peak_used < used_now:
-        peak_used, peak_at = used_now, now
+        peak_at, peak_used = now, used_now
+    slots = device.max_active_codes_supported
+    scale = max(slots or 0, peak_used, 1)
+    day = timedelta(days=1)
+    bars = []
+    for (starts, used), (ends, _) in zip(steps, [*steps[1:], (until, 0)], strict=True):
+        if used == 0 or ends <= now:
+            continue
+        x = (max(starts, now) - now) / day * DAY_WIDTH
+        width = (min(ends, until) - max(starts, now)) / day * DAY_WIDTH
+        height = used / scale * CHART_HEIGHT
+        full = slots is not None and used >= slots
+        top = round(CHART_HEIGHT - height, 2)
+        bars.append(ForecastBar(round(x, 2), round(width, 2), top, round(height, 2), used, starts, full))
+    zone = device.property.zone if device.property_id else UTC
+    ticks = []
+    midnight = datetime.combine(now.astimezone(zone).date() + day, time(0), tzinfo=zone)
+    while midnight < until:
+        ticks.append(ForecastTick(round((midnight - now) / day * DAY_WIDTH, 2), midnight.strftime("%a %d")))
+        midnight = datetime.combine(midnight.date() + day, time(0), tzinfo=zone)
+    names = [
+        codes[key].name or "Unnamed code" if key in codes else "Backup still to be made"
+        for key in plan.holding(peak_at)
+    ]
     return SlotForecast(
-        slots=device.max_active_codes_supported, used_now=used_now, peak_used=peak_used, peak_at=peak_at
+        slots=slots,
+        used_now=used_now,
+        peak_used=peak_used,
+        peak_at=peak_at,
+        peak_codes=sorted(names),
+        bars=bars,
+        ticks=ticks,
+        capacity_y=None if slots is None else round(CHART_HEIGHT - slots / scale * CHART_HEIGHT, 2),
+        overflows=sorted(
+            (
+                SlotOverflow(codes[key], at, round((at - now) / day * DAY_WIDTH, 2) if at < until else None)
+                for key, at in plan.overflows.items()
+                if key in codes
+            ),
+            key=lambda overflow: overflow.at,
+        ),
     )
+
+
+@dataclass(frozen=True)
+class OverflowingLock:
+    device: Device
+    first_at: datetime  # the first moment a code will find the lock full
+    codes: int  # how many codes will not fit
+
+
+def locks_that_will_overflow(*, workspaces, now: datetime) -> list[OverflowingLock]:
+    """Locks whose slot plan leaves some code without a slot, soonest first. Only a lock with
+    more live codes (and backups to come) than slots can overflow, so only those are planned."""
+    live = Q(access_codes__deleted_at__isnull=True, access_codes__is_offline_access_code=False) & (
+        Q(access_codes__ends_at__isnull=True) | Q(access_codes__ends_at__gt=now)
+    )
+    crowded = (
+        Device.objects.filter(workspace__in=workspaces, max_active_codes_supported__isnull=False)
+        .annotate(
+            taking=Count("access_codes", filter=live, distinct=True)
+            + Coalesce(Max("backup_pool__target_size"), 0)
+        )
+        .filter(taking__gt=F("max_active_codes_supported"))
+        .select_related("property")
+    )
+    found = []
+    for device_id, plan in slot_plans(list(crowded), now=now).items():
+        if plan.overflows:
+            device = next(d for d in crowded if d.pk == device_id)
+            found.append(OverflowingLock(device, min(plan.overflows.values()), len(plan.overflows)))
+    return sorted(found, key=lambda lock: lock.first_at)
 
 
 def review_queue(*, workspaces) -> QuerySet[AccessCode]:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from codes import lifecycle
 from codes.models import AccessCode, AccessCodeStatus
+from codes.selectors import pins_held_on_device
 from codes.services import drift, ledger
 from devices.providers import provider_for
 from devices.providers.base import CodeSpec, HeldCode, Outcome, Problem
@@ -62,18 +63,31 @@ def access_code_push(access_code: AccessCode, *, now: datetime | None = None) ->
 
 
 def call_lock(
-    access_code: AccessCode, *, now: datetime, provider=None, adopted: set | None = None
+    access_code: AccessCode,
+    *,
+    now: datetime,
+    provider=None,
+    adopted: set | None = None,
+    offline_pins: dict | None = None,
 ) -> LockAnswer | None:
     """Ask the lock for what this code needs now (None: nothing), without recording the answer:
     the caller records it, outside any transaction held during the call. A provider failure
     becomes a failed, transient answer. ``adopted``: the lock copies already taken up in this
-    session (see ``_unrecorded_copy``), shared by the calls of one batch."""
+    session (see ``_unrecorded_copy``), shared by the calls of one batch; ``offline_pins``: the
+    offline PINs handed out in it, by lock, not recorded yet."""
     action = lifecycle.needed_action(access_code, now=now)
     if action is None:
         return None
     try:
         provider = provider or provider_for(access_code.device.connected_account, now=now)
-        return _call(access_code, action, provider, adopted=set() if adopted is None else adopted)
+        return _call(
+            access_code,
+            action,
+            provider,
+            adopted=set() if adopted is None else adopted,
+            offline_pins={} if offline_pins is None else offline_pins,
+            now=now,
+        )
     except Exception as exc:  # a provider bug or outage must not lose the code or crash a request
         logger.exception("provider call for access code %s failed", access_code.pk)
         return provider_failure(action, exc)
@@ -102,7 +116,15 @@ def provider_failure(action: lifecycle.LockAction, exc: BaseException) -> LockAn
     return LockAnswer(action, outcome)
 
 
-def _call(access_code: AccessCode, action: lifecycle.LockAction, provider, *, adopted: set) -> LockAnswer:
+def _call(
+    access_code: AccessCode,
+    action: lifecycle.LockAction,
+    provider,
+    *,
+    adopted: set,
+    offline_pins: dict,
+    now: datetime,
+) -> LockAnswer:
     device = access_code.device
     lost = False
     if action is lifecycle.LockAction.SET and awaits_confirmation(access_code):
@@ -120,12 +142,31 @@ def _call(access_code: AccessCode, action: lifecycle.LockAction, provider, *, ad
             return LockAnswer(action, Outcome.confirmed())
         return LockAnswer(action, provider.remove_code(device.provider_device_id, provider_code_id))
     if access_code.is_offline_access_code:
+        # No two codes on a lock may open it with one PIN in overlapping windows.
+        taken = pins_held_on_device(
+            device,
+            starts_at=access_code.starts_at,
+            ends_at=access_code.ends_at,
+            now=now,
+            exclude_id=access_code.pk,
+        ).pins
+        # PINs handed out earlier in this batch are not recorded yet: avoided too.
+        handed_out = offline_pins.setdefault(device.pk, set())
+        taken = taken | handed_out
         outcome, pin = provider.create_offline_code(
             device.provider_device_id,
             starts_at=access_code.starts_at,
             ends_at=access_code.ends_at,
             is_one_time_use=access_code.is_one_time_use,
+            avoid=frozenset(taken),
         )
+        if pin is not None and pin in taken:  # a provider that picks the PIN itself (Seam)
+            problem = Problem(
+                "duplicate_code_on_device", "The lock's offline PIN for this window is another code's."
+            )
+            return LockAnswer(action, Outcome.failed(problem, transient=False))
+        if pin is not None:
+            handed_out.add(pin)
         return LockAnswer(action, outcome, assigned_code=pin)
     spec = code_spec(access_code)
     if access_code.provider_code_id and not lost:

@@ -23,6 +23,7 @@ milestone, so the sweep's cost follows the due work, not the total.
 
 import contextlib
 import logging
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,9 +36,9 @@ from django.utils import timezone
 from codes import lifecycle
 from codes.lifecycle import Plan, Step
 from codes.locking import claim_due_codes
-from codes.models import AccessCode, AccessCodeStatus, BackupAccessCodePool, EventType
+from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, BackupAccessCodePool, EventType
 from codes.programming import call_lock, failure_words, provider_failure, send_in_flight_marks, sends_new_copy
-from codes.selectors import Weight, backups_to_come, others_at_start
+from codes.selectors import Weight, slot_plans
 from codes.services import backup_pool, drift
 from codes.services import ledger as code_ledger
 from common.db import update_rows
@@ -85,12 +86,13 @@ def sweep(*, now: datetime | None = None, limit: int | None = None) -> SweepRepo
 
 def due_plans(*, now: datetime, limit: int = 1000) -> list[tuple[AccessCode, Plan]]:
     """What a sweep at ``now`` would do, without doing it (``scheduler_tick --dry-run``)."""
-    due = (
-        AccessCode.objects.select_related("device")
+    due = list(
+        AccessCode.objects.select_related("device__property")
         .filter(next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
+        .order_by("next_attempt_at")[:limit]
     )
-    return [(code, lifecycle.plan(code, now)) for code in due[:limit]]
+    slots = slot_plans({code.device_id: code.device for code in due}.values(), now=now)
+    return [(code, _plan(code, slots.get(code.device_id), now=now)) for code in due]
 
 
 class _Providers:
@@ -122,13 +124,14 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
     providers = providers or _Providers(now)
     position = {pk: n for n, pk in enumerate(ids)}  # claim order: the most overdue first
     codes = sorted(
-        AccessCode.objects.select_related("device__connected_account").filter(pk__in=ids),
+        AccessCode.objects.select_related("device__connected_account", "device__property").filter(pk__in=ids),
         key=lambda code: position[code.pk],
     )
+    slots = _slot_plans(codes, now=now)
     plans = {}
     for code in codes:
         try:
-            plans[code.pk] = lifecycle.plan(code, now)
+            plans[code.pk] = _plan(code, slots.get(code.device_id), now=now)
         except Exception as exc:  # one broken code must not stop the sweep
             logger.exception("scheduler failed on access code %s", code.pk)
             _record_lost(code, None, exc, now=now)
@@ -140,8 +143,76 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
             if not preflights:
                 _write_down_sends(group, plans)
             answers = _call_locks(group, plans, now=now, providers=providers)
-            done += _record([code for code in group if code.pk in answers], plans, answers, now=now)
+            done += _record(
+                [code for code in group if code.pk in answers], plans, answers, now=now, slots=slots
+            )
     return [plans[pk].step for pk in done]
+
+
+# --- The lock's memory: the slot plan -----------------------------------------------------------
+
+NO_SPACE = "no_space_for_access_code_on_device"
+UTC_ZONE = zoneinfo.ZoneInfo("UTC")
+
+
+def _slot_plans(codes: list[AccessCode], *, now: datetime) -> dict:
+    """The slot plan of each lock of these codes whose capacity is known, by device id. Codes of
+    those locks (outside this batch) whose plan changed their fate are made due at once: one
+    that no longer fits is told now, days ahead, not at its turn; one that fits again loses the
+    error it carried (``_plan``)."""
+    plans = slot_plans({code.device_id: code.device for code in codes}.values(), now=now)
+    if not plans:
+        return plans
+    in_batch = {code.pk for code in codes}
+    # Only a crowded lock's plan places codes; the others' plans are empty (``slot_plans``).
+    crowded = [pk for pk, plan in plans.items() if plan.uses or plan.overflows]
+    carrying = set(
+        AccessCodeIssue.objects.filter(kind=IssueKind.ERROR, code=NO_SPACE, cleared_at__isnull=True)
+        .filter(Q(access_code_id__in=in_batch) | Q(access_code__device_id__in=crowded))
+        .values_list("access_code_id", flat=True)
+    )
+    for code in codes:
+        code.carries_no_space = code.pk in carrying
+    stale = []
+    for plan in plans.values():
+        stale += [pk for pk in plan.overflows if pk not in carrying]
+        stale += [
+            pk for pk, use in plan.uses.items() if pk in carrying and use.load_at > now
+        ]  # waiting for its slot, which it will get: the error goes without calling the lock
+    stale = [pk for pk in stale if pk not in in_batch]
+    if stale:
+        AccessCode.objects.filter(pk__in=stale).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+        ).update(next_attempt_at=now)
+    return plans
+
+
+def _plan(code: AccessCode, slot_plan, *, now: datetime) -> Plan:
+    """``lifecycle.plan`` with the code's place in its lock's slot plan, if the lock has one."""
+    if slot_plan is None or lifecycle.is_over(code, now) or code.may_be_on_lock:
+        return lifecycle.plan(code, now)
+    if code.pk in slot_plan.overflows:
+        return Plan(Step.OVERFLOW, _overflow_message(code, slot_plan, slot_plan.overflows[code.pk]))
+    use = slot_plan.uses.get(code.pk)
+    step = lifecycle.plan(code, now, load_at=use.load_at if use else None)
+    if step.step is Step.WAIT and getattr(code, "carries_no_space", False):
+        return Plan(Step.WAIT, "fits its lock's slot plan again")
+    return step
+
+
+def _overflow_message(code: AccessCode, slot_plan, at: datetime) -> str:
+    zone = code.device.property.zone if code.device.property_id else UTC_ZONE
+    holding = len(slot_plan.holding(at))
+    return (
+        f"The lock will have no free slot for this code on {at.astimezone(zone):%a %Y-%m-%d %H:%M %Z} "
+        f"({zone.key}): {holding} codes will hold all {slot_plan.capacity} of its slots then."
+    )
+
+
+def _load_at(code: AccessCode, slots: dict | None) -> datetime | None:
+    slot_plan = (slots or {}).get(code.device_id)
+    use = slot_plan.uses.get(code.pk) if slot_plan is not None else None
+    return use.load_at if use is not None else None
 
 
 def _write_down_sends(codes: list[AccessCode], plans: dict) -> None:
@@ -191,13 +262,16 @@ def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, provid
     provider = providers(codes[0].device.connected_account)
     answers = {}
     adopted: set = set()  # lock copies taken up from unanswered sends, one owner each
+    offline_pins: dict = {}  # offline PINs handed out in this batch, by lock
     with provider.session(sorted({code.device.provider_device_id for code in codes})):
         for code in codes:
             try:
                 if plans[code.pk].step is Step.PREFLIGHT:
                     answers[code.pk] = ask_lock(code, provider)
                 else:
-                    answers[code.pk] = call_lock(code, now=now, provider=provider, adopted=adopted)
+                    answers[code.pk] = call_lock(
+                        code, now=now, provider=provider, adopted=adopted, offline_pins=offline_pins
+                    )
             except Exception as exc:  # one call that raised must not stop the others
                 logger.exception("provider call for access code %s failed", code.pk)
                 answers[code.pk] = _failed_answer(code, plans[code.pk].step, exc, now=now)
@@ -205,7 +279,7 @@ def _call_account(codes: list[AccessCode], plans: dict, *, now: datetime, provid
     if checks:  # judged once the session is over, with Latchkey's records read for all at once
         judged = [code for code in codes if code.pk in checks]
         try:
-            answers.update(preflight_findings(judged, checks))
+            answers.update(preflight_findings(judged, checks, now=now))
         except Exception as exc:  # Latchkey's own fault, not the lock's: said so on each code
             logger.exception("judging the pre-flight checks of access codes %s failed", list(checks))
             problem = (
@@ -228,18 +302,18 @@ def _action(code: AccessCode, *, now: datetime) -> lifecycle.LockAction:
     return lifecycle.needed_action(code, now=now) or lifecycle.LockAction.SET
 
 
-def _record(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime) -> list:
+def _record(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime, slots=None) -> list:
     """Record each code's answer and what follows it; returns the ids done. Should the batch
     fail to record (one broken code), its codes are recorded one by one, so the others keep
     their answers and only the broken one waits for its lease to lapse."""
     try:
-        done, pulling = _record_answers(codes, plans, answers, now=now)
+        done, pulling = _record_answers(codes, plans, answers, now=now, slots=slots)
     except Exception:
         logger.exception("recording a batch failed; recording its codes one by one")
         done, pulling = [], []
         for code in codes:
             try:
-                one_done, one_pulling = _record_answers([code], plans, answers, now=now)
+                one_done, one_pulling = _record_answers([code], plans, answers, now=now, slots=slots)
             except Exception as exc:
                 logger.exception("recording access code %s failed", code.pk)
                 _record_lost(code, plans[code.pk].step, exc, now=now)
@@ -288,7 +362,7 @@ def _record_lost(code: AccessCode, step: Step | None, exc: Exception, *, now: da
         )
 
 
-def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime):
+def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now: datetime, slots=None):
     """One transaction for the lot. Returns the ids done, and the codes that must first pull a
     backup (their next look is set after the pull, in ``_pull_backup``)."""
     with transaction.atomic():
@@ -296,21 +370,31 @@ def _record_answers(codes: list[AccessCode], plans: dict, answers: dict, *, now:
         auto_pull = _auto_pulling_devices(codes)
         done, pulling = [], []
         for code in codes:
-            current = _record_step(ledger, code, plans[code.pk].step, answers[code.pk])
+            current = _record_step(ledger, code, plans[code.pk], answers[code.pk])
             blocked = any(issue.weight is Weight.BLOCKS for issue in ledger.issues(current))
             if current.device_id in auto_pull and lifecycle.should_auto_pull(
                 current, now=now, blocked=blocked
             ):
                 pulling.append(code)
             else:
-                _after_step(ledger, current, now=now)
+                _after_step(ledger, current, now=now, load_at=_load_at(current, slots))
                 done.append(code.pk)
         ledger.save()
     return done, pulling
 
 
-def _record_step(ledger: code_ledger.Ledger, code: AccessCode, step: Step, answer) -> AccessCode:
+def _record_step(ledger: code_ledger.Ledger, code: AccessCode, plan: Plan, answer) -> AccessCode:
     """Apply one step's result to the code in the ledger; ``code`` is the row read before it."""
+    step = plan.step
+    if step is Step.OVERFLOW:  # raised at once, days ahead, without asking the lock
+        return code_ledger.record_preflight(
+            ledger, code, [(NO_SPACE, plan.reason)], transient=False, reached_lock=False
+        )
+    if step is Step.WAIT and getattr(code, "carries_no_space", False):
+        current = ledger.get(code.pk)
+        ledger.clear_code_issues(current, IssueKind.ERROR, [NO_SPACE])
+        current.attempt_count = 0
+        return current
     if step is Step.PREFLIGHT:
         return code_ledger.record_preflight(
             ledger, code, answer.problems, transient=answer.transient, reached_lock=answer.reached_lock
@@ -334,18 +418,20 @@ def _pull_backup(code: AccessCode, *, now: datetime) -> None:
         ledger.save()
 
 
-def _after_step(ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime) -> None:
+def _after_step(
+    ledger: code_ledger.Ledger, code: AccessCode, *, now: datetime, load_at: datetime | None = None
+) -> None:
     """After a step: warnings that depend on the clock, the review flag, the code's next look,
-    and its lease released."""
+    and its lease released. ``load_at``: the code's place in its lock's slot plan."""
     ledger.release(code)
     if code.deleted_at is not None and not code.may_be_on_lock:
         code.next_attempt_at = None
         return
     _warn_about_delays(ledger, code, now=now)  # the review flag is judged when the ledger saves
     due = code.next_attempt_at
-    if due is not None and due <= now and lifecycle.plan(code, now).step is Step.WAIT:
+    if due is not None and due <= now and lifecycle.plan(code, now, load_at=load_at).step is Step.WAIT:
         due = None  # the look that brought it here is done
-    looks = [t for t in (due, *lifecycle.milestones(code, now)) if t is not None]
+    looks = [t for t in (due, *lifecycle.milestones(code, now, load_at=load_at)) if t is not None]
     if code.attempt_count and code.next_attempt_at is None:
         # Refused for good (no keypad, slots full, bad format): nothing is retried blindly,
         # but the lock is asked again now and then, so a fix made outside Latchkey (a
@@ -415,9 +501,10 @@ def ask_lock(code: AccessCode, provider) -> LockCheck:
     return LockCheck(probe, held)
 
 
-def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
+def preflight_findings(codes: list[AccessCode], checks: dict, *, now: datetime) -> dict:
     """Check, without programming anything, that each code's lock could take it at its start:
-    reachable, with a keypad, a free slot at ``starts_at``, and a PIN it accepts that nothing on
+    reachable, with a keypad, a slot in the lock's slot plan (where its capacity is known, with
+    the codes it holds that Latchkey does not know), and a PIN it accepts that nothing on
     it already uses. Judged from what the locks told (``checks``, by code id) and from
     Latchkey's records, read for all the codes at once. Recorded as errors with remedies
     (``ledger.record_preflight``), days before the guest arrives."""
@@ -428,9 +515,14 @@ def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
             provider_code_id__in={h.provider_code_id for code in reachable for h in checks[code.pk].held},
         ).values_list("device_id", "provider_code_id")
     )
-    limited = [code for code in reachable if code.device.max_active_codes_supported is not None]
-    taken = others_at_start(limited)
-    to_come = backups_to_come({code.device_id for code in limited})
+    # Codes the lock holds that Latchkey has no record of take slots the plan must leave them.
+    strangers: dict = {}
+    for code in reachable:
+        held = checks[code.pk].held
+        strangers[code.device_id] = sum(1 for h in held if (code.device_id, h.provider_code_id) not in ours)
+    plans = slot_plans(
+        {code.device_id: code.device for code in reachable}.values(), now=now, unknown_held=strangers
+    )
     findings = {}
     for code in codes:
         check, problems = checks[code.pk], []
@@ -441,14 +533,9 @@ def preflight_findings(codes: list[AccessCode], checks: dict) -> dict:
                 problems.append(
                     ("duplicate_code_on_device", "Another code on the lock already uses this PIN.")
                 )
-            unmanaged = sum(1 for h in check.held if (code.device_id, h.provider_code_id) not in ours)
-            slots = code.device.max_active_codes_supported
-            # This code, the others on the lock when it starts, codes on the lock that Latchkey
-            # does not manage, and the backups its pool will still add.
-            if slots is not None and 1 + taken[code.pk] + unmanaged + to_come.get(code.device_id, 0) > slots:
-                problems.append(
-                    ("no_space_for_access_code_on_device", "The lock has no free slot when this code starts.")
-                )
+            slot_plan = plans.get(code.device_id)
+            if slot_plan is not None and code.pk in slot_plan.overflows:
+                problems.append((NO_SPACE, _overflow_message(code, slot_plan, slot_plan.overflows[code.pk])))
         if code.code and rules.pin_violations(code.device, code.code):
             problems.append(("august_lock_bad_access_code_format", "The lock's rules refuse this PIN."))
         findings[code.pk] = Preflight(problems, check.probe.transient, check.probe.reached_lock)
@@ -492,6 +579,7 @@ def check_drift(*, now: datetime | None = None, devices=None) -> dict:
             continue
         try:
             held = _held_codes(provider, chunk)
+            drift.lock_doubt_sync(locks=chunk, held=held, now=now)
             for key, found in _drift_in(chunk, held, now=now).items():
                 counts[key] += found
         except Exception:  # one chunk's failure must not stop the rest

@@ -528,7 +528,10 @@ def not_ready_problem(code: AccessCode) -> str | None:
         ):
             return "the lock has not passed its pre-flight check"
         return None
-    if not (code.is_scheduled_on_device or code.status == AccessCodeStatus.SET):
+    loaded = code.is_scheduled_on_device or code.status == AccessCodeStatus.SET
+    # Waiting for the slot its lock's plan gives it (after REVIEW_LEAD_HOURS only where the lock
+    # has no room sooner), it is pre-flighted meanwhile: passed, nothing is wrong.
+    if not loaded and code.preflight_passed_at is None:
         return "not loaded onto the lock with its schedule yet"
     return None
 
@@ -619,3 +622,85 @@ def review_problems(code: AccessCode) -> list[QueueProblem]:
     elif code.needs_review and code.review_reason and code.pulled_backup_access_code_id:
         problems.insert(0, QueueProblem(code.review_reason, BACKUP_PULLED_REMEDY, "not_ready"))
     return problems
+
+
+# --- The plan of each lock's memory -------------------------------------------------------------
+
+
+def codes_taking_slots(device_ids, *, now: datetime) -> QuerySet[AccessCode]:
+    """Every code that holds, or will hold, a slot on these locks: live ones, and any that may
+    still be on the lock (``AccessCode.may_be_on_lock``)."""
+    live = Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    maybe_on = (
+        ~Q(provider_code_id="")
+        | ~Q(status=AccessCodeStatus.UNSET)
+        | Q(is_scheduled_on_device=True)
+        | Q(send_in_flight__isnull=False)
+    )
+    return AccessCode.objects.filter(device_id__in=device_ids, is_offline_access_code=False).filter(
+        live | maybe_on
+    )
+
+
+def lock_slot_plan_and_codes(device: Device, *, now: datetime) -> tuple[lifecycle.SlotPlan, dict]:
+    """One lock's slot plan (unbounded when its capacity is unknown: every code goes on as it
+    always did) and its codes by id, for the pages that draw it."""
+    codes = list(codes_taking_slots([device.pk], now=now).only(*_SLOT_FIELDS))
+    for code in codes:
+        code.device = device
+    to_come = backups_to_come([device.pk]).get(device.pk, 0) if device.supports_backup_access_code_pool else 0
+    plan = lifecycle.lock_slot_plan(device, codes, now=now, unplanned=to_come, unknown_as_unbounded=True)
+    return plan, {code.pk: code for code in codes}
+
+
+def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> dict:
+    """``lifecycle.lock_slot_plan`` for each of these locks whose capacity is known, by device id.
+    ``unknown_held``: by device id, codes a lock was seen holding that Latchkey has no record of
+    (a pre-flight check's listing).
+
+    A lock with no more codes (and backups to come) than slots needs no planning: every code
+    goes on as early as it may, and none overflows. Such a lock gets an empty plan (no code
+    waits, none overflows) from one count, so that a sweep's cost follows its crowded locks
+    only; the others' codes are never read."""
+    devices = {device.pk: device for device in devices if device.max_active_codes_supported is not None}
+    if not devices:
+        return {}
+    taking = codes_taking_slots(list(devices), now=now).order_by().values("device_id")
+    counts = dict(taking.annotate(n=Count("pk")).values_list("device_id", "n"))
+    pooled = [pk for pk, device in devices.items() if device.supports_backup_access_code_pool]
+    to_come = backups_to_come(pooled) if pooled else {}
+    unplanned = {pk: to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0) for pk in devices}
+    crowded = [
+        pk
+        for pk, device in devices.items()
+        if counts.get(pk, 0) + unplanned[pk] > device.max_active_codes_supported
+    ]
+    plans = {
+        pk: lifecycle.SlotPlan(capacity=device.max_active_codes_supported, now=now, uses={}, overflows={})
+        for pk, device in devices.items()
+    }
+    codes: dict = {pk: [] for pk in crowded}
+    if crowded:
+        for code in codes_taking_slots(crowded, now=now).only(*_SLOT_FIELDS):
+            code.device = devices[code.device_id]  # read by lifecycle (native scheduling), not fetched again
+            codes[code.device_id].append(code)
+    for pk in crowded:
+        plans[pk] = lifecycle.lock_slot_plan(devices[pk], codes[pk], now=now, unplanned=unplanned[pk])
+    return plans
+
+
+_SLOT_FIELDS = (
+    "access_code_id",
+    "device_id",
+    "type",
+    "starts_at",
+    "ends_at",
+    "deleted_at",
+    "status",
+    "provider_code_id",
+    "is_managed",
+    "is_scheduled_on_device",
+    "is_offline_access_code",
+    "send_in_flight",
+    "name",
+)

@@ -24,6 +24,7 @@ from codes.pages import (
     Readiness,
     arrivals_by_property,
     devices_needing_attention,
+    locks_that_will_overflow,
     property_timeline,
     review_cards,
     review_queue,
@@ -84,6 +85,7 @@ def dashboard(request):
         flagged_unassigned=queue.filter(review_assignee__isnull=True).count(),
         flagged_acknowledged=queue.filter(review_acknowledged_at__isnull=False).count(),
         attention=devices_needing_attention(workspaces=workspaces),
+        overflowing=locks_that_will_overflow(workspaces=workspaces, now=now),
         readiness_order=list(Readiness),
     )
 

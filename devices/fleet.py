@@ -47,6 +47,7 @@ SANDBOX_LOCK_MODELS: list[dict] = [
         "can_program_offline_access_codes": True,
         "supported_code_lengths": [4, 5, 6, 7, 8, 9],
         "max_active_codes_supported": 25,
+        "offline_code_max_days": 31,
     },
     {
         "provider_device_id": "sandbox-no-keypad",

@@ -199,6 +199,8 @@ CAPABILITY_FIELDS = (
     "supported_code_lengths",
     "max_active_codes_supported",
     "supports_backup_access_code_pool",
+    "offline_code_max_days",
+    "offline_code_daily_rounding",
 )
 
 
@@ -250,6 +252,17 @@ class Device(models.Model):
     supports_backup_access_code_pool = models.BooleanField(default=False)
     # Offline (algorithmic) codes are derived from this per-device secret and the time window.
     offline_code_secret = models.CharField(max_length=128, blank=True, editable=False)
+    offline_code_max_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The longest window an offline code may span, in whole days of the property's "
+        "local time once rounded; empty when unknown.",
+    )
+    offline_code_daily_rounding = models.BooleanField(
+        default=True,
+        help_text="Offline windows are rounded out to whole days of the property's local time "
+        "(otherwise to whole hours).",
+    )
 
     # PIN rules.
     pin_forbids_zeros = models.BooleanField(default=False)
@@ -291,6 +304,11 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    @builtins.property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The lock's local time: its property's (UTC without one)."""
+        return self.property.zone if self.property_id else zoneinfo.ZoneInfo("UTC")
 
     # builtins.property: the ``property`` field above shadows the decorator inside this class.
     @builtins.property

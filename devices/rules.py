@@ -10,6 +10,7 @@ import secrets
 import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from django.core.exceptions import ValidationError
@@ -187,3 +188,31 @@ def _truncate(text: str, limit: int | None) -> str:
     if limit is None or len(text) <= limit:
         return text
     return text[:limit].rstrip()
+
+
+# --- Offline (algorithmic) codes -----------------------------------------------------------------
+
+
+def offline_local_days(starts_at, ends_at, zone) -> tuple:
+    """An offline window rounded out to the lock's local days (its property's time zone): its
+    first day and the day after its last (an end at local midnight takes no day of its own)."""
+    first = starts_at.astimezone(zone).date()
+    end = ends_at.astimezone(zone)
+    midnight = (end.hour, end.minute, end.second, end.microsecond) == (0, 0, 0, 0)
+    return first, end.date() if midnight else end.date() + timedelta(days=1)
+
+
+def offline_window_problem(device, starts_at, ends_at) -> str | None:
+    """Why ``device`` cannot take an offline code for this window (its longest window, counted
+    in its local days once rounded), or None."""
+    limit = device.offline_code_max_days
+    if limit is None or not device.offline_code_daily_rounding:
+        return None
+    first, after = offline_local_days(starts_at, ends_at, device.zone)
+    days = (after - first).days
+    if days <= limit:
+        return None
+    return (
+        f"offline_window_too_long: an offline code on this lock spans at most {limit} days, counted "
+        f"in whole days of {device.zone.key} ({first:%Y-%m-%d} to {after:%Y-%m-%d} is {days} days)."
+    )

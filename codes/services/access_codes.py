@@ -293,9 +293,23 @@ def access_code_delete(*, access_code: AccessCode, now: datetime | None = None) 
             current.next_attempt_at = now
         else:
             current.next_attempt_at = None
+            _judge_slot_again(current, now=now)  # no sweep will look at this code again
         current.save(update_fields=["deleted_at", "updated_at", "status", "next_attempt_at"])
         history.event_record(EventType.DELETED, access_code=current, occurred_at=now)
         return current
+
+
+def _judge_slot_again(code: AccessCode, *, now: datetime) -> None:
+    """A code leaves its lock's slot plan: the codes of the lock told there was no slot for them
+    are made due now, so the scheduler plans the lock again and clears what fits."""
+    if code.device.max_active_codes_supported is None:
+        return
+    AccessCode.objects.filter(
+        device_id=code.device_id,
+        deleted_at__isnull=True,
+        issues__code="no_space_for_access_code_on_device",
+        issues__cleared_at__isnull=True,
+    ).exclude(pk=code.pk).update(next_attempt_at=now)
 
 
 def access_codes_update_multiple(

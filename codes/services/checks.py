@@ -227,6 +227,10 @@ def _check_capabilities(device: Device, r: AccessCodeRequest, errors: _Errors) -
             )
         if r.code is not None:
             errors.add("code", "offline codes are assigned by the lock's algorithm; leave code empty.")
+        if r.starts_at is not None and r.ends_at is not None and r.ends_at > r.starts_at:
+            too_long = rules.offline_window_problem(device, r.starts_at, r.ends_at)
+            if too_long:
+                errors.add("ends_at", too_long)
     elif not device.can_program_online_access_codes:
         errors.add("device_id", "this lock cannot be programmed with online access codes.")
     if r.is_one_time_use and not r.is_offline_access_code:

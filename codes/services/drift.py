@@ -2,16 +2,18 @@
 outside Latchkey, and codes set on the lock outside it (unmanaged codes), kept in view, taken
 charge of or removed."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from codes.catalog import CONTENTS_UNKNOWN
 from codes.locking import lock_devices
 from codes.models import AccessCode, AccessCodeStatus, AccessCodeType, EventType
 from codes.services import history
 from devices.models import Device, IssueKind
+from devices.selectors import UNREACHABLE_ERRORS, active_issues_of_locks
 
 
 def access_code_record_drift(
@@ -27,14 +29,15 @@ def access_code_record_drift(
         current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
         if current.version != access_code.version or current.deleted_at is not None:
             return current  # changed meanwhile: the next comparison judges the new version
+        deleted = held_code is None
         if (
             current.is_external_modification_allowed
+            and (deleted or held_code == current.code)
             and current.issues.filter(
                 kind=IssueKind.WARNING, code="code_modified_external_to_seam", cleared_at__isnull=True
             ).exists()
         ):
             return current  # already recorded; an allowed change is left alone
-        deleted = held_code is None
         history.event_record(
             EventType.DELETED_EXTERNAL_TO_SEAM if deleted else EventType.MODIFIED_EXTERNAL_TO_SEAM,
             access_code=current,
@@ -54,6 +57,13 @@ def access_code_record_drift(
                 message=message,
                 now=now,
             )
+            if not deleted:
+                # The change stands: the code's PIN is the one the lock holds, shown as such and
+                # judged by collision checks (a new code may not take it). Its version stays:
+                # the lock already holds this PIN, so nothing is sent.
+                current.code = held_code
+                current.updated_at = now
+                current.save(update_fields=["code", "updated_at"])
             return current
         history.access_code_issue_raise(
             access_code=current,
@@ -199,3 +209,56 @@ def unmanaged_access_code_delete(*, access_code: AccessCode, now: datetime | Non
         current.next_attempt_at = now
         current.save(update_fields=["deleted_at", "updated_at", "status", "next_attempt_at"])
         return current
+
+
+# How long a lock may stay unreachable before Latchkey no longer vouches for what it holds: its
+# codes could have been changed at the lock, or dropped by a reset, with no way to tell.
+DOUBT_AFTER = timedelta(hours=24)
+
+
+def lock_doubt_sync(*, locks, held: dict, now: datetime) -> dict:
+    """``unknown`` where a lock has been unreachable for ``DOUBT_AFTER``: its codes that were set
+    become ``unknown``, with the warning that says so; once the lock answers a listing
+    (``held``, by device id, with ``HeldCode.reached_lock``), they are ``set`` again for the
+    drift comparison to judge. Codes in doubt from an unanswered send are the scheduler's."""
+    answered = {pk for pk, codes in held.items() if any(h.reached_lock for h in codes)}
+    since = now - DOUBT_AFTER
+    doubted = (
+        set(
+            active_issues_of_locks([lock.pk for lock in locks], {lock.connected_account_id for lock in locks})
+            .filter(kind=IssueKind.ERROR, code__in=UNREACHABLE_ERRORS, created_at__lte=since)
+            .values_list("device_id", flat=True)
+        )
+        - answered
+        - {None}
+    )
+    counts = {"unknown": 0, "known_again": 0}
+    with transaction.atomic():
+        in_doubt = list(
+            AccessCode.objects.filter(
+                device_id__in=doubted, is_managed=True, deleted_at__isnull=True, status=AccessCodeStatus.SET
+            )
+        )
+        for code in in_doubt:
+            history.access_code_issue_raise(
+                access_code=code, kind=IssueKind.WARNING, code=CONTENTS_UNKNOWN, now=now
+            )
+        counts["unknown"] = AccessCode.objects.filter(pk__in=[c.pk for c in in_doubt]).update(
+            status=AccessCodeStatus.UNKNOWN, updated_at=now
+        )
+        known = list(
+            AccessCode.objects.filter(
+                device_id__in=answered,
+                status=AccessCodeStatus.UNKNOWN,
+                send_in_flight__isnull=True,
+                deleted_at__isnull=True,
+            )
+        )
+        for code in known:
+            history.access_code_issue_clear(
+                access_code=code, kind=IssueKind.WARNING, code=CONTENTS_UNKNOWN, now=now
+            )
+        counts["known_again"] = AccessCode.objects.filter(pk__in=[c.pk for c in known]).update(
+            status=AccessCodeStatus.SET, updated_at=now
+        )
+    return counts

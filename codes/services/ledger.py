@@ -24,7 +24,8 @@ from devices.providers.base import Outcome, Result
 from devices.selectors import active_issues_of_locks
 from devices.services import device_online_follow
 
-_SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay")
+CONTENTS_UNKNOWN = catalog.CONTENTS_UNKNOWN  # a code in the ``unknown`` status (``record_outcome``)
+_SETTING_WARNINGS = ("delay_in_setting_on_device", "august_device_programming_delay", CONTENTS_UNKNOWN)
 # Lock-level errors that an answer from the lock itself (``Outcome.reached_lock``) proves over.
 _REACHABILITY_ERRORS = ("device_offline", "hub_disconnected", "device_disconnected", "bridge_disconnected")
 
@@ -272,9 +273,19 @@ def record_outcome(
 
     if outcome.result == Result.FAILED:
         _record_failure(ledger, current, action, outcome, rng=rng)
+        if action is lifecycle.LockAction.SET and outcome.transient and access_code.send_in_flight:
+            # An earlier send went unanswered (the marks as read before this attempt), and this
+            # attempt, which looks for its copy first, did not reach an answer either: whether
+            # the lock holds the code is not known. Seam says ``unknown`` in this case too.
+            current.status = AccessCodeStatus.UNKNOWN
+            ledger.raise_code_issue(current, IssueKind.WARNING, CONTENTS_UNKNOWN)
+        elif current.status == AccessCodeStatus.UNKNOWN:  # the lock answered: known again
+            current.status = AccessCodeStatus.UNSET
+            ledger.clear_code_issues(current, IssueKind.WARNING, [CONTENTS_UNKNOWN])
     elif action is lifecycle.LockAction.REMOVE:
         _record_removed(ledger, current)
     elif outcome.result == Result.PENDING:
+        ledger.clear_code_issues(current, IssueKind.WARNING, [CONTENTS_UNKNOWN])
         current.status = AccessCodeStatus.SETTING
         current.next_attempt_at = now + lifecycle.PENDING_POLL_INTERVAL
     else:
@@ -314,7 +325,7 @@ def _record_set(ledger: Ledger, code: AccessCode) -> None:
 def _record_removed(ledger: Ledger, code: AccessCode) -> None:
     ledger.event(EventType.REMOVED_FROM_DEVICE, code)
     ledger.clear_code_issues(code, IssueKind.ERROR, ["failed_to_remove_from_device"])
-    ledger.clear_code_issues(code, IssueKind.WARNING, ["delay_in_removing_from_device"])
+    ledger.clear_code_issues(code, IssueKind.WARNING, ["delay_in_removing_from_device", CONTENTS_UNKNOWN])
     code.status = AccessCodeStatus.UNSET
     code.is_scheduled_on_device = False
     code.provider_code_id = ""

@@ -29,6 +29,13 @@ def local_time(value, prop=None):
     return local_time_html(value, prop.zone if prop is not None else UTC)
 
 
+@register.simple_tag
+def local_time_text(value, prop=None) -> str:
+    """The instant in the property's zone as plain text, for where no markup may go (an SVG
+    ``<title>``)."""
+    return value.astimezone(prop.zone if prop is not None else UTC).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
 @register.filter
 def percent(value) -> str:
     return f"{value:.0%}"

@@ -131,7 +131,15 @@ class Provider(Protocol):
     def list_codes(self, provider_device_id: str) -> list[HeldCode]: ...
 
     def create_offline_code(
-        self, provider_device_id: str, *, starts_at: datetime, ends_at: datetime, is_one_time_use: bool
+        self,
+        provider_device_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        is_one_time_use: bool,
+        avoid: frozenset[str] = frozenset(),
     ) -> tuple[Outcome, str | None]:
-        """An offline (algorithmic) PIN for the window, and the outcome of asking for it."""
+        """An offline (algorithmic) PIN for the window, and the outcome of asking for it.
+        ``avoid``: PINs other codes hold on the lock in an overlapping window, which a provider
+        that can choose among several PINs for a window does not hand out."""
         ...

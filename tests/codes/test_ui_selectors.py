@@ -23,6 +23,7 @@ from tests.codes.factories import AccessCodeFactory
 from tests.devices.factories import DeviceFactory, PropertyFactory
 
 pytestmark = pytest.mark.django_db
+DAY = timedelta(days=1)
 
 
 def test_readiness_follows_errors_then_warnings_then_the_lock(now):
@@ -71,8 +72,10 @@ def test_forecast_peak_counts_future_codes_and_the_pool_still_to_fill(now):
     )
     BackupAccessCodePool.objects.create(device=device, target_size=2)
     forecast = device_slot_forecast(device, now=now)
-    assert (forecast.used_now, forecast.free_now) == (3, 7)  # the ongoing code and two backups to come
-    assert (forecast.peak_used, forecast.peak_at, forecast.free_at_peak) == (6, now + timedelta(days=3), 4)
+    # The ongoing code, two backups to come, and the four stays the lock holds ahead with their
+    # schedules (the slot plan loads them now: the lock has room).
+    assert (forecast.used_now, forecast.free_now) == (7, 3)
+    assert (forecast.peak_used, forecast.peak_at, forecast.free_at_peak) == (7, now, 3)
 
 
 def test_forecast_counts_just_in_time_lead_and_backups_already_on_the_lock(now, settings):
@@ -159,6 +162,52 @@ def test_timeline_spans_fourteen_local_days_across_a_dst_change():
     assert bar.left == round(100 * (6 * 24 + 16) / 337, 3)
     assert bar.width == pytest.approx(100 * 44 / 337, abs=0.002)
     assert not (bar.starts_before or bar.ends_after)
+
+
+def test_forecast_is_the_slot_plan_a_lock_full_of_preloaded_codes_shows_full_now(now):
+    """A lock that keeps schedules holds codes loaded ahead: the forecast counts them from when
+    the plan loads them, not only inside their windows (issue 17: "used now 0" on a full lock)."""
+    device = DeviceFactory(max_active_codes_supported=3, has_native_scheduling=True)
+    stays = [
+        AccessCodeFactory(
+            device=device,
+            time_bound=True,
+            name=f"Guest {day}",
+            starts_at=now + timedelta(days=day),
+            ends_at=now + timedelta(days=day, hours=20),
+        )
+        for day in (1, 2, 3, 4)
+    ]
+    forecast = device_slot_forecast(device, now=now)
+    assert (forecast.used_now, forecast.free_now) == (3, 0)
+    assert (forecast.peak_used, forecast.peak_at) == (3, now)
+    assert forecast.peak_codes == ["Guest 1", "Guest 2", "Guest 3"]
+    assert forecast.overflows == []
+    assert all(bar.used <= 3 for bar in forecast.bars) and any(bar.full for bar in forecast.bars)
+    # The fourth goes on as the first leaves: full until the second leaves, then emptying.
+    assert [(bar.starts, bar.used) for bar in forecast.bars] == [
+        (now, 3),
+        (stays[1].ends_at, 2),
+        (stays[2].ends_at, 1),
+    ]
+    assert forecast.bars[0].full and forecast.bars[0].width == round((stays[1].ends_at - now) / DAY * 50, 2)
+
+
+def test_forecast_lists_the_codes_that_will_not_fit_with_the_moment(now):
+    device = DeviceFactory(max_active_codes_supported=2, has_native_scheduling=True)
+    for hour in range(3):
+        AccessCodeFactory(
+            device=device,
+            time_bound=True,
+            name=f"Guest {hour}",
+            starts_at=now + timedelta(days=2, hours=hour),
+            ends_at=now + timedelta(days=4),
+        )
+    forecast = device_slot_forecast(device, now=now)
+    assert [(o.code.name, o.at) for o in forecast.overflows] == [
+        ("Guest 2", now + timedelta(days=2, hours=2))
+    ]
+    assert forecast.peak_used == 2
 
 
 def test_overlapping_codes_on_one_door_each_get_a_row_and_now_is_marked():

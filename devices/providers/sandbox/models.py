@@ -99,3 +99,20 @@ class SandboxCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.provider_code_id}: {self.result}"
+
+
+class SandboxOfflineUse(models.Model):
+    """A one-time offline PIN the simulated lock has opened for: it never opens again."""
+
+    lock = models.ForeignKey(SandboxLock, on_delete=models.CASCADE, related_name="offline_uses")
+    code = models.CharField(max_length=16)
+    used_at = models.DateTimeField(default=timezone.now)
+
+    # Hold or may quote a PIN: kept from whoever may not reveal PINs (devices.admin.PinGuardedAdmin).
+    PIN_FIELDS = ("code",)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lock", "code"], name="sandbox_offline_use_once")]
+
+    def __str__(self) -> str:
+        return f"one-time PIN used on {self.lock.device}"

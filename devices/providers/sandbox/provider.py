@@ -6,6 +6,7 @@ the API's simulate routes. Nothing is random except through the lock's seed, so 
 """
 
 import contextlib
+import functools
 import random
 import time
 from dataclasses import replace
@@ -19,7 +20,13 @@ from devices import rules
 from devices.models import CAPABILITY_FIELDS, ConnectedAccount, Device
 from devices.providers.base import CodeSpec, DeviceSnapshot, HeldCode, Outcome, Problem
 from devices.providers.sandbox import offline
-from devices.providers.sandbox.models import HeldCodeOrigin, SandboxCommand, SandboxHeldCode, SandboxLock
+from devices.providers.sandbox.models import (
+    HeldCodeOrigin,
+    SandboxCommand,
+    SandboxHeldCode,
+    SandboxLock,
+    SandboxOfflineUse,
+)
 
 # Fields a sync reports; the rest of Device (workspace, property, names chosen by the manager)
 # belongs to Latchkey.
@@ -154,28 +161,86 @@ class SandboxProvider:
             ]
 
     def create_offline_code(
-        self, provider_device_id: str, *, starts_at: datetime, ends_at: datetime, is_one_time_use: bool
+        self,
+        provider_device_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        is_one_time_use: bool,
+        avoid: frozenset[str] = frozenset(),
     ) -> tuple[Outcome, str | None]:
-        """An algorithmic PIN for the window; the lock needs no message to accept it, so the
-        answer says nothing about whether the lock can be reached."""
+        """An algorithmic PIN for the window, rounded to the lock's own days (its property's
+        time zone), the first of its variances no other code holds; the lock needs no message to
+        accept it, so the answer says nothing about whether the lock can be reached."""
         with self._memory(provider_device_id) as (_, memory):
             device = memory.device
         if not device.can_program_offline_access_codes or not device.offline_code_secret:
             return Outcome.failed(
                 Problem("failed_to_set_on_device", "This lock has no offline codes."), transient=False
             ), None
-        if not offline.window_fits(starts_at, ends_at, daily_rounding=True):
+        daily, zone = device.offline_code_daily_rounding, device.zone
+        max_days = device.offline_code_max_days or offline.MAX_DAYS
+        if not offline.window_fits(starts_at, ends_at, daily_rounding=daily, zone=zone, max_days=max_days):
+            limit = f"{max_days} days" if daily else f"{offline.MAX_HOURS} hours"
             return (
                 Outcome.failed(
-                    Problem("dormakaba_oracode_invalid_time_range", "Offline codes span at most 31 days."),
+                    Problem("dormakaba_oracode_invalid_time_range", f"Offline codes span at most {limit}."),
                     transient=False,
                 ),
                 None,
             )
-        pin = offline.offline_pin(
-            device.offline_code_secret, starts_at, ends_at, daily_rounding=True, one_time=is_one_time_use
+        for variance in range(offline.VARIANCES):
+            pin = offline.offline_pin(
+                device.offline_code_secret,
+                starts_at,
+                ends_at,
+                daily_rounding=daily,
+                one_time=is_one_time_use,
+                zone=zone,
+                variance=variance,
+            )
+            if pin not in avoid:
+                return Outcome.confirmed(), pin
+        return Outcome.failed(
+            Problem(
+                "duplicate_code_on_device",
+                "Every offline PIN the lock accepts for this window is held by another code.",
+            ),
+            transient=False,
+        ), None
+
+    def simulate_keypad_entry(self, provider_device_id: str, pin: str) -> bool:
+        """Someone types ``pin`` at the lock now: does the door open? A code in the lock's memory
+        opens it inside its window; an offline PIN by the lock's own arithmetic, and a one-time
+        offline PIN only the first time."""
+        now = self.now
+        with self._memory(provider_device_id) as (_, memory):
+            device = memory.device
+            for held in memory.held:
+                in_window = (held.starts_at is None or held.starts_at <= now) and (
+                    held.ends_at is None or now < held.ends_at
+                )
+                if held.code == pin and held.confirmed_at is not None and in_window:
+                    return True
+        if not device.can_program_offline_access_codes or not device.offline_code_secret:
+            return False
+        accepts = functools.partial(
+            offline.lock_accepts,
+            device.offline_code_secret,
+            pin,
+            now,
+            daily_rounding=device.offline_code_daily_rounding,
+            zone=device.zone,
         )
-        return Outcome.confirmed(), pin
+        if accepts(one_time=False):
+            return True
+        if not accepts(one_time=True):
+            return False
+        # The lock remembers a one-time PIN once it has opened for it.
+        _, created = SandboxOfflineUse.objects.get_or_create(
+            lock_id=device.pk, code=pin, defaults={"used_at": now}
+        )
+        return created
 
     # --- Simulation: what happens to a lock outside Latchkey ----------------------------------
 

@@ -143,8 +143,15 @@ class SeamProvider:
         ]
 
     def create_offline_code(
-        self, provider_device_id: str, *, starts_at: datetime, ends_at: datetime, is_one_time_use: bool
+        self,
+        provider_device_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        is_one_time_use: bool,
+        avoid: frozenset[str] = frozenset(),
     ) -> tuple[Outcome, str | None]:
+        # Seam picks the PIN itself: ``avoid`` cannot be passed on; Latchkey checks the answer.
         try:
             created = self.seam.access_codes.create(
                 device_id=provider_device_id,
