@@ -37,20 +37,23 @@ def local_time(value, access_code: AccessCode):
     return local_time_html(value, prop.zone if prop else _UTC)
 
 
-class LiveFilter(admin.SimpleListFilter):
-    """Deleted codes keep their history but leave the list unless asked for."""
+class DefaultNarrowedFilter(admin.SimpleListFilter):
+    """A filter whose unset state is not "All" but the everyday view (``default_label``,
+    ``default_filter``); ``narrowed`` maps each other choice's value to its filter (``None``:
+    everything)."""
 
-    title = "state"
-    parameter_name = "state"
+    default_label: str
+    default_filter: dict
+    narrowed: dict[str, tuple[str, dict | None]]
 
     def lookups(self, request, model_admin):
-        return [("deleted", "Deleted"), ("all", "All")]
+        return [(value, label) for value, (label, _) in self.narrowed.items()]
 
     def choices(self, changelist):
         yield {
             "selected": self.value() is None,
             "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Live",
+            "display": self.default_label,
         }
         for value, label in self.lookup_choices:
             yield {
@@ -60,42 +63,31 @@ class LiveFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request, queryset):
-        if self.value() == "deleted":
-            return queryset.filter(deleted_at__isnull=False)
-        if self.value() == "all":
-            return queryset
-        return queryset.filter(deleted_at__isnull=True)
+        if self.value() in self.narrowed:
+            lookup = self.narrowed[self.value()][1]
+            return queryset if lookup is None else queryset.filter(**lookup)
+        return queryset.filter(**self.default_filter)
 
 
-class KindFilter(admin.SimpleListFilter):
+class LiveFilter(DefaultNarrowedFilter):
+    """Deleted codes keep their history but leave the list unless asked for."""
+
+    title = "state"
+    parameter_name = "state"
+    default_label = "Live"
+    default_filter = {"deleted_at__isnull": True}
+    narrowed = {"deleted": ("Deleted", {"deleted_at__isnull": False}), "all": ("All", None)}
+
+
+class KindFilter(DefaultNarrowedFilter):
     """Backup codes wait on the lock in reserve: they are listed apart from guests' and staff's
     codes, which are what a manager looks for."""
 
     title = "kind of code"
     parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return [("backup", "Backup codes"), ("all", "All")]
-
-    def choices(self, changelist):
-        yield {
-            "selected": self.value() is None,
-            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
-            "display": "Guests and staff",
-        }
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self.value() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        if self.value() == "backup":
-            return queryset.filter(is_backup=True)
-        if self.value() == "all":
-            return queryset
-        return queryset.filter(is_backup=False)
+    default_label = "Guests and staff"
+    default_filter = {"is_backup": False}
+    narrowed = {"backup": ("Backup codes", {"is_backup": True}), "all": ("All", None)}
 
 
 class HasErrorsFilter(admin.SimpleListFilter):
