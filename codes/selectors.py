@@ -313,6 +313,8 @@ def issues_for_codes(codes: list[AccessCode], *, now: datetime | None = None) ->
         for row in AccessCodeIssue.objects.filter(access_code__in=with_own_ids, cleared_at__isnull=True):
             own[row.access_code_id].append(row)
     with_lock = [c for c in codes if getattr(c, "may_have_lock_issues", True)]
+    if not with_own and not with_lock:
+        return {c.pk: [] for c in codes}  # what shown_issues makes of no rows, for each
     device_ids = {c.device_id for c in with_lock}
     account_ids = {c.device.connected_account_id for c in with_lock}
     on_device: dict = {}
