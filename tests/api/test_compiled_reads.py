@@ -3,6 +3,7 @@ own column converters (issue 21): it must answer exactly what Django's queryset 
 answer, on the wire and row by row, with and without a cursor."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -11,6 +12,7 @@ from api.access_codes import lock_page_rows
 from api.wire import page_query
 from codes.models import AccessCode
 from codes.selectors import _WIRE_COLUMNS, wire_codes
+from common.times import iso
 from devices.services import api_key_create, sandbox_fleet_create, workspace_get_or_create
 
 APPEARANCE = {"first_name": "Åsa", "n": 1.5, "tags": ["a", None]}
@@ -77,3 +79,19 @@ def test_a_locks_pages_are_the_same_bytes_as_the_codes_listed_by_id(lock_with_co
     ).json()["access_codes"]
     assert by_ids == seen  # the general path (by ids) shapes the same codes the same way
     assert any(c["appearance"] == APPEARANCE for c in seen)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 12, 3, 8, 0, 0, 0, tzinfo=UTC),
+        datetime(2027, 3, 28, 0, 59, 59, 999999, tzinfo=UTC),
+        datetime(1901, 1, 1, 0, 0, 1, 123457, tzinfo=UTC),
+        datetime(2027, 3, 28, 2, 30, 0, 1500, tzinfo=ZoneInfo("Europe/London")),  # after the change
+        datetime(2027, 10, 31, 1, 30, 0, 0, tzinfo=ZoneInfo("Europe/London"), fold=1),
+        datetime(2027, 7, 1, 12, 0, 0, 999, tzinfo=ZoneInfo("America/New_York")),
+    ],
+)
+def test_wire_times_are_written_as_isoformat_writes_them(value):
+    expected = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert iso(value) == expected
