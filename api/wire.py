@@ -323,25 +323,27 @@ class Page:
     next_cursor: str | None
 
 
-def paginate(queryset, *, cursor: str | None, limit: int | None, key: str, item=None) -> Page:
+def paginate(queryset, *, cursor: str | None, limit: int | None, key: str, item=None, rows=None) -> Page:
     """Keyset pagination, newest first, on (``created_at``, primary key): stable while rows are
     added, and each page costs the same however deep. The cursor is signed, so it is opaque and a
     tampered one is refused rather than misread. ``item`` turns a row into a page's item (for a
-    ``values_list`` queryset); the items must have ``created_at`` and ``pk``."""
+    ``values_list`` queryset); the items must have ``created_at`` and ``pk``. ``rows``, if given,
+    reads the page instead of ``queryset``: ``rows(limit, after)`` returns what ``page_query``'s
+    queryset would (a read compiled once, ``common.compiled``)."""
     # Seam's documented defaults run to tens of thousands; a larger limit gets a full page and
     # a cursor to the next, rather than a refusal.
     limit = min(limit or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    queryset = queryset.order_by("-created_at", f"-{key}")
+    after = None
     if cursor:
         try:
             position = signing.loads(cursor, salt=_CURSOR_SALT)
             after = (datetime.fromisoformat(position["c"]), uuid.UUID(position["k"]))
         except (signing.BadSignature, KeyError, TypeError, ValueError):
             raise invalid_input({"page_cursor": ["is not a cursor this API gave out."]}) from None
-        queryset = queryset.filter(
-            Q(created_at__lt=after[0]) | Q(created_at=after[0], **{f"{key}__lt": after[1]})
-        )
-    rows = list(queryset[: limit + 1])
+    if rows is None:
+        rows = list(page_query(queryset, key=key, limit=limit, after=after))
+    else:
+        rows = rows(limit, after)
     if item is not None:
         rows = [item(row) for row in rows]
     items = rows[:limit]
@@ -350,6 +352,17 @@ def paginate(queryset, *, cursor: str | None, limit: int | None, key: str, item=
         last = items[-1]
         next_cursor = signing.dumps({"c": last.created_at.isoformat(), "k": str(last.pk)}, salt=_CURSOR_SALT)
     return Page(items, next_cursor)
+
+
+def page_query(queryset, *, key: str, limit: int, after: tuple | None):
+    """``queryset``'s page after ``after`` (``created_at``, ``key``), newest first, and one more
+    row to tell whether another page follows."""
+    queryset = queryset.order_by("-created_at", f"-{key}")
+    if after is not None:
+        queryset = queryset.filter(
+            Q(created_at__lt=after[0]) | Q(created_at=after[0], **{f"{key}__lt": after[1]})
+        )
+    return queryset[: limit + 1]
 
 
 def pagination_body(request, page: Page) -> dict:

@@ -2,14 +2,12 @@
 pages and the admin show (readiness, arrivals, the review queue, timelines) is in
 ``codes.pages``."""
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from operator import attrgetter
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -23,6 +21,7 @@ from codes.models import (
     BackupAccessCode,
     BackupAccessCodePool,
 )
+from common.compiled import CompiledRead
 from devices import rules
 from devices.models import Device, IssueKind
 from devices.selectors import UNREACHABLE_ERRORS, active_issues_of_locks
@@ -285,65 +284,29 @@ def wire_codes(*, shown: bool) -> QuerySet:
     """``codes_for_wire`` of the shown codes (managed ones, as the API lists them) or of every
     live one, built once per process: resolving the annotations and ``shown`` took as long as
     running the query. Filter it; it is never evaluated itself."""
-    return codes_for_wire(AccessCode.objects.shown() if shown else AccessCode.objects.live())
+    codes = codes_for_wire(AccessCode.objects.shown() if shown else AccessCode.objects.live())
+    if [*codes.query.values_select, *codes.query.annotation_select] != list(_WIRE_COLUMNS):
+        raise RuntimeError("codes_for_wire's columns are not in _WIRE_COLUMNS' order")
+    return codes
 
 
-# Stand-ins for a lookup's values while its SQL is compiled, found again in its parameters.
-_SOME_WORKSPACE, _SOME_CODE = uuid.UUID(int=1), uuid.UUID(int=2)
-_compiled_lookups: dict = {}
+def _lookup(shown: bool, *, workspace_id, access_code_id) -> QuerySet:
+    return wire_codes(shown=shown).filter(workspace_id=workspace_id, is_managed=shown, pk=access_code_id)[:1]
+
+
+# The query's SQL is compiled once per process and database connection, and only its two values
+# change: compiling it took more than half of the request's time, several times what the
+# database took to answer it.
+_LOOKUP = CompiledRead(
+    _lookup, fields={"workspace_id": AccessCode._meta.pk, "access_code_id": AccessCode._meta.pk}
+)
 
 
 def wire_code_by_id(*, workspace_id, access_code_id, shown: bool) -> WireCode | None:
     """``wire_codes(shown=...).filter(workspace=..., is_managed=shown, pk=...)``, its one row as a
-    ``WireCode``, or None: the API's ``access_codes/get``. The query's SQL is compiled once per
-    process and database connection, and only its two values change: compiling it took more
-    than half of the request's time, several times what the database took to answer it."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    compiled = _compiled_lookups.get((connection, shown))
-    if compiled is None:
-        compiled = _compiled_lookups[(connection, shown)] = _compile_lookup(connection, shown=shown)
-    sql, params, positions, compiler, converters = compiled
-    values = list(params)
-    for position, value in positions(workspace_id, access_code_id):
-        values[position] = value
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    if converters:
-        row = next(iter(compiler.apply_converters([row], converters)))
-    return wire_code(tuple(row))
-
-
-def _compile_lookup(connection, *, shown: bool):
-    queryset = wire_codes(shown=shown).filter(workspace_id=_SOME_WORKSPACE, is_managed=shown, pk=_SOME_CODE)[
-        :1
-    ]
-    query = queryset.query
-    if [*query.values_select, *query.annotation_select] != list(_WIRE_COLUMNS):
-        raise RuntimeError("the compiled lookup's columns are not WIRE_COLUMNS' order")
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.as_sql()
-    converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
-    prep = AccessCode._meta.pk.get_db_prep_value
-    some_workspace, some_code = prep(_SOME_WORKSPACE, connection), prep(_SOME_CODE, connection)
-    at_workspace = [n for n, value in enumerate(params) if value == some_workspace]
-    at_code = [n for n, value in enumerate(params) if value == some_code]
-    if len(at_workspace) != 1 or len(at_code) != 1:
-        raise RuntimeError("the compiled lookup's parameters are not where they were expected")
-
-    def positions(workspace_id, access_code_id):
-        return (
-            (at_workspace[0], prep(_as_uuid(workspace_id), connection)),
-            (at_code[0], prep(_as_uuid(access_code_id), connection)),
-        )
-
-    return sql, params, positions, compiler, converters
-
-
-def _as_uuid(value) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    ``WireCode``, or None: the API's ``access_codes/get``."""
+    rows = _LOOKUP.rows(shown, workspace_id=workspace_id, access_code_id=access_code_id)
+    return wire_code(rows[0]) if rows else None
 
 
 def wire_code(row: tuple) -> WireCode:
@@ -370,6 +333,8 @@ def issues_for_codes(codes: list[AccessCode], *, now: datetime | None = None) ->
         for row in AccessCodeIssue.objects.filter(access_code__in=with_own_ids, cleared_at__isnull=True):
             own[row.access_code_id].append(row)
     with_lock = [c for c in codes if getattr(c, "may_have_lock_issues", True)]
+    if not with_own and not with_lock:
+        return {c.pk: [] for c in codes}  # what shown_issues makes of no rows, for each
     device_ids = {c.device_id for c in with_lock}
     account_ids = {c.device.connected_account_id for c in with_lock}
     on_device: dict = {}

@@ -24,7 +24,13 @@ def access_codes_wire(codes: list[AccessCode]) -> list[dict]:
         return []
     issues = issues_for_codes(codes)
     ready = devices_with_backup_ready({c.device_id for c in codes if c.use_backup_access_code_pool})
-    bodies = [_access_code(c, issues[c.pk], backup_ready=c.device_id in ready) for c in codes]
+    # A page's codes mostly share their lock and workspace: each id written once.
+    ids = {}
+    for code in codes:
+        for value in (code.device_id, code.workspace_id):
+            if value not in ids:
+                ids[value] = str(value)
+    bodies = [_access_code(c, issues[c.pk], ids, backup_ready=c.device_id in ready) for c in codes]
     for field, values_of in CODE_FIELDS:
         values = values_of([c for c in codes if c.is_managed])
         for code, body in zip(codes, bodies, strict=True):
@@ -37,11 +43,11 @@ def access_code_wire(code: AccessCode) -> dict:
     return access_codes_wire([code])[0]
 
 
-def _access_code(code: AccessCode, issues: list[ShownIssue], *, backup_ready: bool) -> dict:
+def _access_code(code: AccessCode, issues: list[ShownIssue], ids: dict, *, backup_ready: bool) -> dict:
     body = {
         "access_code_id": str(code.pk),
-        "device_id": str(code.device_id),
-        "workspace_id": str(code.workspace_id),
+        "device_id": ids[code.device_id],
+        "workspace_id": ids[code.workspace_id],
         "name": code.name or None,
         "appearance": code.appearance or None,
         "code": code.code,
@@ -52,8 +58,8 @@ def _access_code(code: AccessCode, issues: list[ShownIssue], *, backup_ready: bo
         "ends_at": iso(code.ends_at),
         "created_at": iso(code.created_at),
         "is_managed": code.is_managed,
-        "errors": [issue_wire(i, i.flags) for i in issues if i.kind == IssueKind.ERROR],
-        "warnings": [issue_wire(i, i.flags) for i in issues if i.kind == IssueKind.WARNING],
+        "errors": [issue_wire(i, i.flags) for i in issues if i.kind == IssueKind.ERROR] if issues else [],
+        "warnings": [issue_wire(i, i.flags) for i in issues if i.kind == IssueKind.WARNING] if issues else [],
     }
     if not code.is_managed:
         return body
@@ -78,15 +84,19 @@ def _pending_mutations(code: AccessCode) -> list[dict]:
     when the lock holds exactly what the code declares. Only what the row itself knows is listed;
     the previous PIN or window of an update is not kept, so an update waiting for the lock is
     told as ``creating`` again only when the PIN was never on it."""
-    since = iso(code.updated_at)
     if code.status == AccessCodeStatus.REMOVING:
         return [
-            {"mutation_code": "deleting", "message": "Removing the code from the lock.", "created_at": since}
+            {
+                "mutation_code": "deleting",
+                "message": "Removing the code from the lock.",
+                "created_at": iso(code.updated_at),
+            }
         ]
     if code.sent_version == code.version or code.is_offline_access_code:
         return []
     if code.status in (AccessCodeStatus.SET, AccessCodeStatus.UNKNOWN) and code.sent_version is not None:
         return []  # an update on its way: Seam's updating_* need the old values, which are not kept
+    since = iso(code.updated_at)
     if code.next_attempt_at and code.starts_at and code.next_attempt_at > code.updated_at:
         return [
             {
