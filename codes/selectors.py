@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cache
 from operator import attrgetter
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -630,15 +630,14 @@ def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> d
     devices = {device.pk: device for device in devices if device.max_active_codes_supported is not None}
     if not devices:
         return {}
-    taking = codes_taking_slots(list(devices), now=now).order_by().values("device_id")
-    counts = dict(taking.annotate(n=Count("pk")).values_list("device_id", "n"))
+    most = _most_codes_at_once(list(devices), now=now)
     pooled = [pk for pk, device in devices.items() if device.supports_backup_access_code_pool]
     to_come = backups_to_come(pooled) if pooled else {}
     unplanned = {pk: to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0) for pk in devices}
     crowded = [
         pk
         for pk, device in devices.items()
-        if counts.get(pk, 0) + unplanned[pk] > device.max_active_codes_supported
+        if most.get(pk, 0) + unplanned[pk] > device.max_active_codes_supported
     ]
     plans = {
         pk: lifecycle.SlotPlan(capacity=device.max_active_codes_supported, now=now, uses={}, overflows={})
@@ -652,6 +651,39 @@ def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> d
     for pk in crowded:
         plans[pk] = lifecycle.lock_slot_plan(devices[pk], codes[pk], now=now, unplanned=unplanned[pk])
     return plans
+
+
+def _most_codes_at_once(device_ids, *, now: datetime) -> dict:
+    """By lock, the most codes that could want a slot at one moment, if each were loaded as
+    early as it may (``lifecycle.advance`` before its start) and kept to its end: an upper
+    bound on what the plan would put on the lock at once. A lock whose bound fits its slots
+    needs no planning, however many stays it has over the year; counting every code instead
+    would plan every lock with more stays than slots, at a cost growing with the portfolio.
+    Codes that may already be on the lock count from now, and those past their end until
+    they are taken off: ties count as overlapping, so the bound errs towards planning."""
+    early = lifecycle.advance()
+    edges: dict = {}
+    maybe_on = ~Q(provider_code_id="") | ~Q(status=AccessCodeStatus.UNSET) | Q(is_scheduled_on_device=True)
+    rows = (
+        codes_taking_slots(device_ids, now=now)
+        .order_by()
+        .annotate(on=ExpressionWrapper(maybe_on, output_field=BooleanField()))
+        .values_list("device_id", "starts_at", "ends_at", "on", "send_in_flight")
+    )
+    for device_id, starts_at, ends_at, on, in_flight in rows.iterator(chunk_size=2000):
+        begin = now if (on or in_flight or starts_at is None) else max(now, starts_at - early)
+        end = ends_at if ends_at is not None and ends_at > now else None  # None: until taken off
+        edges.setdefault(device_id, []).append((begin, 0))
+        if end is not None:
+            edges[device_id].append((end, 1))  # at a tie the start (0) counts first
+    most = {}
+    for device_id, points in edges.items():
+        held = peak = 0
+        for _, kind in sorted(points):
+            held += 1 if kind == 0 else -1
+            peak = max(peak, held)
+        most[device_id] = peak
+    return most
 
 
 _SLOT_FIELDS = (

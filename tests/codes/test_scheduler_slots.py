@@ -180,3 +180,23 @@ def test_a_lock_of_unknown_capacity_loads_every_code_from_the_advance_window_as_
         stay(small, booked, night, night + 20 * HOUR, pin=f"48219{n}")
     with time_machine.travel(booked, tick=False):
         assert scheduler.sweep(now=booked).steps == {"send": 4}
+
+
+def test_a_lock_with_more_stays_than_slots_but_never_too_many_at_once_is_not_planned(small):
+    """The sweep plans only locks where codes could compete for slots at some moment (each
+    loaded as early as it may): a year of stays spaced wider than the advance window never
+    does, however many there are, so none is read for planning; four within nine days do."""
+    from codes.selectors import slot_plans
+    from tests.codes.factories import AccessCodeFactory
+
+    now = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    for n in range(8):  # 8 stays on a 3-slot lock, 12 days apart: at most 1 wants a slot at once
+        start = now + (1 + 12 * n) * DAY
+        AccessCodeFactory(device=small, time_bound=True, starts_at=start, ends_at=start + DAY)
+    spread = slot_plans([small], now=now)[small.pk]
+    assert spread.uses == {} and spread.overflows == {}
+    for n in range(4):  # four more, inside the first nine days: now some may compete
+        start = now + (2 + 2 * n) * DAY
+        AccessCodeFactory(device=small, time_bound=True, starts_at=start, ends_at=start + DAY)
+    crowded = slot_plans([small], now=now)[small.pk]
+    assert crowded.uses  # planned: every code that fits has its moments
