@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import BooleanField, Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, When
 from django.db.models.functions import Coalesce
 
 from codes import catalog, lifecycle
-from codes.models import AccessCode, AccessCodeStatus
+from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus
 from codes.selectors import (
     Weight,
     access_code_issues,
@@ -20,7 +20,7 @@ from codes.selectors import (
     with_shown_issues,
 )
 from common.pins import mask_pins
-from devices.models import Device, Property
+from devices.models import Device, DeviceIssue, Property
 
 
 class Readiness(StrEnum):
@@ -149,11 +149,38 @@ def arrivals_by_property(*, workspaces, now: datetime) -> list[PropertyArrivals]
 LOW_BATTERY = 0.2
 
 
+# Issues that say a lock's battery or keypad needs a person, whatever the last reported level
+# or accessory state says: a provider may warn before (or without) reporting a level, and a
+# keypad found missing is told on the code the lock refused.
+BATTERY_ISSUES = {"device_low_battery"}
+KEYPAD_ISSUES = {"august_lock_missing_keypad"}
+
+
 def devices_needing_attention(*, workspaces) -> QuerySet[Device]:
-    """Locks that are offline or whose battery is low."""
+    """Locks that are offline, whose battery is low (by its level or by its own warning), or
+    that have no keypad (none built in or connected, or a code refused for the want of one);
+    each annotated ``battery_warned`` and ``keypad_missing``."""
+    own = DeviceIssue.objects.filter(device=OuterRef("pk"), cleared_at__isnull=True)
+    refused = AccessCodeIssue.objects.filter(
+        access_code__device=OuterRef("pk"), cleared_at__isnull=True, code__in=KEYPAD_ISSUES
+    )
+    no_keypad = Q(has_built_in_keypad=False, accessory_keypad_connected=False)
     return (
         Device.objects.filter(workspace__in=workspaces)
-        .filter(Q(is_online=False) | Q(battery_level__lt=LOW_BATTERY))
+        .annotate(
+            battery_warned=Exists(own.filter(code__in=BATTERY_ISSUES)),
+            keypad_missing=Case(
+                When(no_keypad, then=True),
+                default=Exists(own.filter(code__in=KEYPAD_ISSUES)) | Exists(refused),
+                output_field=BooleanField(),
+            ),
+        )
+        .filter(
+            Q(is_online=False)
+            | Q(battery_level__lt=LOW_BATTERY)
+            | Q(battery_warned=True)
+            | Q(keypad_missing=True)
+        )
         .select_related("property")
         .order_by("display_name")
     )

@@ -246,3 +246,26 @@ def test_a_lock_found_offline_shows_offline_until_it_answers_again(admin_client,
     cloud.refresh_from_db()
     assert fresh(code).status == AccessCodeStatus.SET and cloud.is_online
     assert "4821" in on_lock(cloud)
+
+
+def test_a_locks_battery_warning_and_missing_keypad_reach_the_dashboard_until_they_clear(
+    admin_client, fleet, now
+):
+    """Point 7: the lock's battery and keypad follow its issues too, not only reported values."""
+    deadbolt, no_keypad = fleet["sandbox-keypad-deadbolt"], fleet["sandbox-no-keypad"]
+    everyone = Workspace.objects.all()
+    assert deadbolt.battery_level is None or deadbolt.battery_level >= 0.2
+    assert deadbolt not in devices_needing_attention(workspaces=everyone)
+    history.device_issue_raise(device=deadbolt, kind=IssueKind.WARNING, code="device_low_battery", now=now)
+    page = admin_client.get(reverse("latchkey:dashboard")).content.decode()
+    assert deadbolt in devices_needing_attention(workspaces=everyone)
+    assert "Battery low (the lock&#x27;s warning)" in page or "Battery low (the lock's warning)" in page
+    history.device_issue_clear(device=deadbolt, kind=IssueKind.WARNING, code="device_low_battery", now=now)
+    assert deadbolt not in devices_needing_attention(workspaces=everyone)
+    # No keypad built in or connected: the lock cannot take a PIN, so it is listed, named so.
+    assert not no_keypad.has_keypad
+    listed = {d.pk: d for d in devices_needing_attention(workspaces=everyone)}
+    assert no_keypad.pk in listed and listed[no_keypad.pk].keypad_missing
+    assert "No keypad" in admin_client.get(reverse("latchkey:dashboard")).content.decode()
+    Device.objects.filter(pk=no_keypad.pk).update(accessory_keypad_connected=True)
+    assert no_keypad.pk not in {d.pk for d in devices_needing_attention(workspaces=everyone)}
