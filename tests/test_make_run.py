@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.processes import processes_using
+
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
@@ -19,20 +21,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _processes_using(var_dir: Path) -> list[str]:
-    """Command lines of processes started with LATCHKEY_VAR_DIR=var_dir in their environment."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if f"LATCHKEY_VAR_DIR={var_dir}".encode() in environ.split(b"\0"):
-            found.append(f"{pid}: {cmdline}")
-    return found
 
 
 def test_a_sigterm_to_make_alone_stops_the_worker_and_the_server(tmp_path):
@@ -55,7 +43,7 @@ def test_a_sigterm_to_make_alone_stops_the_worker_and_the_server(tmp_path):
     )
     try:
         deadline = time.monotonic() + 120
-        while not any("qcluster" in p for p in _processes_using(tmp_path)):
+        while not any("qcluster" in p for p in processes_using(tmp_path)):
             assert make.poll() is None and time.monotonic() < deadline, "make run did not start a worker"
             time.sleep(0.5)
         while True:  # the web server answers
@@ -68,9 +56,9 @@ def test_a_sigterm_to_make_alone_stops_the_worker_and_the_server(tmp_path):
         make.send_signal(signal.SIGTERM)  # to make only, not to its process group
         make.wait(timeout=10)
         deadline = time.monotonic() + 15
-        while left := _processes_using(tmp_path):
+        while left := processes_using(tmp_path):
             assert time.monotonic() < deadline, f"still running after make stopped: {left}"
             time.sleep(0.5)
     finally:
-        for line in _processes_using(tmp_path):  # clean up after a failure: only our own
+        for line in processes_using(tmp_path):  # clean up after a failure: only our own
             os.kill(int(line.split(":")[0]), signal.SIGKILL)

@@ -11,28 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from tests.processes import processes_using
+
 # Generous bounds: these wait for real processes on a busy machine, they time nothing.
 START_SECONDS = 120
 STOP_SECONDS = 60
-
-
-def _processes_using(var_dir: Path) -> list[str]:
-    """Command lines of processes started with LATCHKEY_VAR_DIR=var_dir in their environment."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if f"LATCHKEY_VAR_DIR={var_dir}".encode() in environ.split(b"\0"):
-            found.append(f"{pid}: {cmdline}")
-    return found
 
 
 def _wait_until(condition, seconds: float, what: str):
@@ -71,7 +58,7 @@ def workers(tmp_path):
     try:
         # Up when the cluster has forked its sentinel, workers, monitor and pusher (6 processes
         # with this command and qcluster's main one).
-        _wait_until(lambda: len(_processes_using(var_dir)) >= 6, START_SECONDS, "the cluster to start")
+        _wait_until(lambda: len(processes_using(var_dir)) >= 6, START_SECONDS, "the cluster to start")
         _wait_until(
             lambda: b"running." in (tmp_path / "workers.log").read_bytes(),
             START_SECONDS,
@@ -79,7 +66,7 @@ def workers(tmp_path):
         )
         yield process, var_dir
     finally:
-        for line in _processes_using(var_dir):  # only what this test started
+        for line in processes_using(var_dir):  # only what this test started
             os.kill(int(line.split(":")[0]), signal.SIGKILL)
         log.close()
 
@@ -88,7 +75,7 @@ def test_sigterm_to_the_whole_group_stops_every_process_cleanly(workers, tmp_pat
     process, var_dir = workers
     os.killpg(process.pid, signal.SIGTERM)  # as systemd stops a service
     assert process.wait(timeout=STOP_SECONDS) == 0, (tmp_path / "workers.log").read_text()
-    _wait_until(lambda: not _processes_using(var_dir), STOP_SECONDS, "every cluster process to exit")
+    _wait_until(lambda: not processes_using(var_dir), STOP_SECONDS, "every cluster process to exit")
     log = (tmp_path / "workers.log").read_text()
     assert "has stopped." in log  # django-q2's own clean stop, not a kill
     assert "killing it" not in log
@@ -98,4 +85,4 @@ def test_the_cluster_does_not_outlive_a_killed_run_workers(workers):
     process, var_dir = workers
     process.kill()  # SIGKILL: run_workers gets no chance to pass anything on
     process.wait(timeout=STOP_SECONDS)
-    _wait_until(lambda: not _processes_using(var_dir), STOP_SECONDS, "the orphaned cluster to exit")
+    _wait_until(lambda: not processes_using(var_dir), STOP_SECONDS, "the orphaned cluster to exit")

@@ -56,7 +56,19 @@ def smtp(settings):
     controller.stop()
 
 
-class JsonReceiver:
+class LoopbackServer:
+    """An HTTP server on a free loopback port, answering from a thread, until ``close``."""
+
+    def serve(self, handler) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class JsonReceiver(LoopbackServer):
     """Apprise's json:// target posts {"title", "message", "type"}; answers ``answers`` in order
     (200 once they run out)."""
 
@@ -75,8 +87,7 @@ class JsonReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     @property
     def url(self) -> str:
@@ -87,11 +98,10 @@ class JsonReceiver:
 def receiver():
     r = JsonReceiver()
     yield r
-    r.server.shutdown()
-    r.server.server_close()
+    r.close()
 
 
-class SmsGateway:
+class SmsGateway(LoopbackServer):
     """A loopback SMS gateway speaking SMSEagle's JSON-RPC API (what Apprise's smseagle://
     plugin posts to): records each message with its recipient."""
 
@@ -123,8 +133,7 @@ class SmsGateway:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     @property
     def url(self) -> str:
@@ -135,8 +144,7 @@ class SmsGateway:
 def sms_gateway():
     g = SmsGateway()
     yield g
-    g.server.shutdown()
-    g.server.server_close()
+    g.close()
 
 
 @pytest.fixture
