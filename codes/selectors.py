@@ -592,18 +592,22 @@ def review_problems(code: AccessCode) -> list[QueueProblem]:
 # --- The plan of each lock's memory -------------------------------------------------------------
 
 
+# A code that may be on its lock now (``AccessCode.may_be_on_lock``, as a query): it holds a
+# slot until it is taken off, whatever its window says.
+_MAY_BE_ON_LOCK = (
+    ~Q(provider_code_id="")
+    | ~Q(status=AccessCodeStatus.UNSET)
+    | Q(is_scheduled_on_device=True)
+    | Q(send_in_flight__isnull=False)
+)
+
+
 def codes_taking_slots(device_ids, *, now: datetime) -> QuerySet[AccessCode]:
     """Every code that holds, or will hold, a slot on these locks: live ones, and any that may
     still be on the lock (``AccessCode.may_be_on_lock``)."""
     live = Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-    maybe_on = (
-        ~Q(provider_code_id="")
-        | ~Q(status=AccessCodeStatus.UNSET)
-        | Q(is_scheduled_on_device=True)
-        | Q(send_in_flight__isnull=False)
-    )
     return AccessCode.objects.filter(device_id__in=device_ids, is_offline_access_code=False).filter(
-        live | maybe_on
+        live | _MAY_BE_ON_LOCK
     )
 
 
@@ -663,15 +667,14 @@ def _most_codes_at_once(device_ids, *, now: datetime) -> dict:
     they are taken off: ties count as overlapping, so the bound errs towards planning."""
     early = lifecycle.advance()
     edges: dict = {}
-    maybe_on = ~Q(provider_code_id="") | ~Q(status=AccessCodeStatus.UNSET) | Q(is_scheduled_on_device=True)
     rows = (
         codes_taking_slots(device_ids, now=now)
         .order_by()
-        .annotate(on=ExpressionWrapper(maybe_on, output_field=BooleanField()))
-        .values_list("device_id", "starts_at", "ends_at", "on", "send_in_flight")
+        .annotate(on=ExpressionWrapper(_MAY_BE_ON_LOCK, output_field=BooleanField()))
+        .values_list("device_id", "starts_at", "ends_at", "on")
     )
-    for device_id, starts_at, ends_at, on, in_flight in rows.iterator(chunk_size=2000):
-        begin = now if (on or in_flight or starts_at is None) else max(now, starts_at - early)
+    for device_id, starts_at, ends_at, on in rows.iterator(chunk_size=2000):
+        begin = now if (on or starts_at is None) else max(now, starts_at - early)
         end = ends_at if ends_at is not None and ends_at > now else None  # None: until taken off
         edges.setdefault(device_id, []).append((begin, 0))
         if end is not None:
