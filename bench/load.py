@@ -21,6 +21,7 @@ bench/RESULTS.md.
 """
 
 import argparse
+import functools
 import io
 import json
 import random
@@ -223,28 +224,13 @@ def main() -> None:
         rounds: dict[str, list[dict]] = {route: [] for route, _, _ in ROUTES}
         try:
             wait_until_serving(base_url, api_key, server)
+            wrk = functools.partial(run_wrk, base_url=base_url, api_key=api_key, ids_path=ids_path, args=args)
             # Every worker imports and connects lazily; the first requests would pay for that.
             for route in ("access_codes/get", "baseline/orm_row"):
-                run_wrk(
-                    base_url=base_url,
-                    route=route,
-                    api_key=api_key,
-                    ids_path=ids_path,
-                    args=args,
-                    duration=args.warmup,
-                )
+                wrk(route=route, duration=args.warmup)
             for _ in range(args.rounds):
                 for route, _, _ in ROUTES:
-                    rounds[route].append(
-                        run_wrk(
-                            base_url=base_url,
-                            route=route,
-                            api_key=api_key,
-                            ids_path=ids_path,
-                            args=args,
-                            duration=args.duration,
-                        )
-                    )
+                    rounds[route].append(wrk(route=route, duration=args.duration))
         finally:
             stop(server)
         created = AccessCode.objects.filter(name__startswith="Load guest").count()
