@@ -20,7 +20,7 @@ from codes.selectors import (
     with_shown_issues,
 )
 from common.pins import mask_pins
-from devices.models import Device, DeviceIssue, Property
+from devices.models import WITHOUT_KEYPAD, Device, DeviceIssue, Property
 
 
 class Readiness(StrEnum):
@@ -164,13 +164,12 @@ def devices_needing_attention(*, workspaces) -> QuerySet[Device]:
     refused = AccessCodeIssue.objects.filter(
         access_code__device=OuterRef("pk"), cleared_at__isnull=True, code__in=KEYPAD_ISSUES
     )
-    no_keypad = Q(has_built_in_keypad=False, accessory_keypad_connected=False)
     return (
         Device.objects.filter(workspace__in=workspaces)
         .annotate(
             battery_warned=Exists(own.filter(code__in=BATTERY_ISSUES)),
             keypad_missing=Case(
-                When(no_keypad, then=True),
+                When(WITHOUT_KEYPAD, then=True),
                 default=Exists(own.filter(code__in=KEYPAD_ISSUES)) | Exists(refused),
                 output_field=BooleanField(),
             ),

@@ -316,6 +316,10 @@ class Device(models.Model):
         return self.has_built_in_keypad or self.accessory_keypad_connected
 
 
+# ``not Device.has_keypad``, as a query.
+WITHOUT_KEYPAD = Q(has_built_in_keypad=False, accessory_keypad_connected=False)
+
+
 class IssueKind(models.TextChoices):
     ERROR = "error", "Error"
     WARNING = "warning", "Warning"
