@@ -207,6 +207,26 @@ def test_bulk_actions_go_through_the_services_and_are_recorded(
     assert LogEntry.objects.filter(change_message__startswith="Departure changed").count() == 2
 
 
+def test_a_bulk_departure_at_a_time_the_clocks_skip_is_refused_and_changes_nothing(client, loft):
+    prop, front, _ = loft
+    (code,) = stay([front], "Ana", local(22, 16), local(25, 11))
+    client.force_login(manager_of(prop.workspace))
+    response = client.post(
+        reverse("latchkey:stays_bulk"),
+        {
+            "action": "departure",
+            "stay": [str(code.pk)],
+            "departure_date": "2027-03-14",
+            "departure_time": "02:30",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = text(response)
+    assert "nothing was changed" in page and "America/New_York" in page
+    assert AccessCode.objects.get(pk=code.pk).ends_at == local(25, 11)
+
+
 def test_bulk_actions_follow_the_role_and_the_workspaces(client, loft):
     prop, front, _ = loft
     (code,) = stay([front], "Ana", local(22, 16), local(25, 11))
