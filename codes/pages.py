@@ -267,7 +267,7 @@ def device_slot_forecast(device: Device, *, now: datetime) -> SlotForecast:
         full = slots is not None and used >= slots
         top = round(CHART_HEIGHT - height, 2)
         bars.append(ForecastBar(round(x, 2), round(width, 2), top, round(height, 2), used, starts, full))
-    zone = device.property.zone if device.property_id else UTC
+    zone = device.zone
     ticks = []
     midnight = datetime.combine(now.astimezone(zone).date() + day, time(0), tzinfo=zone)
     while midnight < until:

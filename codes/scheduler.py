@@ -23,7 +23,6 @@ milestone, so the sweep's cost follows the due work, not the total.
 
 import contextlib
 import logging
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -152,7 +151,6 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
 # --- The lock's memory: the slot plan -----------------------------------------------------------
 
 NO_SPACE = "no_space_for_access_code_on_device"
-UTC_ZONE = zoneinfo.ZoneInfo("UTC")
 
 
 def _slot_plans(codes: list[AccessCode], *, now: datetime) -> dict:
@@ -201,7 +199,7 @@ def _plan(code: AccessCode, slot_plan, *, now: datetime) -> Plan:
 
 
 def _overflow_message(code: AccessCode, slot_plan, at: datetime) -> str:
-    zone = code.device.property.zone if code.device.property_id else UTC_ZONE
+    zone = code.device.zone
     holding = len(slot_plan.holding(at))
     return (
         f"The lock will have no free slot for this code on {at.astimezone(zone):%a %Y-%m-%d %H:%M %Z} "

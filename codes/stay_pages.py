@@ -222,7 +222,7 @@ def stays_list(*, workspaces, filters: StayFilters, now: datetime) -> tuple[list
 
 
 def _matches(stay: Stay, filters: StayFilters) -> bool:
-    zone = stay.property.zone if stay.property else UTC
+    zone = stay.first.device.zone
     if (
         filters.date_from
         and stay.ends_at is not None

@@ -205,7 +205,7 @@ def _run(action: str, chosen, request) -> str:
     for stay in chosen:
         if stay.starts_at is None:
             raise ValidationError({"departure": [f"{stay.name} is ongoing: it has no departure to change."]})
-        zone = stay.property.zone if stay.property else timezone.get_default_timezone()
+        zone = stay.first.device.zone
         ends_at = local_instant(day, _time(hour, minute), zone, twice=Twice.LATER)
         for code in stay.codes:
             access_codes.access_code_update(access_code=code, ends_at=ends_at)

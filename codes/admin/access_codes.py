@@ -4,7 +4,6 @@ codes.services, like the API's."""
 
 import contextlib
 import uuid
-import zoneinfo
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,15 +25,12 @@ from common.pins import mask_pins
 from devices.admin import WorkspaceScopedAdmin, fragment
 from devices.models import IssueKind
 
-_UTC = zoneinfo.ZoneInfo("UTC")
-
 
 def local_time(value, access_code: AccessCode):
     """The instant in the property's time zone, with UTC on hover."""
     if value is None:
         return "—"
-    prop = access_code.device.property
-    return local_time_html(value, prop.zone if prop else _UTC)
+    return local_time_html(value, access_code.device.zone)
 
 
 class DefaultNarrowedFilter(admin.SimpleListFilter):
@@ -345,11 +341,11 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
         obj = self.get_object(request, object_id)
         summary = {}
         if obj is not None:
-            zone = obj.device.property.zone if obj.device.property else _UTC
+            shown = with_shown_issues([obj])[0]  # read once for the three lines below
             summary = {
-                "readiness": readiness(obj),
-                "readiness_line": readiness_sentence(obj, zone=zone),
-                "seam_details": seam_details(obj),
+                "readiness": readiness(shown),
+                "readiness_line": readiness_sentence(shown, zone=obj.device.zone),
+                "seam_details": seam_details(shown),
             }
         extra_context = {
             **(extra_context or {}),
@@ -398,10 +394,6 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.display(ordering="device__property__name")
-    def property(self, obj):
-        return obj.device.property or "—"
-
     @admin.display(ordering="device__display_name", description="Door")
     def door(self, obj):
         prop = obj.device.property
@@ -428,27 +420,11 @@ class AccessCodeAdmin(WorkspaceScopedAdmin):
         # The list needs the room: the model sidebar is one click away in the admin's index.
         return super().changelist_view(request, {**(extra_context or {}), "is_nav_sidebar_enabled": False})
 
-    @admin.display(ordering="starts_at", description="Starts (local)")
-    def starts_local(self, obj):
-        return local_time(obj.starts_at, obj)
-
-    @admin.display(ordering="ends_at", description="Ends (local)")
-    def ends_local(self, obj):
-        return local_time(obj.ends_at, obj)
-
     @admin.display(description="Window (property's local time)")
     def window_local(self, obj):
         if obj.starts_at is None:
             return "Ongoing: no start or end."
         return format_html("{} → {}", local_time(obj.starts_at, obj), local_time(obj.ends_at, obj))
-
-    @admin.display(description="Errors")
-    def error_count(self, obj):
-        return obj.error_count
-
-    @admin.display(description="Warnings")
-    def warning_count(self, obj):
-        return obj.warning_count
 
     @admin.display(description="Current errors and warnings")
     def current_issues(self, obj):

@@ -12,8 +12,6 @@ from codes.models import AccessCode
 from codes.services import access_codes, checks
 from common.local_time import Twice, local_instant, wall_clock
 
-UTC_ZONE = ZoneInfo("UTC")
-
 # Service field names (the API's) that the admin form calls differently.
 _FORM_FIELD_FOR = {"device_id": "device", "allow_external_modification": "is_external_modification_allowed"}
 
@@ -39,17 +37,11 @@ class WallClockField(forms.SplitDateTimeField):
         return datetime.combine(day, at)
 
 
-def zone_of(device) -> ZoneInfo:
-    """The zone a door's times are typed in: its property's (UTC for a lock in no property)."""
-    prop = getattr(device, "property", None)
-    return prop.zone if prop is not None else UTC_ZONE
-
-
 class DoorChoiceField(forms.ModelChoiceField):
     """Each lock offered with its property's zone: the zone the start and end are typed in."""
 
     def label_from_instance(self, obj):
-        return f"{obj} ({zone_of(obj).key})"
+        return f"{obj} ({obj.zone.key})"
 
 
 class AccessCodeForm(forms.ModelForm):
@@ -79,7 +71,7 @@ class AccessCodeForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.instance._state.adding:
-            zone = zone_of(self.instance.device)
+            zone = self.instance.device.zone
             for name in ("starts_at", "ends_at"):
                 self.initial[name] = wall_clock(getattr(self.instance, name), zone)
             where = f"In {zone.key}, the property's time zone."
@@ -90,9 +82,9 @@ class AccessCodeForm(forms.ModelForm):
 
     def zone(self) -> ZoneInfo | None:
         if not self.instance._state.adding:
-            return zone_of(self.instance.device)
+            return self.instance.device.zone
         device = self.cleaned_data.get("device")
-        return zone_of(device) if device is not None else None
+        return device.zone if device is not None else None
 
     def _instants_from_wall_clock(self) -> None:
         """Start and end, typed in the property's zone, as instants; a time the clocks skip is
