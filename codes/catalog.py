@@ -768,6 +768,9 @@ WARNINGS: Mapping[str, CatalogEntry] = _index(
 
 
 # Warnings Latchkey raises itself, about its own sources of codes (not Seam's).
+# The lock has no slot for a code at some moment (told by the lock, or by the slot plan).
+NO_SPACE = "no_space_for_access_code_on_device"
+
 # Latchkey's warning for a code in the ``unknown`` status: whether the lock holds it is not known.
 CONTENTS_UNKNOWN = "lock_contents_unknown"
 

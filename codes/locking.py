@@ -23,6 +23,12 @@ def lock_devices(device_ids) -> dict:
     return {d.pk: d for d in devices}
 
 
+def make_due_now(codes, *, now) -> int:
+    """Bring these codes' next look forward to ``now``, leaving any a worker holds: its own
+    recording sets their next look when it finishes, and would overwrite this one."""
+    return codes.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)).update(next_attempt_at=now)
+
+
 def claim_due_codes(*, now, limit: int, lease: timedelta, exclude=()) -> list:
     """Claim up to ``limit`` codes that are due (``next_attempt_at <= now``) and not leased by
     another worker; return their ids. The claim is a lease: a worker that dies holding it

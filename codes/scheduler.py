@@ -33,8 +33,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from codes import lifecycle
+from codes.catalog import NO_SPACE
 from codes.lifecycle import Plan, Step
-from codes.locking import claim_due_codes
+from codes.locking import claim_due_codes, make_due_now
 from codes.models import AccessCode, AccessCodeIssue, AccessCodeStatus, BackupAccessCodePool, EventType
 from codes.programming import call_lock, failure_words, provider_failure, send_in_flight_marks, sends_new_copy
 from codes.selectors import Weight, slot_plans
@@ -150,8 +151,6 @@ def process_batch(ids, *, now: datetime, providers: _Providers | None = None) ->
 
 # --- The lock's memory: the slot plan -----------------------------------------------------------
 
-NO_SPACE = "no_space_for_access_code_on_device"
-
 
 def _slot_plans(codes: list[AccessCode], *, now: datetime) -> dict:
     """The slot plan of each lock of these codes whose capacity is known, by device id. Codes of
@@ -179,9 +178,7 @@ def _slot_plans(codes: list[AccessCode], *, now: datetime) -> dict:
         ]  # waiting for its slot, which it will get: the error goes without calling the lock
     stale = [pk for pk in stale if pk not in in_batch]
     if stale:
-        AccessCode.objects.filter(pk__in=stale).filter(
-            Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
-        ).update(next_attempt_at=now)
+        make_due_now(AccessCode.objects.filter(pk__in=stale), now=now)
     return plans
 
 

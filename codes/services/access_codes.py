@@ -12,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from codes.locking import lock_devices
+from codes.catalog import NO_SPACE
+from codes.locking import lock_devices, make_due_now
 from codes.models import (
     AccessCode,
+    AccessCodeIssue,
     AccessCodeStatus,
     ActionAttempt,
     ActionAttemptStatus,
@@ -26,7 +28,7 @@ from codes.services import checks, history
 from common.sentinels import NOT_GIVEN
 from common.times import iso
 from devices import rules
-from devices.models import Device, Workspace
+from devices.models import Device, IssueKind, Workspace
 
 
 def access_code_create(
@@ -304,12 +306,17 @@ def _judge_slot_again(code: AccessCode, *, now: datetime) -> None:
     are made due now, so the scheduler plans the lock again and clears what fits."""
     if code.device.max_active_codes_supported is None:
         return
-    AccessCode.objects.filter(
-        device_id=code.device_id,
-        deleted_at__isnull=True,
-        issues__code="no_space_for_access_code_on_device",
-        issues__cleared_at__isnull=True,
-    ).exclude(pk=code.pk).update(next_attempt_at=now)
+    told_no_space = AccessCodeIssue.objects.filter(
+        kind=IssueKind.ERROR, code=NO_SPACE, cleared_at__isnull=True
+    )
+    make_due_now(
+        AccessCode.objects.filter(
+            device_id=code.device_id,
+            deleted_at__isnull=True,
+            pk__in=told_no_space.values("access_code_id"),
+        ).exclude(pk=code.pk),
+        now=now,
+    )
 
 
 def access_codes_update_multiple(
