@@ -440,22 +440,12 @@ def _apply(delivery: InboundDelivery, *, now: datetime) -> reports.ReportResult:
     )
 
 
-_NOT_LOOKED_UP = object()
-
-
-def _find_code(account, event: dict, *, device=_NOT_LOOKED_UP) -> AccessCode | None:
-    """The code an event names, within the account it came through (and on its lock, if it
-    names one Latchkey knows)."""
+def _find_code(account, event: dict, *, device: Device | None) -> AccessCode | None:
+    """The code an event names, within the account it came through (and on ``device``, the
+    lock the event names, when Latchkey knows it)."""
     code_ref = event.get("access_code_id")
     if not code_ref:
         return None
-    if device is _NOT_LOOKED_UP:
-        device_ref = event.get("device_id")
-        device = (
-            Device.objects.filter(connected_account=account, provider_device_id=str(device_ref)).first()
-            if device_ref
-            else None
-        )
     codes = AccessCode.objects.filter(device__connected_account=account, provider_code_id=str(code_ref))
     return codes.filter(device=device).first() if device else codes.first()
 
