@@ -256,7 +256,7 @@ def why_door_cannot_take_a_code(device: Device) -> str | None:
     when it can take one."""
     if not device.can_program_online_access_codes:
         return "this lock cannot be given PIN codes from Latchkey"
-    if not device.has_built_in_keypad and not device.accessory_keypad_connected:
+    if not device.has_keypad:
         if device.accessory_keypad_connectable:
             return "no keypad: connect its accessory keypad first"
         return "no keypad to type a PIN on"
