@@ -58,6 +58,7 @@ def test_email_and_sms_both_go_and_a_refusing_gateway_shows_why(stay, lock, sms_
     assert failed.status == NotificationStatus.PENDING and failed.attempt_count == 1
     shown = guests.outcome(failed, zone=lock.property.zone, now=now)
     assert shown.startswith("Attempt 1 failed:") and "Next try" in shown
+    assert "Invalid login or password" in shown  # the gateway's own reason, as it gave it
 
 
 def test_without_a_guest_sms_channel_a_phone_alone_gets_nothing_and_send_now_says_why(stay, manager, now):
