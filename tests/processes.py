@@ -1,6 +1,7 @@
 """Finding the processes a test started, by the environment they were given."""
 
 import os
+import signal
 from pathlib import Path
 
 
@@ -16,3 +17,9 @@ def processes_using(var_dir: Path) -> list[str]:
         if f"LATCHKEY_VAR_DIR={var_dir}".encode() in environ.split(b"\0"):
             found.append(f"{pid}: {cmdline}")
     return found
+
+
+def kill_leftovers(var_dir: Path) -> None:
+    """Kill what a test started and left running (after a failure): only its own processes."""
+    for line in processes_using(var_dir):
+        os.kill(int(line.split(":")[0]), signal.SIGKILL)

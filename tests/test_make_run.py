@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.processes import processes_using
+from tests.processes import kill_leftovers, processes_using
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
@@ -60,5 +60,4 @@ def test_a_sigterm_to_make_alone_stops_the_worker_and_the_server(tmp_path):
             assert time.monotonic() < deadline, f"still running after make stopped: {left}"
             time.sleep(0.5)
     finally:
-        for line in processes_using(tmp_path):  # clean up after a failure: only our own
-            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        kill_leftovers(tmp_path)  # clean up after a failure

@@ -15,7 +15,7 @@ import time
 import pytest
 from django.conf import settings
 
-from tests.processes import processes_using
+from tests.processes import kill_leftovers, processes_using
 
 # Generous bounds: these wait for real processes on a busy machine, they time nothing.
 START_SECONDS = 120
@@ -66,8 +66,7 @@ def workers(tmp_path):
         )
         yield process, var_dir
     finally:
-        for line in processes_using(var_dir):  # only what this test started
-            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        kill_leftovers(var_dir)
         log.close()
 
 
