@@ -7,7 +7,11 @@
   one indexed query.
 
 Both are POSTs with a JSON body, as ``access_codes/get`` is, and pass through the same
-middleware; neither authenticates."""
+middleware; neither authenticates.
+
+The webhook benchmark (bench/webhooks.py) adds a third: ``bench/store_row``, a Django view storing
+the request's body as one inbound-delivery row through the ORM (``objects.create``, one insert
+committed on its own), the floor under verifying and storing a provider's callback."""
 
 import json
 
@@ -17,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from codes.models import AccessCode
 from config.urls import urlpatterns as latchkey_urlpatterns
+from webhooks.models import InboundDelivery, InboundSource, InboundStatus, Verdict
 
 # The shape and size of a managed code's body on the wire (about 900 bytes of JSON).
 _CODE_SIZED = {
@@ -75,8 +80,22 @@ def orm_row(request):
     )
 
 
+@csrf_exempt
+def store_row(request):
+    InboundDelivery.objects.create(
+        source=InboundSource.SEAM,
+        body=request.body.decode(),
+        body_size=len(request.body),
+        verdict=Verdict.UNCHECKED,
+        status=InboundStatus.IGNORED,
+        response_status=200,
+    )
+    return JsonResponse({"ok": True, "status": "ignored", "message": "Received."})
+
+
 urlpatterns = [
     path("bench/bare", bare),
     path("bench/orm_row", orm_row),
+    path("bench/store_row", store_row),
     *latchkey_urlpatterns,
 ]

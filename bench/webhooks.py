@@ -93,6 +93,10 @@ def signed_requests(account, devices, count: int) -> list[tuple[bytes, dict]]:
     return requests
 
 
+# Receiving is measured in rounds of this many requests, each round the three routes in turn.
+ROUND = 250
+
+
 def one_run(count: int, *, one_by_one: bool = False) -> dict:
     from django.test import Client
     from django_q.models import OrmQ
@@ -107,14 +111,24 @@ def one_run(count: int, *, one_by_one: bool = False) -> dict:
     client = Client(HTTP_HOST="localhost")
     url = f"/webhooks/seam/{account.pk}/"
 
-    started = time.perf_counter()
-    for body, headers in requests:
-        response = client.post(url, data=body, content_type="application/json", **headers)
+    def post(path, body, headers):
+        response = client.post(path, data=body, content_type="application/json", **headers)
         if response.status_code != 200:
-            raise SystemExit(f"unexpected answer {response.status_code}: {response.content[:200]!r}")
-    receive_s = time.perf_counter() - started
+            raise SystemExit(f"{path}: unexpected answer {response.status_code}: {response.content[:200]!r}")
+
+    # Side by side, round by round: the same bodies to the two floors (bench/load_urls.py), then
+    # the signed ones to Latchkey, so machine noise hits the three alike.
+    seconds = {"bare": 0.0, "store_row": 0.0, "latchkey": 0.0}
+    for start in range(0, count, ROUND):
+        chunk = requests[start : start + ROUND]
+        for name, path in (("bare", "/bench/bare"), ("store_row", "/bench/store_row"), ("latchkey", url)):
+            started = time.perf_counter()
+            for body, headers in chunk:
+                post(path, body, headers if name == "latchkey" else {})
+            seconds[name] += time.perf_counter() - started
     stored = InboundDelivery.objects.filter(status=InboundStatus.PENDING).count()
     queued = OrmQ.objects.count()
+    InboundDelivery.objects.filter(connected_account=None).delete()  # the floor's rows
 
     ids = list(InboundDelivery.objects.order_by("received_at").values_list("pk", flat=True))
     started = time.perf_counter()
@@ -126,7 +140,9 @@ def one_run(count: int, *, one_by_one: bool = False) -> dict:
     process_s = time.perf_counter() - started
     processed = InboundDelivery.objects.filter(status=InboundStatus.PROCESSED).count()
     return {
-        "receive_rate": count / receive_s,
+        "receive_rate": count / seconds["latchkey"],
+        "bare_rate": count / seconds["bare"],
+        "store_row_rate": count / seconds["store_row"],
         "process_rate": len(ids) / process_s,
         "stored": stored,
         "queued": queued,
@@ -148,7 +164,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as var_dir:
         setup_django(args.database_url, var_dir)
+        from django.conf import settings
         from django.db import connection
+        from django.urls import clear_url_caches
+
+        # As production serves: DEBUG off (on, Django logs every query's SQL), plus the floors.
+        settings.DEBUG = False
+        settings.ROOT_URLCONF = "bench.load_urls"
+        clear_url_caches()
 
         vendor = connection.vendor
         runs = []
@@ -159,15 +182,36 @@ def main() -> None:
             runs.append(one_run(args.deliveries, one_by_one=args.one_by_one))
     receive = [r["receive_rate"] for r in runs]
     process = [r["process_rate"] for r in runs]
+    store_row = [r["store_row_rate"] for r in runs]
+    bare = [r["bare_rate"] for r in runs]
     last = runs[-1]
+
+    def row(label, rates, *, ratios=True):
+        line = f"| {label} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | {max(rates):,.0f} |"
+        if ratios:
+            to_store = statistics.median(r / s for r, s in zip(rates, store_row, strict=True))
+            to_bare = statistics.median(r / b for r, b in zip(rates, bare, strict=True))
+            line += f" {to_store:.2f} | {to_bare:.2f} |"
+        else:
+            line += " | |"
+        return line + "\n"
+
     print(
         f"\n### Inbound webhooks, {vendor}: {args.deliveries} signed deliveries, one process\n\n"
-        f"| measure | per second (median of {len(runs)}) | min | max |\n|---|---:|---:|---:|\n"
-        f"| verified and stored (HTTP request to 200, task queued) | {statistics.median(receive):,.0f} "
-        f"| {min(receive):,.0f} | {max(receive):,.0f} |\n"
-        f"| processed (code set, event written){' one by one' if args.one_by_one else ', in batches of 200'} "
-        f"| {statistics.median(process):,.0f} "
-        f"| {min(process):,.0f} | {max(process):,.0f} |\n\n"
+        f"| measure | per second (median of {len(runs)}) | min | max | ratio to storing a row "
+        "| ratio to the bare view |\n|---|---:|---:|---:|---:|---:|\n"
+        + row("floor: a bare Django view answering JSON (same middleware)", bare)
+        + row("floor: a Django view storing the body as one row through the ORM", store_row)
+        + row("verified and stored (HTTP request to 200, task queued)", receive)
+        + row(
+            "processed (code set, event written)"
+            + (" one by one" if args.one_by_one else ", in batches of 200"),
+            process,
+            ratios=False,
+        )
+        + "\n"
+        f"Receiving: Django's test client in one process, DEBUG off, the three routes interleaved in "
+        f"rounds of {ROUND} requests. "
         f"Last run: {last['stored']} stored pending, {last['queued']} tasks queued on the ORM broker, "
         f"{last['processed']} processed. Targets: issue 6, at least 500 verified and stored per second "
         "on SQLite; issue 21, per process on PostgreSQL at least 1,000 stored and 300 processed.\n"
@@ -177,6 +221,8 @@ def main() -> None:
         {
             "backend": vendor,
             "receive_per_s": statistics.median(receive),
+            "store_row_per_s": statistics.median(store_row),
+            "bare_per_s": statistics.median(bare),
             "process_per_s": statistics.median(process),
         },
     )
