@@ -137,18 +137,24 @@ def fits_phone(page, url: str, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
-@pytest.fixture
-def harbour(db):
+def make_harbour(door_ids=("sandbox-keypad-deadbolt", "sandbox-cloud-lock"), *, email: str = ""):
+    """The browser stories' portfolio: a sandbox workspace with a property in Lisbon holding the
+    sandbox fleet's doors ``door_ids``, and Maria, its property manager (password PASSWORD)."""
     call_command("setup_roles", stdout=io.StringIO())
     workspace = workspace_get_or_create(name="Harbour Rentals", is_sandbox=True)
     prop = Property.objects.create(workspace=workspace, name="Harbour View", time_zone="Europe/Lisbon")
     fleet = {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
-    doors = [fleet["sandbox-keypad-deadbolt"], fleet["sandbox-cloud-lock"]]
+    doors = [fleet[door_id] for door_id in door_ids]
     Device.objects.filter(pk__in=[d.pk for d in doors]).update(property=prop)
-    manager = get_user_model().objects.create_user("maria", password=PASSWORD, is_staff=True)
+    manager = get_user_model().objects.create_user("maria", email=email, password=PASSWORD, is_staff=True)
     manager.groups.add(Group.objects.get(name=PROPERTY_MANAGER))
     Membership.objects.create(user=manager, workspace=workspace)
     return prop, doors
+
+
+@pytest.fixture
+def harbour(db):
+    return make_harbour()
 
 
 def test_a_manager_creates_codes_sees_them_scheduled_and_resolves_a_fault(browser, live_server, harbour):

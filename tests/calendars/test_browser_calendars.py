@@ -3,21 +3,14 @@ property's feed page, previews, saves, and within one fetch every upcoming booki
 the property's doors; it moves when the booking moves and goes when it is cancelled; a broken
 feed shows its error and changes nothing."""
 
-import io
 import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.utils import timezone
 
 from calendars.models import Stay
 from codes.models import AccessCode
-from devices.models import Device, Membership, Property
-from devices.selectors import PROPERTY_MANAGER
-from devices.services import sandbox_fleet_create, workspace_get_or_create
 from tests.calendars import feeds as ics
 from tests.calendars.conftest import Answer
 from tests.test_browser import (  # noqa: F401 (fixture)
@@ -26,29 +19,16 @@ from tests.test_browser import (  # noqa: F401 (fixture)
     assert_no_csp_violations,
     browser,
     check_page,
+    harbour,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def harbour(db):
-    call_command("setup_roles", stdout=io.StringIO())
-    workspace = workspace_get_or_create(name="Harbour Rentals", is_sandbox=True)
-    prop = Property.objects.create(workspace=workspace, name="Harbour View", time_zone="Europe/Lisbon")
-    fleet = {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
-    doors = [fleet["sandbox-keypad-deadbolt"], fleet["sandbox-cloud-lock"]]
-    Device.objects.filter(pk__in=[d.pk for d in doors]).update(property=prop)
-    manager = get_user_model().objects.create_user("maria", password=PASSWORD, is_staff=True)
-    manager.groups.add(Group.objects.get(name=PROPERTY_MANAGER))
-    Membership.objects.create(user=manager, workspace=workspace)
-    return prop, doors
-
-
 def test_a_manager_adds_an_airbnb_calendar_and_its_bookings_become_codes(
     browser,  # noqa: F811 (the fixture imported above)
     live_server,
-    harbour,
+    harbour,  # noqa: F811 (the fixture imported above)
     calendar_server,
 ):
     prop, doors = harbour

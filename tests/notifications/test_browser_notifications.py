@@ -6,7 +6,6 @@ message with the remedy and a link; the morning digest comes at 08:00 in the pro
 guest gets their PIN a day before arrival; the manager sends it again from the code's page and
 sees how it went."""
 
-import io
 import re
 import time
 from datetime import datetime, timedelta
@@ -14,17 +13,11 @@ from datetime import time as wall_time
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.utils import timezone
 
 from codes import scheduler
 from codes.models import AccessCode, StaffAction
 from codes.services import reports
-from devices.models import Device, Membership, Property
-from devices.selectors import PROPERTY_MANAGER
-from devices.services import sandbox_fleet_create, workspace_get_or_create
 from notifications.models import Notification, NotificationChannel, NotificationRule
 from notifications.services import alerts, digest, guests
 from tests.test_browser import (  # noqa: F401 (fixture)
@@ -33,6 +26,7 @@ from tests.test_browser import (  # noqa: F401 (fixture)
     assert_no_csp_violations,
     browser,
     check_page,
+    make_harbour,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,17 +34,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def harbour(db):
-    call_command("setup_roles", stdout=io.StringIO())
-    workspace = workspace_get_or_create(name="Harbour Rentals", is_sandbox=True)
-    prop = Property.objects.create(workspace=workspace, name="Harbour View", time_zone="Europe/Lisbon")
-    fleet = {d.provider_device_id: d for d in sandbox_fleet_create(workspace=workspace)}
-    door = fleet["sandbox-keypad-deadbolt"]
-    Device.objects.filter(pk=door.pk).update(property=prop)
-    manager = get_user_model().objects.create_user(
-        "maria", email="maria@example.com", password=PASSWORD, is_staff=True
-    )
-    manager.groups.add(Group.objects.get(name=PROPERTY_MANAGER))
-    Membership.objects.create(user=manager, workspace=workspace)
+    prop, (door,) = make_harbour(["sandbox-keypad-deadbolt"], email="maria@example.com")
     return prop, door
 
 
