@@ -13,12 +13,18 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Max
 
-from codes import catalog, lifecycle
+from codes import lifecycle
 from codes.models import AccessCode, Event, EventType
 from codes.services import ledger as ledgers
-from codes.services.reports import _CODE_STATE_EVENTS, ReportResult, _ignored
+from codes.services.reports import (
+    CODE_STATE_EVENTS,
+    OVER_NOT_SET,
+    ReportResult,
+    ignored,
+    lock_answer_of,
+    stale_code_report,
+)
 from common.db import update_rows
-from devices.providers.base import Outcome, Problem
 
 LEDGER_EVENTS = frozenset(
     {
@@ -48,7 +54,7 @@ def access_codes_record_provider_events(reports: list[CodeReport], *, now: datet
     with transaction.atomic():
         ledger = ledgers.Ledger.open([r.access_code for r in reports], now=now)
         newest = dict(
-            Event.objects.filter(access_code__in=list(ledger.codes), event_type__in=_CODE_STATE_EVENTS)
+            Event.objects.filter(access_code__in=list(ledger.codes), event_type__in=CODE_STATE_EVENTS)
             .values("access_code")
             .annotate(newest=Max("occurred_at"))
             .values_list("access_code", "newest")
@@ -57,9 +63,9 @@ def access_codes_record_provider_events(reports: list[CodeReport], *, now: datet
         for report in reports:
             at = min(report.occurred_at, now)
             code = ledger.get(report.access_code.pk)
-            result = _record(ledger, code, report, at=at, newest=newest.get(code.pk))
-            if result is not None:  # ignored before the report was counted as the newest
-                results.append(result)
+            stale = stale_code_report(code, at=at, newest=newest.get(code.pk))
+            if stale is not None:  # ignored before the report was counted as the newest
+                results.append(stale)
                 continue
             code.last_provider_report_at = at
             reported.append(code)
@@ -68,38 +74,13 @@ def access_codes_record_provider_events(reports: list[CodeReport], *, now: datet
                 EventType.SET_ON_DEVICE,
                 EventType.SCHEDULED_ON_DEVICE,
             ):
-                results.append(_ignored("the code is deleted or over; the scheduler takes it off the lock"))
+                results.append(ignored(OVER_NOT_SET))
                 continue
             ledger.now = at  # each step is recorded at the moment it happened, as one report's ledger is
-            ledgers.record_outcome(ledger, code, *_action_and_outcome(code, report))
+            ledgers.record_outcome(ledger, code, *lock_answer_of(code, report.event_type, report.errors))
             results.append(ReportResult(applied=True))
         if latest is not None:
             ledger.now = latest
         ledger.save()
         update_rows(reported, ["last_provider_report_at"])
     return results
-
-
-def _record(
-    ledger, code, report: CodeReport, *, at: datetime, newest: datetime | None
-) -> ReportResult | None:
-    if newest is not None and at < newest:
-        return _ignored(f"older than the code's latest recorded state ({newest.isoformat()})")
-    last = code.last_provider_report_at
-    if last is not None and at < last:
-        return _ignored(f"older than the provider's latest report on this code ({last.isoformat()})")
-    return None
-
-
-def _action_and_outcome(code: AccessCode, report: CodeReport) -> tuple[lifecycle.LockAction, Outcome]:
-    """As ``reports._apply_code_report`` turns these reports into a lock's answer."""
-    if report.event_type in (EventType.SET_ON_DEVICE, EventType.SCHEDULED_ON_DEVICE):
-        return lifecycle.LockAction.SET, Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
-    setting = report.event_type == EventType.FAILED_TO_SET_ON_DEVICE
-    codes = tuple(report.errors) or (
-        ("failed_to_set_on_device",) if setting else ("failed_to_remove_from_device",)
-    )
-    outcome = Outcome.failed(
-        *(Problem(c) for c in codes), transient=all(catalog.error(c).transient for c in codes)
-    )
-    return (lifecycle.LockAction.SET if setting else lifecycle.LockAction.REMOVE), outcome

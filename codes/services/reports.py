@@ -18,7 +18,7 @@ from devices.providers.base import Outcome, Problem
 
 # Latchkey's events that mark a code's state. A provider's report that happened before the
 # newest of them is about a state already replaced, and must not overwrite it.
-_CODE_STATE_EVENTS = (
+CODE_STATE_EVENTS = (
     EventType.CREATED,
     EventType.CHANGED,
     EventType.SCHEDULED_ON_DEVICE,
@@ -46,7 +46,7 @@ _CONNECTIVITY_ERRORS = ("device_disconnected", "hub_disconnected", "account_disc
 
 PROVIDER_CODE_EVENTS = frozenset(
     {
-        *_CODE_STATE_EVENTS,
+        *CODE_STATE_EVENTS,
         EventType.DELAY_IN_SETTING_ON_DEVICE,
         EventType.DELAY_IN_REMOVING_FROM_DEVICE,
         EventType.BACKUP_ACCESS_CODE_PULLED,
@@ -63,7 +63,11 @@ class ReportResult:
     reason: str = ""
 
 
-def _ignored(reason: str) -> ReportResult:
+# Why a report that a code is on its lock changes nothing once the code is over.
+OVER_NOT_SET = "the code is deleted or over; the scheduler takes it off the lock"
+
+
+def ignored(reason: str) -> ReportResult:
     return ReportResult(applied=False, reason=reason)
 
 
@@ -93,16 +97,14 @@ def access_code_record_provider_event(
     now = now or timezone.now()
     at = min(occurred_at, now)
     if event_type not in PROVIDER_CODE_EVENTS:
-        return _ignored(f"{event_type} is not an event a lock's provider reports about a code")
+        return ignored(f"{event_type} is not an event a lock's provider reports about a code")
     with transaction.atomic():
         lock_devices([access_code.device_id])
         current = AccessCode.objects.select_related("device").get(pk=access_code.pk)
-        newest = _newest(Event.objects.filter(access_code=current), _CODE_STATE_EVENTS)
-        if newest is not None and at < newest:
-            return _ignored(f"older than the code's latest recorded state ({newest.isoformat()})")
-        last = current.last_provider_report_at
-        if last is not None and at < last:
-            return _ignored(f"older than the provider's latest report on this code ({last.isoformat()})")
+        newest = _newest(Event.objects.filter(access_code=current), CODE_STATE_EVENTS)
+        stale = stale_code_report(current, at=at, newest=newest)
+        if stale is not None:
+            return stale
         current.last_provider_report_at = at  # kept by any full save the recording makes
         AccessCode.objects.filter(pk=current.pk).update(last_provider_report_at=at)
         return _apply_code_report(
@@ -113,6 +115,32 @@ def access_code_record_provider_event(
             code_on_lock=code_on_lock,
             backup_provider_code_id=backup_provider_code_id,
         )
+
+
+def stale_code_report(code: AccessCode, *, at: datetime, newest: datetime | None) -> ReportResult | None:
+    """Why a report about ``code`` that happened ``at`` is too old to apply (``newest``: the
+    code's newest recorded state), or None: reports arrive out of order, and an old "set" must
+    not undo a newer removal."""
+    if newest is not None and at < newest:
+        return ignored(f"older than the code's latest recorded state ({newest.isoformat()})")
+    last = code.last_provider_report_at
+    if last is not None and at < last:
+        return ignored(f"older than the provider's latest report on this code ({last.isoformat()})")
+    return None
+
+
+def lock_answer_of(code: AccessCode, event_type: str, errors: tuple[str, ...] = ()):
+    """A report that a lock set, scheduled or refused a code, as the lock's answer to Latchkey's
+    own call (action, outcome), so it is recorded as the scheduler's outcomes are."""
+    if event_type in (EventType.SET_ON_DEVICE, EventType.SCHEDULED_ON_DEVICE):
+        # The provider heard from the lock that it holds the code.
+        return lifecycle.LockAction.SET, Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
+    setting = event_type == EventType.FAILED_TO_SET_ON_DEVICE
+    codes = tuple(errors) or (("failed_to_set_on_device",) if setting else ("failed_to_remove_from_device",))
+    outcome = Outcome.failed(
+        *(Problem(c) for c in codes), transient=all(catalog.error(c).transient for c in codes)
+    )
+    return (lifecycle.LockAction.SET if setting else lifecycle.LockAction.REMOVE), outcome
 
 
 def _apply_code_report(
@@ -127,12 +155,9 @@ def _apply_code_report(
     finished = lifecycle.is_over(code, at)
     if event_type in (EventType.SET_ON_DEVICE, EventType.SCHEDULED_ON_DEVICE):
         if finished:
-            return _ignored("the code is deleted or over; the scheduler takes it off the lock")
-        # The provider heard from the lock that it holds the code.
-        outcome = Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
-        ledger.access_code_record_outcome(
-            access_code=code, action=lifecycle.LockAction.SET, outcome=outcome, now=at
-        )
+            return ignored(OVER_NOT_SET)
+        action, outcome = lock_answer_of(code, event_type)
+        ledger.access_code_record_outcome(access_code=code, action=action, outcome=outcome, now=at)
     elif event_type is EventType.REMOVED_FROM_DEVICE:
         if finished:
             outcome = Outcome.confirmed(code.provider_code_id or None, reached_lock=True)
@@ -142,26 +167,19 @@ def _apply_code_report(
         else:  # the code should be on the lock: it was taken off by someone else
             drift.access_code_record_drift(access_code=code, held_code=None, now=at)
     elif event_type in (EventType.FAILED_TO_SET_ON_DEVICE, EventType.FAILED_TO_REMOVE_FROM_DEVICE):
-        setting = event_type is EventType.FAILED_TO_SET_ON_DEVICE
-        codes = tuple(errors) or (
-            ("failed_to_set_on_device",) if setting else ("failed_to_remove_from_device",)
-        )
-        outcome = Outcome.failed(
-            *(Problem(c) for c in codes), transient=all(catalog.error(c).transient for c in codes)
-        )
-        action = lifecycle.LockAction.SET if setting else lifecycle.LockAction.REMOVE
+        action, outcome = lock_answer_of(code, event_type, errors)
         ledger.access_code_record_outcome(access_code=code, action=action, outcome=outcome, now=at)
     elif event_type is EventType.DELAY_IN_SETTING_ON_DEVICE:
         if finished or code.status == AccessCodeStatus.SET:
-            return _ignored("the code is already set, or no longer wanted on the lock")
+            return ignored("the code is already set, or no longer wanted on the lock")
         _warn_with_event(code, "delay_in_setting_on_device", event_type, at=at)
     elif event_type is EventType.DELAY_IN_REMOVING_FROM_DEVICE:
         if not code.may_be_on_lock:
-            return _ignored("the code is already off the lock")
+            return ignored("the code is already off the lock")
         _warn_with_event(code, "delay_in_removing_from_device", event_type, at=at)
     elif event_type in (EventType.MODIFIED_EXTERNAL_TO_SEAM, EventType.DELETED_EXTERNAL_TO_SEAM):
         if finished:
-            return _ignored("the code is deleted or over; an outside change no longer matters")
+            return ignored("the code is deleted or over; an outside change no longer matters")
         deleted = event_type is EventType.DELETED_EXTERNAL_TO_SEAM
         drift.access_code_record_drift(
             access_code=code, held_code=None if deleted else (code_on_lock or ""), now=at
@@ -201,14 +219,14 @@ def device_record_provider_event(
     now = now or timezone.now()
     at = min(occurred_at, now)
     if event_type not in PROVIDER_DEVICE_EVENTS:
-        return _ignored(f"{event_type} is not an event about a lock")
+        return ignored(f"{event_type} is not an event about a lock")
     event_type = EventType(event_type)
     with transaction.atomic():
         device = lock_devices([device.pk])[device.pk]
         own_events = Event.objects.filter(device=device, access_code__isnull=True)
         newest = _newest(own_events, _DEVICE_STATE_EVENTS[event_type])
         if newest is not None and at < newest:
-            return _ignored(f"older than the lock's latest recorded state ({newest.isoformat()})")
+            return ignored(f"older than the lock's latest recorded state ({newest.isoformat()})")
         fields = []
         if event_type is EventType.DEVICE_DISCONNECTED:
             # The provider may say what was lost (the hub, the whole account); the catalog puts an
