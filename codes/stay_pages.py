@@ -3,6 +3,7 @@ the live codes sharing a ``common_code_key`` (one booking's doors), or one code 
 board and the Stays list read them here, each in a fixed number of queries whatever the
 portfolio's size: the codes in one query, their issues in two (``with_shown_issues``)."""
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -90,6 +91,21 @@ def _stay_codes(workspaces):
         .select_related("device__property")
         .order_by("starts_at", "name", "pk")
     )
+
+
+def chosen_stays(workspaces, keys: list[str]) -> list[Stay]:
+    """The stays ``keys`` name, as the Stays page lists them (a stay's key is its codes'
+    ``common_code_key``, or its one code's id); keys naming nothing visible find nothing."""
+    ids = []
+    for key in keys:
+        try:
+            ids.append(uuid.UUID(key))
+        except ValueError:
+            continue
+    codes = _stay_codes(workspaces).filter(
+        Q(common_code_key__in=keys) | Q(pk__in=ids, common_code_key__isnull=True)
+    )
+    return stays_of(codes)
 
 
 # --- Today ---------------------------------------------------------------------------------

@@ -16,11 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from codes.models import AccessCode
-from codes.pages import Readiness, codes_visible, property_timeline
-from codes.selectors import with_shown_issues
+from codes.pages import Readiness, property_timeline
 from codes.services import access_codes, staff
-from codes.stay_pages import STAYS_LIMIT, StayFilters, stays_list, stays_of, today_board
-from codes.views import _is_uuid, _page, staff_page
+from codes.stay_pages import STAYS_LIMIT, StayFilters, chosen_stays, stays_list, today_board
+from codes.views import _page, staff_page
 from common.local_time import Twice, local_instant
 from devices.models import Property
 from devices.selectors import workspaces_visible_to
@@ -152,17 +151,7 @@ def stays_bulk(request):
     if not keys:
         messages.error(request, "Choose at least one stay.")
         return HttpResponseRedirect(back)
-    workspaces = workspaces_visible_to(request.user)
-    ids = [k for k in keys if _is_uuid(k)]
-    # A stay's key is its common_code_key, or its one code's id.
-    codes = with_shown_issues(
-        codes_visible(workspaces)
-        .filter(is_managed=True)
-        .filter(Q(common_code_key__in=keys) | Q(pk__in=ids, common_code_key__isnull=True))
-        .select_related("device__property")
-        .order_by("starts_at", "pk")
-    )
-    chosen = stays_of(codes)
+    chosen = chosen_stays(workspaces_visible_to(request.user), keys)
     if len(chosen) != len(set(keys)):
         messages.error(request, "Some chosen stays are gone or not in your workspaces; nothing was done.")
         return HttpResponseRedirect(back)

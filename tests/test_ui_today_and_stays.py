@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from codes.models import AccessCode, AccessCodeIssue, StaffAction
+from codes.models import AccessCode, AccessCodeIssue, BackupAccessCode, BackupAccessCodePool, StaffAction
 from devices.models import IssueKind, Membership
 from devices.selectors import PROPERTY_MANAGER, REVIEWER
 from tests.codes.factories import AccessCodeFactory
@@ -281,3 +281,22 @@ def test_the_property_page_costs_the_same_queries_whatever_its_size(client, cloc
         counts.append(len(queries))
     print(f"queries for the property page: {counts}")  # for the report
     assert counts[0] == counts[1], counts
+
+
+def test_a_bulk_action_takes_only_stays_the_page_lists_so_a_backup_code_is_not_one(client, loft):
+    # Backup codes are the lock's spares, never a stay on the Stays page, even once pulled:
+    # naming one in a crafted form changes nothing, as any key naming no listed stay does.
+    prop, front, _ = loft
+    (guest,) = stay([front], "Ana", local(22, 16), local(25, 11))
+    spare = AccessCodeFactory(device=front, name="Spare", is_backup=True)
+    pool = BackupAccessCodePool.objects.create(device=front, is_enabled=True)
+    # Pulled for Ana's stay: the code pages show it (on Ana's code), the Stays list does not.
+    BackupAccessCode.objects.create(pool=pool, access_code=spare, pulled_for=guest, pulled_at=NOW)
+    client.force_login(manager_of(prop.workspace))
+    response = client.post(
+        reverse("latchkey:stays_bulk"),
+        {"action": "delete", "stay": [str(guest.pk), str(spare.pk)]},
+        follow=True,
+    )
+    assert "nothing was done" in text(response)
+    assert AccessCode.objects.filter(pk__in=[guest.pk, spare.pk], deleted_at__isnull=False).count() == 0
