@@ -100,7 +100,6 @@ def main() -> None:
     rows = run(codes=args.codes, slots=args.slots, repeat=args.repeat)
     print(f"### Slot planner: one {args.slots}-slot lock, {args.codes:,} stays over a year\n")
     print(table(rows))
-    print(f"\n_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC._")
     if args.summary_json:
         import json
 
