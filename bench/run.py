@@ -1,7 +1,7 @@
 """Run every benchmark and write bench/RESULTS.md.
 
     python bench/run.py [--postgres postgres://postgres@127.0.0.1:5432/latchkey_bench | --no-postgres]
-                        [--repeat 3] [--only sweep|webhooks|load|drift|memory|workers|readiness]
+                        [--repeat 3] [--only sweep|webhooks|load|drift|memory|workers|readiness|planner]
                         [--smoke --output PATH]
 
 Benchmarks print Markdown; this collects them, with the time each ran, under a header that says
@@ -13,7 +13,8 @@ PostgreSQL with Redis (database 14 on 127.0.0.1:6379) only. The load test needs 
 
 ``--only NAME`` runs one benchmark and replaces just its sections in RESULTS.md, keeping the
 others as they were measured; the numbers behind the capacity statement are kept in
-bench/summary.json for that.
+bench/summary.json for that. Sections no benchmark writes (notes and side-by-side runs written by
+hand) are kept where they stand, whatever runs.
 """
 
 import argparse
@@ -47,7 +48,7 @@ class Benchmark:
 
 
 BENCHMARKS = {
-    "sweep": Benchmark("### Sweep", ("--totals", "1000", "3000", "--due", "100", "--devices", "100")),
+    "sweep": Benchmark("### Sweep,", ("--totals", "1000", "3000", "--due", "100", "--devices", "100")),
     "webhooks": Benchmark("### Inbound webhooks", ("--deliveries", "100")),
     "load": Benchmark(
         "### API load test",
@@ -65,6 +66,8 @@ BENCHMARKS = {
         takes_repeat=False,
         on_postgres=False,
     ),
+    # Pure Python (``lifecycle.plan_slots``), no database: one run, on no database in particular.
+    "planner": Benchmark("### Slot planner:", ("--codes", "500", "--slots", "50"), on_postgres=False),
 }
 
 HEADER = """\
@@ -111,6 +114,9 @@ How to read the tables:
   sandbox fleet with faults injected, judged from the sandbox locks' memory; its table holds
   issue 14's targets (silent failures, failures flagged 72 hours ahead, false alarms). Run on
   SQLite only: what it measures does not depend on the database.
+- **Slot planner** (issue 17): `codes.lifecycle.plan_slots` alone, pure Python with no database,
+  on one lock holding a year of stays: with room to spare, crowded (stays wait for slots) and
+  overfull (some stays cannot fit). Run once, with no database in particular.
 - **Worker scaling**: the production profile's background side: a backlog of due codes
   programmed by one `qcluster` process, then by two sharing it, on PostgreSQL with Redis as
   django-q2's broker. 'backlog time' runs from the first sweep's start to the last one's end.
@@ -146,6 +152,31 @@ def sections_of(text: str, heading: str) -> str:
         if keeping:
             kept.append(line)
     return "".join(kept)
+
+
+def rebuilt_body(old_text: str, fresh: dict[str, str]) -> str:
+    """The old results' sections in their order, each benchmark just run replaced where its
+    sections stood (by its fresh ones, once), and every section no benchmark writes kept as it
+    is; a benchmark not in the old results goes at the end. The header and the capacity
+    statement are written anew, so they are left out."""
+    sections: list[str] = []
+    for line in old_text.splitlines(keepends=True):
+        if line.startswith(("### ", "## ")):
+            sections.append("")
+        if sections:
+            sections[-1] += line
+    kept, placed = [], set()
+    for section in sections:
+        if section.startswith("## Capacity of one machine"):
+            continue
+        owner = next((name for name, bench in BENCHMARKS.items() if section.startswith(bench.heading)), None)
+        if owner in fresh:
+            if owner not in placed:
+                kept.append(fresh[owner])
+                placed.add(owner)
+        else:
+            kept.append(section)
+    return "".join(kept + [fresh[name] for name in fresh if name not in placed])
 
 
 def create_database_if_missing(url: str) -> None:
@@ -210,10 +241,7 @@ def main() -> None:
             fresh[name] += markdown
             summary[f"{name}/{'postgresql' if database_url else 'sqlite'}"] = numbers
 
-    body = "".join(
-        fresh[name] if name in fresh else sections_of(old_text, bench.heading)
-        for name, bench in BENCHMARKS.items()
-    )
+    body = rebuilt_body(old_text, fresh)
     header = HEADER.format(
         when=f"last run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         + (f", `--only {args.only}`" if args.only else ""),

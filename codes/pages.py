@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from django.db.models import BooleanField, Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, When
+from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 
 from codes import catalog, lifecycle
@@ -17,6 +17,7 @@ from codes.selectors import (
     lock_slot_plan_and_codes,
     review_problems,
     slot_plans,
+    takes_slot,
     with_shown_issues,
 )
 from common.pins import mask_pins
@@ -306,24 +307,30 @@ class OverflowingLock:
 
 def locks_that_will_overflow(*, workspaces, now: datetime) -> list[OverflowingLock]:
     """Locks whose slot plan leaves some code without a slot, soonest first. Only a lock with
-    more live codes (and backups to come) than slots can overflow, so only those are planned."""
-    live = Q(access_codes__deleted_at__isnull=True, access_codes__is_offline_access_code=False) & (
-        Q(access_codes__ends_at__isnull=True) | Q(access_codes__ends_at__gt=now)
+    more codes taking slots (live ones, and any still on the lock after their end:
+    ``selectors.takes_slot``) and backups to come than slots can overflow, so only those are
+    planned."""
+    taking = (
+        AccessCode.objects.filter(takes_slot(now=now), device=OuterRef("pk"))
+        .order_by()
+        .values("device")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
-    crowded = (
-        Device.objects.filter(workspace__in=workspaces, max_active_codes_supported__isnull=False)
-        .annotate(
-            taking=Count("access_codes", filter=live, distinct=True)
-            + Coalesce(Max("backup_pool__target_size"), 0)
+    crowded = {
+        device.pk: device
+        for device in Device.objects.filter(
+            workspace__in=workspaces, max_active_codes_supported__isnull=False
         )
+        .annotate(taking=Coalesce(Subquery(taking), 0) + Coalesce(F("backup_pool__target_size"), 0))
         .filter(taking__gt=F("max_active_codes_supported"))
         .select_related("property")
-    )
-    found = []
-    for device_id, plan in slot_plans(list(crowded), now=now).items():
-        if plan.overflows:
-            device = next(d for d in crowded if d.pk == device_id)
-            found.append(OverflowingLock(device, min(plan.overflows.values()), len(plan.overflows)))
+    }
+    found = [
+        OverflowingLock(crowded[device_id], min(plan.overflows.values()), len(plan.overflows))
+        for device_id, plan in slot_plans(crowded.values(), now=now).items()
+        if plan.overflows
+    ]
     return sorted(found, key=lambda lock: lock.first_at)
 
 

@@ -603,22 +603,24 @@ _MAY_BE_ON_LOCK = (
 )
 
 
+def takes_slot(*, now: datetime) -> Q:
+    """A code that holds, or will hold, a slot on its lock, as a query: live, or still on the
+    lock (``_MAY_BE_ON_LOCK``) whatever its window says; never an offline PIN."""
+    live = Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    return Q(is_offline_access_code=False) & (live | _MAY_BE_ON_LOCK)
+
+
 def codes_taking_slots(device_ids, *, now: datetime) -> QuerySet[AccessCode]:
     """Every code that holds, or will hold, a slot on these locks: live ones, and any that may
     still be on the lock (``AccessCode.may_be_on_lock``)."""
-    live = Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-    return AccessCode.objects.filter(device_id__in=device_ids, is_offline_access_code=False).filter(
-        live | _MAY_BE_ON_LOCK
-    )
+    return AccessCode.objects.filter(takes_slot(now=now), device_id__in=device_ids)
 
 
 def lock_slot_plan_and_codes(device: Device, *, now: datetime) -> tuple[lifecycle.SlotPlan, dict]:
     """One lock's slot plan (unbounded when its capacity is unknown: every code goes on as it
     always did) and its codes by id, for the pages that draw it."""
-    codes = list(codes_taking_slots([device.pk], now=now).only(*_SLOT_FIELDS))
-    for code in codes:
-        code.device = device
-    to_come = backups_to_come([device.pk]).get(device.pk, 0) if device.supports_backup_access_code_pool else 0
+    codes = _slot_codes({device.pk: device}, now=now)[device.pk]
+    to_come = _unplanned({device.pk: device})[device.pk]
     plan = lifecycle.lock_slot_plan(device, codes, now=now, unplanned=to_come, unknown_as_unbounded=True)
     return plan, {code.pk: code for code in codes}
 
@@ -628,34 +630,64 @@ def slot_plans(devices, *, now: datetime, unknown_held: dict | None = None) -> d
     ``unknown_held``: by device id, codes a lock was seen holding that Latchkey has no record of
     (a pre-flight check's listing).
 
-    A lock with no more codes (and backups to come) than slots needs no planning: every code
-    goes on as early as it may, and none overflows. Such a lock gets an empty plan (no code
-    waits, none overflows) from one count, so that a sweep's cost follows its crowded locks
-    only; the others' codes are never read."""
+    A lock where codes can never compete for slots needs no planning: every code goes on as
+    early as it may, and none overflows. Such a lock gets an empty plan (no code waits, none
+    overflows), so that a sweep's cost follows its crowded locks only. Two bounds tell, each
+    asked only of the locks the one before left in doubt: one grouped count of the codes
+    taking slots (a lock with no more codes than slots is roomy, and its codes are never read),
+    then the most codes that could want a slot at one moment (``_most_codes_at_once``, which
+    reads two times per code). Only locks past both are read in full and planned."""
     devices = {device.pk: device for device in devices if device.max_active_codes_supported is not None}
     if not devices:
         return {}
-    most = _most_codes_at_once(list(devices), now=now)
-    pooled = [pk for pk, device in devices.items() if device.supports_backup_access_code_pool]
-    to_come = backups_to_come(pooled) if pooled else {}
-    unplanned = {pk: to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0) for pk in devices}
-    crowded = [
-        pk
-        for pk, device in devices.items()
-        if most.get(pk, 0) + unplanned[pk] > device.max_active_codes_supported
-    ]
+    unplanned = _unplanned(devices, unknown_held)
+
+    def past(bound: dict) -> list:
+        return [pk for pk in bound if bound[pk] + unplanned[pk] > devices[pk].max_active_codes_supported]
+
+    counted = _slot_takers_by_lock(list(devices), now=now)
+    crowded = past({pk: counted.get(pk, 0) for pk in devices})
+    if crowded:
+        most = _most_codes_at_once(crowded, now=now)
+        crowded = past({pk: most.get(pk, 0) for pk in crowded})
     plans = {
         pk: lifecycle.SlotPlan(capacity=device.max_active_codes_supported, now=now, uses={}, overflows={})
         for pk, device in devices.items()
     }
-    codes: dict = {pk: [] for pk in crowded}
     if crowded:
-        for code in codes_taking_slots(crowded, now=now).only(*_SLOT_FIELDS):
-            code.device = devices[code.device_id]  # read by lifecycle (native scheduling), not fetched again
-            codes[code.device_id].append(code)
-    for pk in crowded:
-        plans[pk] = lifecycle.lock_slot_plan(devices[pk], codes[pk], now=now, unplanned=unplanned[pk])
+        codes = _slot_codes({pk: devices[pk] for pk in crowded}, now=now)
+        for pk in crowded:
+            plans[pk] = lifecycle.lock_slot_plan(devices[pk], codes[pk], now=now, unplanned=unplanned[pk])
     return plans
+
+
+def _unplanned(devices: dict, unknown_held: dict | None = None) -> dict:
+    """By device id, the slots a plan must leave besides the codes' own: backups the pool has
+    still to create, and codes the lock holds that Latchkey has no record of."""
+    pooled = [pk for pk, device in devices.items() if device.supports_backup_access_code_pool]
+    to_come = backups_to_come(pooled) if pooled else {}
+    return {pk: to_come.get(pk, 0) + (unknown_held or {}).get(pk, 0) for pk in devices}
+
+
+def _slot_codes(devices: dict, *, now: datetime) -> dict:
+    """By device id, every code taking a slot on these locks, with the fields a plan reads."""
+    codes: dict = {pk: [] for pk in devices}
+    for code in codes_taking_slots(list(devices), now=now).only(*_SLOT_FIELDS):
+        code.device = devices[code.device_id]  # read by lifecycle (native scheduling), not fetched again
+        codes[code.device_id].append(code)
+    return codes
+
+
+def _slot_takers_by_lock(device_ids, *, now: datetime) -> dict:
+    """By lock, how many codes take a slot on it at any time (one grouped count): a bound on the
+    most it holds at once that the database works out without a row leaving it."""
+    return dict(
+        codes_taking_slots(device_ids, now=now)
+        .order_by()
+        .values("device_id")
+        .annotate(n=Count("pk"))
+        .values_list("device_id", "n")
+    )
 
 
 def _most_codes_at_once(device_ids, *, now: datetime) -> dict:

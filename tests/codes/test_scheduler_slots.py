@@ -200,3 +200,48 @@ def test_a_lock_with_more_stays_than_slots_but_never_too_many_at_once_is_not_pla
         AccessCodeFactory(device=small, time_bound=True, starts_at=start, ends_at=start + DAY)
     crowded = slot_plans([small], now=now)[small.pk]
     assert crowded.uses  # planned: every code that fits has its moments
+
+
+def test_a_lock_with_no_more_codes_than_slots_is_counted_not_read(small):
+    """Most locks a sweep touches have room for every code they will ever hold: one grouped
+    count over the batch's locks tells so, and none of their codes leaves the database (the
+    bound read before it took two times of every live code of every lock in the batch)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from codes.selectors import slot_plans
+    from tests.codes.factories import AccessCodeFactory
+
+    now = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    other = Device.objects.get(workspace=small.workspace, provider_device_id="sandbox-cloud-lock")
+    for n in range(3):  # as many as the 3-slot lock has slots, all wanting one at once
+        AccessCodeFactory(device=small, time_bound=True, starts_at=now + DAY, ends_at=now + 3 * DAY)
+        AccessCodeFactory(device=other, code=f"9{n}31")
+    with CaptureQueriesContext(connection) as queries:
+        plans = slot_plans([small, other], now=now)
+    assert [plans[small.pk].uses, plans[small.pk].overflows] == [{}, {}]
+    assert len(queries) == 1
+    sql = queries[0]["sql"]
+    assert "COUNT(" in sql and "GROUP BY" in sql and "starts_at" not in sql.split("FROM")[0]
+
+
+def test_a_lock_with_more_codes_than_slots_is_bounded_then_planned_in_three_reads(small):
+    """A lock past the count is bounded by its codes' times, and planned only past that bound:
+    one query each, however many locks share the batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from codes.selectors import slot_plans
+    from tests.codes.factories import AccessCodeFactory
+
+    now = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    codes = [
+        AccessCodeFactory(device=small, time_bound=True, starts_at=now + DAY, ends_at=now + 3 * DAY)
+        for _ in range(4)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        plan = slot_plans([small], now=now)[small.pk]
+    assert len(queries) == 3  # the count, the two times per code, the codes for the plan
+    # Four codes wanting the 3-slot lock at once: one cannot fit, raised at once with the moment.
+    assert len(plan.uses) == 3 and list(plan.overflows.values()) == [now + DAY]
+    assert set(plan.uses) | set(plan.overflows) == {code.pk for code in codes}

@@ -90,3 +90,30 @@ def test_dashboard_lists_no_lock_when_every_code_fits(client, roles, now):
         )
     client.force_login(staff_user(PROPERTY_MANAGER, workspace=workspace))
     assert "Locks that will overflow" not in text(client.get(reverse("latchkey:dashboard")))
+
+
+def test_dashboard_counts_a_code_still_on_the_lock_after_its_end(client, roles, now):
+    """A code whose stay has ended holds its slot until it is taken off (here the lock has not
+    confirmed the removal yet), as the scheduler's plan counts it: three staff codes wanting
+    the 3-slot lock now cannot all fit beside it, and the dashboard says so, as the scheduler
+    will. Counting only live codes (three, no more than the slots), it listed no lock."""
+    from codes.models import AccessCodeStatus
+    from tests.codes.factories import AccessCodeFactory
+
+    workspace = WorkspaceFactory()
+    lock = sandbox_fleet_create(workspace=workspace, property=PropertyFactory(workspace=workspace))[2]
+    AccessCodeFactory(
+        device=lock,
+        time_bound=True,
+        starts_at=now - 3 * DAY,
+        ends_at=now - timedelta(hours=1),
+        status=AccessCodeStatus.REMOVING,
+        provider_code_id="held-1",
+    )
+    for n in range(3):
+        access_code_create(device=lock, request=AccessCodeRequest(code=f"58219{n}", name=f"Staff {n}"))
+    client.force_login(staff_user(PROPERTY_MANAGER, workspace=workspace))
+    page = text(client.get(reverse("latchkey:dashboard")))
+    assert "Locks that will overflow" in page
+    section = page.split("Locks that will overflow")[1].split("</section>")[0]
+    assert lock.display_name in section and "1 code will not fit" in section
