@@ -17,7 +17,8 @@ from calendars.models import MAX_BUFFER_MINUTES, URL_MAX_LENGTH, CalendarFeed, S
 from calendars.parse import NotACalendar
 from calendars.selectors import feeds_for, stays_with_codes
 from calendars.services import feeds, sync
-from codes.views import _is_uuid, _page, staff_page
+from codes.views import _page, staff_page
+from common.ids import is_uuid
 from devices.models import Device, Property
 from devices.selectors import workspaces_visible_to
 
@@ -117,7 +118,7 @@ def feeds_page(request):
         chosen_id = str(properties[0].pk)
     chosen = None
     if chosen_id:
-        chosen = properties.filter(pk=chosen_id).first() if _is_uuid(chosen_id) else None
+        chosen = properties.filter(pk=chosen_id).first() if is_uuid(chosen_id) else None
         if chosen is None:
             raise Http404("No such property in your workspaces.")
     form, preview, preview_error = None, None, None

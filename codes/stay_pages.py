@@ -3,7 +3,6 @@ the live codes sharing a ``common_code_key`` (one booking's doors), or one code 
 board and the Stays list read them here, each in a fixed number of queries whatever the
 portfolio's size: the codes in one query, their issues in two (``with_shown_issues``)."""
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -13,6 +12,7 @@ from codes import lifecycle
 from codes.models import AccessCode
 from codes.pages import NOT_READY, Readiness, codes_visible, readiness
 from codes.selectors import with_shown_issues
+from common.ids import is_uuid
 from devices.models import Property
 
 # From least to most worrying: a stay is as ready as its least ready door.
@@ -96,12 +96,7 @@ def _stay_codes(workspaces):
 def chosen_stays(workspaces, keys: list[str]) -> list[Stay]:
     """The stays ``keys`` name, as the Stays page lists them (a stay's key is its codes'
     ``common_code_key``, or its one code's id); keys naming nothing visible find nothing."""
-    ids = []
-    for key in keys:
-        try:
-            ids.append(uuid.UUID(key))
-        except ValueError:
-            continue
+    ids = [key for key in keys if is_uuid(key)]
     codes = _stay_codes(workspaces).filter(
         Q(common_code_key__in=keys) | Q(pk__in=ids, common_code_key__isnull=True)
     )

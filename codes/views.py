@@ -4,7 +4,6 @@ review queue, the timeline picture and creating codes for a property's doors.
 Views only read through ``codes.pages`` and ``codes.selectors`` and write through ``codes.services``; every list
 is limited to the workspaces the person may see (``devices.selectors``)."""
 
-import uuid
 from functools import wraps
 
 from django import forms
@@ -31,6 +30,7 @@ from codes.pages import (
 )
 from codes.services import access_codes, checks, staff
 from codes.templatetags.latchkey import mask_pins
+from common.ids import is_uuid
 from common.local_time import Twice, local_instant
 from devices.models import Device, Property
 from devices.selectors import workspaces_visible_to
@@ -161,7 +161,7 @@ def review_lock_step(request):
     and recorded on its code, as if taken on each card alone."""
     if request.method != "POST":
         return HttpResponseRedirect(reverse("latchkey:review_queue"))
-    ids = [i for i in request.POST.getlist("code") if _is_uuid(i)]
+    ids = [i for i in request.POST.getlist("code") if is_uuid(i)]
     workspaces = workspaces_visible_to(request.user)
     codes = list(AccessCode.objects.filter(workspace__in=workspaces, pk__in=ids).order_by("starts_at", "pk"))
     if not codes or len(codes) != len(set(ids)):
@@ -219,7 +219,7 @@ def timeline(request):
     properties = Property.objects.filter(workspace__in=workspaces).order_by("name")
     chosen = request.GET.get("property")
     if chosen:
-        properties = properties.filter(pk=chosen) if _is_uuid(chosen) else properties.none()
+        properties = properties.filter(pk=chosen) if is_uuid(chosen) else properties.none()
         if not properties:
             raise Http404("No such property in your workspaces.")
     now = timezone.now()
@@ -230,14 +230,6 @@ def timeline(request):
         timelines=[property_timeline(p, now=now) for p in properties],
         readiness_order=list(Readiness),
     )
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 # --- Creating codes for a property's doors ------------------------------------------------------
@@ -408,7 +400,7 @@ def code_create(request):
         chosen_id = str(properties[0].pk)
     chosen = None
     if chosen_id:
-        chosen = properties.filter(pk=chosen_id).first() if _is_uuid(chosen_id) else None
+        chosen = properties.filter(pk=chosen_id).first() if is_uuid(chosen_id) else None
         if chosen is None:
             raise Http404("No such property in your workspaces.")
     form = None
