@@ -13,8 +13,6 @@ one-code read. So each process keeps what a key's digest answered for ``KEY_CACH
   stays accurate to a minute and ``KEY_CACHE_SECONDS``.
 """
 
-from django.db.models.signals import post_delete, post_save
-
 from common.remembered import Remembered
 from devices.models import ApiKey, Workspace
 from devices.services import api_key_authenticate
@@ -31,9 +29,4 @@ def api_key_for(raw_key: str) -> ApiKey | None:
 
 
 forget_all = _keys.forget_all
-
-# Keys change rarely (created, revoked, named); forgetting every entry is simpler than finding
-# the changed one's and costs one lookup per key.
-for _sender in (ApiKey, Workspace):
-    for _signal, _what in ((post_save, "saved"), (post_delete, "deleted")):
-        _signal.connect(_keys.forget_all, sender=_sender, dispatch_uid=f"api.keys.{_sender.__name__}_{_what}")
+_keys.forget_when_saved_or_deleted(ApiKey, Workspace, name="api.keys")

@@ -7,9 +7,9 @@ answers for ``seconds``:
 
 - only found answers are kept (None is looked up again each time, so a row created elsewhere
   is seen at once);
-- ``forget_all`` empties it; the owner connects it to the model signals that change the answer,
-  so a change made in this process takes effect at once and one made in another process (another
-  gunicorn worker, the admin elsewhere) within ``seconds``;
+- ``forget_all`` empties it; ``forget_when_saved_or_deleted`` connects it to the models whose
+  change alters an answer, so a change made in this process takes effect at once and one made
+  in another process (another gunicorn worker, the admin elsewhere) within ``seconds``;
 - at most ``size`` entries: past that it starts afresh rather than grow.
 """
 
@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Hashable
 from threading import Lock
 from typing import Generic, TypeVar
+
+from django.db.models.signals import post_delete, post_save
 
 T = TypeVar("T")
 
@@ -48,3 +50,11 @@ class Remembered(Generic[T]):
         """Empty it; takes (and ignores) a signal's arguments so it can be a receiver."""
         with self._lock:
             self._entries.clear()
+
+    def forget_when_saved_or_deleted(self, *models, name: str) -> None:
+        """Forget everything whenever a row of ``models`` is saved or deleted in this process
+        (``name``: unique, for the signals' dispatch ids). Such rows change rarely; forgetting
+        every entry is simpler than finding the changed one's and costs one lookup per key."""
+        for model in models:
+            for signal, what in ((post_save, "saved"), (post_delete, "deleted")):
+                signal.connect(self.forget_all, sender=model, dispatch_uid=f"{name}.{model.__name__}_{what}")

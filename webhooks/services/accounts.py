@@ -9,8 +9,6 @@ answered 500, so the provider sends it again and then hears 404; one signed with
 changed elsewhere is answered 401 and sent again.
 """
 
-from django.db.models.signals import post_delete, post_save
-
 from common.remembered import Remembered
 from devices.models import ConnectedAccount
 
@@ -28,6 +26,4 @@ def callback_account(*, source: str, connected_account_id) -> ConnectedAccount |
 
 
 forget_all = _accounts.forget_all
-
-post_save.connect(_accounts.forget_all, sender=ConnectedAccount, dispatch_uid="webhooks.accounts.saved")
-post_delete.connect(_accounts.forget_all, sender=ConnectedAccount, dispatch_uid="webhooks.accounts.deleted")
+_accounts.forget_when_saved_or_deleted(ConnectedAccount, name="webhooks.accounts")
