@@ -34,6 +34,11 @@ HANDLED_EVENT_TYPES = reports.PROVIDER_CODE_EVENTS | reports.PROVIDER_DEVICE_EVE
 _REDACTED_HEADERS = ("authorization", "cookie")
 
 
+# Every callback is stored in one insert, whatever its verdict: its SQL built once, not by the
+# ORM each time (bench/webhooks.py).
+_insert = CompiledInsert(InboundDelivery)
+
+
 @dataclass(frozen=True)
 class Answer:
     """What to answer the sender, and the stored delivery."""
@@ -80,7 +85,7 @@ def inbound_receive(
             # A stranger's body is not kept (headers, size and verdict are): otherwise anyone
             # could store megabytes here without knowing an account's secret.
             row.body = ""
-        row.save(force_insert=True)
+        _insert.insert(row)
         return Answer(status, reason, row)
 
     limit = settings.WEBHOOK_MAX_BODY_BYTES
@@ -155,10 +160,6 @@ def inbound_receive(
     return _store_verified(row)
 
 
-# Every callback is one insert: its SQL built once, not by the ORM each time (bench/webhooks.py).
-_insert = CompiledInsert(InboundDelivery)
-
-
 def _store_verified(row: InboundDelivery) -> Answer:
     """Insert a verified delivery; if its event_id was stored before, insert it as a repeat of
     that first one. The database's unique constraint decides, so two concurrent requests with
@@ -183,7 +184,7 @@ def _store_verified(row: InboundDelivery) -> Answer:
             raise
         row.status, row.duplicate_of = InboundStatus.DUPLICATE, first
         row.reason = f"Event {row.event_id} was already received (delivery {first.pk})."
-        row.save(force_insert=True)
+        _insert.insert(row)
     return Answer(200, row.reason or "Received.", row)
 
 
