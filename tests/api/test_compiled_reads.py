@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from api.access_codes import lock_page_rows
@@ -58,6 +59,29 @@ def test_compiled_rows_are_djangos_rows(lock_with_codes):
     # The values come back as Django gives them (types too, not only equal values).
     for compiled, general in zip(read(100, None), _general(workspace, lock, 100, None), strict=True):
         assert [type(v) for v in compiled] == [type(v) for v in general]
+        assert [v.tzinfo for v in compiled if isinstance(v, datetime)] == [
+            UTC for v in general if isinstance(v, datetime)
+        ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's loaders are PostgreSQL's")
+def test_times_read_by_psycopgs_own_loader_are_the_instants_in_utc(lock_with_codes):
+    # Django keeps its sessions in UTC; in any other zone, the instants must still be right.
+    workspace, lock, _ = lock_with_codes
+    read = lock_page_rows(workspace_id=workspace.pk, device_id=str(lock.pk))
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'America/New_York'")
+    try:
+        rows = read(100, None)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+    starts = sorted(
+        row[_WIRE_COLUMNS.index("starts_at")] for row in rows if row[_WIRE_COLUMNS.index("starts_at")]
+    )
+    first = datetime(2027, 3, 27, 23, 30, 0, 250000, tzinfo=UTC)
+    assert starts == [first + timedelta(hours=n) for n in (1, 3, 5)]
+    assert [iso(value) for value in starts] == [iso(first + timedelta(hours=n)) for n in (1, 3, 5)]
 
 
 def test_a_locks_pages_are_the_same_bytes_as_the_codes_listed_by_id(lock_with_codes):
