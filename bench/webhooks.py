@@ -21,8 +21,10 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +99,8 @@ def signed_requests(account, devices, count: int) -> list[tuple[bytes, dict]]:
 ROUND = 250
 
 
-def one_run(count: int, *, one_by_one: bool = False) -> dict:
+def one_run(count: int, *, one_by_one: bool = False, threads: int = 1) -> dict:
+    from django.db import connections
     from django.test import Client
     from django_q.models import OrmQ
 
@@ -108,13 +111,21 @@ def one_run(count: int, *, one_by_one: bool = False) -> dict:
     fresh_database()
     account, devices = populate(count)
     requests = signed_requests(account, devices, count)
-    client = Client(HTTP_HOST="localhost")
     url = f"/webhooks/seam/{account.pk}/"
+    # One process serving ``threads`` requests at once (a gunicorn gthread worker): each thread
+    # its own client and database connection. With one thread, the caller's own.
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+    local = threading.local()
 
-    def post(path, body, headers):
-        response = client.post(path, data=body, content_type="application/json", **headers)
-        if response.status_code != 200:
-            raise SystemExit(f"{path}: unexpected answer {response.status_code}: {response.content[:200]!r}")
+    def send(name, path, part):
+        client = getattr(local, "client", None) or Client(HTTP_HOST="localhost")
+        local.client = client
+        for body, headers in part:
+            response = client.post(
+                path, data=body, content_type="application/json", **(headers if name == "latchkey" else {})
+            )
+            if response.status_code != 200:
+                raise SystemExit(f"{path}: answered {response.status_code}: {response.content[:200]!r}")
 
     # Side by side, round by round: the same bodies to the two floors (bench/load_urls.py), then
     # the signed ones to Latchkey, so machine noise hits the three alike.
@@ -123,9 +134,26 @@ def one_run(count: int, *, one_by_one: bool = False) -> dict:
         chunk = requests[start : start + ROUND]
         for name, path in (("bare", "/bench/bare"), ("store_row", "/bench/store_row"), ("latchkey", url)):
             started = time.perf_counter()
-            for body, headers in chunk:
-                post(path, body, headers if name == "latchkey" else {})
+            if pool is None:
+                send(name, path, chunk)
+            else:
+                list(
+                    pool.map(
+                        lambda part, n=name, p=path: send(n, p, part),
+                        [chunk[i::threads] for i in range(threads)],
+                    )
+                )
             seconds[name] += time.perf_counter() - started
+    if pool is not None:
+        # Each thread's connection closed in that thread, before the database is read or dropped.
+        barrier = threading.Barrier(threads)  # so that each thread takes exactly one
+
+        def close(_):
+            barrier.wait()
+            connections.close_all()
+
+        list(pool.map(close, range(threads)))
+        pool.shutdown()
     stored = InboundDelivery.objects.filter(status=InboundStatus.PENDING).count()
     queued = OrmQ.objects.count()
     InboundDelivery.objects.filter(connected_account=None).delete()  # the floor's rows
@@ -161,7 +189,16 @@ def main() -> None:
         action="store_true",
         help="process each delivery in its own transaction (inbound_process), as before batches",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="requests served at once by the one process, each thread with its own connection "
+        "(a gunicorn gthread worker); PostgreSQL only",
+    )
     args = parser.parse_args()
+    if args.threads > 1 and not (args.database_url or "").startswith("postgres"):
+        parser.error("--threads needs PostgreSQL (SQLite takes one writer at a time)")
     with tempfile.TemporaryDirectory() as var_dir:
         setup_django(args.database_url, var_dir)
         from django.conf import settings
@@ -179,7 +216,7 @@ def main() -> None:
             if vendor == "sqlite":  # PostgreSQL's schema is dropped by fresh_database
                 connection.close()
                 Path(var_dir, "latchkey.sqlite3").unlink(missing_ok=True)
-            runs.append(one_run(args.deliveries, one_by_one=args.one_by_one))
+            runs.append(one_run(args.deliveries, one_by_one=args.one_by_one, threads=args.threads))
     receive = [r["receive_rate"] for r in runs]
     process = [r["process_rate"] for r in runs]
     store_row = [r["store_row_rate"] for r in runs]
@@ -197,7 +234,9 @@ def main() -> None:
         return line + "\n"
 
     print(
-        f"\n### Inbound webhooks, {vendor}: {args.deliveries} signed deliveries, one process\n\n"
+        f"\n### Inbound webhooks, {vendor}: {args.deliveries} signed deliveries, one process"
+        + (f" serving {args.threads} requests at once (threads)" if args.threads > 1 else "")
+        + "\n\n"
         f"| measure | per second (median of {len(runs)}) | min | max | ratio to storing a row "
         "| ratio to the bare view |\n|---|---:|---:|---:|---:|---:|\n"
         + row("floor: a bare Django view answering JSON (same middleware)", bare)
@@ -210,7 +249,9 @@ def main() -> None:
             ratios=False,
         )
         + "\n"
-        f"Receiving: Django's test client in one process, DEBUG off, the three routes interleaved in "
+        "Receiving: Django's test client in one process"
+        + (f" from {args.threads} threads, each with its own connection" if args.threads > 1 else "")
+        + ", DEBUG off, the three routes interleaved in "
         f"rounds of {ROUND} requests. "
         f"Last run: {last['stored']} stored pending, {last['queued']} tasks queued on the ORM broker, "
         f"{last['processed']} processed. Targets: issue 6, at least 500 verified and stored per second "
