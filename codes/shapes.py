@@ -112,21 +112,31 @@ def _pending_mutations(code: AccessCode) -> list[dict]:
 _RESULT_CARRIES_CODE = (ActionType.CREATE_ACCESS_CODE, ActionType.UPDATE_ACCESS_CODE)
 
 
-def action_attempts_wire(attempts: list[ActionAttempt]) -> list[dict]:
+def action_attempts_wire(attempts: list[ActionAttempt], *, shaped: dict | None = None) -> list[dict]:
     """A create or update that succeeded carries the code as it is now in ``result.access_code``
-    (Seam's shape), the codes shaped together in a fixed number of queries."""
+    (Seam's shape), the codes shaped together in a fixed number of queries. ``shaped``: bodies
+    of codes the caller has just written and shaped (``access_codes_wire``), by access_code_id,
+    used as they are rather than read and shaped again."""
+    shaped = dict(shaped or {})
     ids = {
         a.access_code_id
         for a in attempts
-        if a.action_type in _RESULT_CARRIES_CODE and a.status == "success" and a.access_code_id
+        if a.action_type in _RESULT_CARRIES_CODE
+        and a.status == "success"
+        and a.access_code_id
+        and str(a.access_code_id) not in shaped
     }
     codes = AccessCode.objects.select_related("device").filter(pk__in=ids) if ids else []
-    shaped = {c["access_code_id"]: c for c in access_codes_wire(list(codes))}
+    shaped.update((c["access_code_id"], c) for c in access_codes_wire(list(codes)))
     return [_action_attempt(a, shaped.get(str(a.access_code_id))) for a in attempts]
 
 
-def action_attempt_wire(attempt: ActionAttempt) -> dict:
-    return action_attempts_wire([attempt])[0]
+def action_attempt_wire(attempt: ActionAttempt, *, code: AccessCode | None = None) -> dict:
+    """``code``: the attempt's code as the caller has just written it (``device`` loaded),
+    shaped from memory instead of read again."""
+    if code is None or attempt.access_code_id != code.pk:
+        return action_attempts_wire([attempt])[0]
+    return action_attempts_wire([attempt], shaped={str(code.pk): access_code_wire(code)})[0]
 
 
 def _action_attempt(attempt: ActionAttempt, access_code: dict | None) -> dict:

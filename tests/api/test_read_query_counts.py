@@ -189,3 +189,31 @@ def test_access_codes_get_timeline(api):
     many, body_many = queries("GET", "access_codes/get_timeline", access_code_id=code)
     assert len(body_many["timeline_events"]) >= len(body_few["timeline_events"]) + MANY
     flat("access_codes/get_timeline", few, many)
+
+
+def _code_reads_after_the_attempt(captured) -> list[str]:
+    """The SELECTs of access-code rows run after the action attempt was written."""
+    sqls = [q["sql"] for q in captured]
+    written = next(i for i, sql in enumerate(sqls) if sql.startswith('INSERT INTO "codes_actionattempt"'))
+    return [sql for sql in sqls[written:] if sql.startswith("SELECT") and 'FROM "codes_accesscode"' in sql]
+
+
+def test_create_and_update_answer_with_the_code_they_wrote_not_a_second_read(api):
+    # A write's answer shapes the code it has in hand: reading it back cost three queries (the
+    # row, then its issues again) for the body the route had just built.
+    _, lock, call, _ = api
+    with CaptureQueriesContext(connection) as created:
+        body = call("POST", "access_codes/create", device_id=str(lock.pk), name="Ana", code="4826")
+    assert _code_reads_after_the_attempt(created.captured_queries) == []
+    shaped = body["access_code"]
+    assert body["action_attempt"]["result"]["access_code"] == shaped
+    code_id = shaped["access_code_id"]
+    assert call("POST", "access_codes/get", access_code_id=code_id)["access_code"] == shaped
+
+    with CaptureQueriesContext(connection) as updated:
+        body = call("POST", "access_codes/update", access_code_id=code_id, name="Ana Silva", code="4827")
+    assert _code_reads_after_the_attempt(updated.captured_queries) == []
+    after = body["action_attempt"]["result"]["access_code"]
+    assert (after["name"], after["code"]) == ("Ana Silva", "4827")
+    # What the write answered is what a read answers now.
+    assert call("POST", "access_codes/get", access_code_id=code_id)["access_code"] == after
