@@ -9,8 +9,7 @@ from functools import cache
 from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from codes import catalog, lifecycle
@@ -67,29 +66,6 @@ def pins_held_on_device(
         qs = qs.exclude(pk=exclude_id)
     pins = set(qs.values_list("code", flat=True))
     return HeldPins(pins=pins, prefixes={pin[:4] for pin in pins})
-
-
-def codes_at_instant(device: Device, at: datetime) -> QuerySet[AccessCode]:
-    """Codes taking a slot on the lock at ``at``: live ones whose window contains it (ongoing
-    ones always) and deleted ones not yet taken off. Offline codes take no slot. (``device``
-    and ``at`` may be ``OuterRef``s, to count in a subquery.)"""
-    in_window = (Q(starts_at__isnull=True) | Q(starts_at__lte=at)) & (
-        Q(ends_at__isnull=True) | Q(ends_at__gt=at)
-    )
-    return AccessCode.objects.filter(device=device, is_offline_access_code=False).filter(
-        (Q(deleted_at__isnull=True) & in_window) | Q(status=AccessCodeStatus.REMOVING)
-    )
-
-
-def others_at_start(codes: list[AccessCode]) -> dict:
-    """For each time-bound code, by id: how many other codes take a slot on its lock when it
-    starts (``codes_at_instant`` at its ``starts_at``). One query for all of them."""
-    others = codes_at_instant(OuterRef("device"), OuterRef("starts_at")).exclude(pk=OuterRef("pk"))
-    count = others.order_by().values("device").annotate(n=Count("pk")).values("n")[:1]
-    counted = AccessCode.objects.filter(pk__in=[code.pk for code in codes]).annotate(
-        taken=Coalesce(Subquery(count), 0)
-    )
-    return dict(counted.values_list("pk", "taken"))
 
 
 class Weight(StrEnum):

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from codes import scheduler
 from codes.locking import claim_due_codes
 from codes.models import AccessCode, AccessCodeStatus, Event, EventType
-from codes.selectors import access_code_issues, codes_at_instant, others_at_start
+from codes.selectors import access_code_issues
 from codes.services import ledger as code_ledger
 from codes.services.access_codes import access_code_create, access_code_delete, access_code_update
 from codes.services.checks import AccessCodeRequest
@@ -164,23 +164,6 @@ def test_a_small_lock_without_a_free_slot_at_arrival_is_flagged(fleet, now):
     code = fresh(code)
     assert "no_space_for_access_code_on_device" in issues(code)
     assert code.needs_review and "no_space_for_access_code_on_device" in code.review_reason
-
-
-def test_the_slots_taken_at_each_arrival_are_counted_for_many_codes_as_for_one(fleet, now):
-    cloud = fleet["sandbox-cloud-lock"]
-    leaving = access_code_create(device=cloud, request=AccessCodeRequest(code="1357"))
-    run_until(now)
-    access_code_delete(access_code=leaving)  # removing: it takes a slot until it is off
-    access_code_create(device=cloud, request=AccessCodeRequest(code="2468"))
-    stays = [
-        booking(cloud, now, arrive_in=2 * DAY, pin="3141"),
-        booking(cloud, now, arrive_in=3 * DAY, pin="2718"),  # overlaps the first
-        booking(cloud, now, arrive_in=10 * DAY, pin="1618"),
-        booking(cloud, now, arrive_in=4 * DAY, pin="5772"),  # arrives as the first leaves
-    ]
-    one_by_one = {c.pk: codes_at_instant(cloud, c.starts_at).exclude(pk=c.pk).count() for c in stays}
-    assert others_at_start(stays) == one_by_one
-    assert sorted(one_by_one.values()) == [2, 2, 3, 3]
 
 
 def test_a_lock_without_keypad_is_flagged_and_recovers_once_one_is_connected(fleet, now):
