@@ -1,6 +1,9 @@
 """bench/run.py rewrites bench/RESULTS.md: a benchmark run again replaces its own sections where
 they stand, and what no benchmark writes (notes and side-by-side runs written by hand) stays."""
 
+from pathlib import Path
+
+from bench import run
 from bench.run import rebuilt_body
 
 OLD = """# Benchmark results
@@ -46,3 +49,16 @@ def test_a_sweep_run_again_leaves_the_hand_written_sweep_comparisons():
     assert "### Sweep, sqlite: new\n" in body and "old sweep table" not in body
     assert "a side-by-side run written by hand" in body and "old planner table" in body
     assert "Capacity" not in body and "How to read" not in body  # written anew by run.py
+
+
+def test_nothing_written_by_hand_sits_in_the_header_run_py_rewrites():
+    # The header (everything before the capacity statement) is written anew by each run: notes
+    # left there were lost by the next `run.py --only`. They belong in a section of their own.
+    results = (Path(run.__file__).parent / "RESULTS.md").read_text()
+    header = results[: results.index("## Capacity of one machine")]
+    expected = run.HEADER.format(when="WHEN", machine="MACHINE", cores=0, python="PYTHON")
+
+    def without_run_line(text):  # the one line that says when and where it ran
+        return [line for line in text.strip().splitlines() if not line.startswith("Written by")]
+
+    assert without_run_line(header) == without_run_line(expected)
