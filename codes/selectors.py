@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from codes import catalog, lifecycle
 from codes.models import (
+    MAY_BE_ON_LOCK,
+    MAY_TAKE_SLOT,
     AccessCode,
     AccessCodeIssue,
     AccessCodeStatus,
@@ -575,21 +577,17 @@ def review_problems(code: AccessCode) -> list[QueueProblem]:
 # --- The plan of each lock's memory -------------------------------------------------------------
 
 
-# A code that may be on its lock now (``AccessCode.may_be_on_lock``, as a query): it holds a
-# slot until it is taken off, whatever its window says.
-_MAY_BE_ON_LOCK = (
-    ~Q(provider_code_id="")
-    | ~Q(status=AccessCodeStatus.UNSET)
-    | Q(is_scheduled_on_device=True)
-    | Q(send_in_flight__isnull=False)
-)
-
-
 def takes_slot(*, now: datetime) -> Q:
     """A code that holds, or will hold, a slot on its lock, as a query: live, or still on the
-    lock (``_MAY_BE_ON_LOCK``) whatever its window says; never an offline PIN."""
+    lock (``MAY_BE_ON_LOCK``) whatever its window says; never an offline PIN.
+
+    Written as ``MAY_TAKE_SLOT`` (no offline PIN; live or on the lock) narrowed by the window:
+    the same codes as ``not offline and (live or on the lock)``, since a live code is not
+    deleted. ``MAY_TAKE_SLOT`` is the slot index's condition, and SQLite uses a partial index
+    only when each term of its condition appears among the query's own AND-ed terms: it cannot
+    tell that ``live | MAY_BE_ON_LOCK`` implies ``not deleted | MAY_BE_ON_LOCK``."""
     live = Q(deleted_at__isnull=True) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-    return Q(is_offline_access_code=False) & (live | _MAY_BE_ON_LOCK)
+    return MAY_TAKE_SLOT & (live | MAY_BE_ON_LOCK)
 
 
 def codes_taking_slots(device_ids, *, now: datetime) -> QuerySet[AccessCode]:
@@ -662,12 +660,13 @@ def _slot_codes(devices: dict, *, now: datetime) -> dict:
 
 def _slot_takers_by_lock(device_ids, *, now: datetime) -> dict:
     """By lock, how many codes take a slot on it at any time (one grouped count): a bound on the
-    most it holds at once that the database works out without a row leaving it."""
+    most it holds at once that the database works out without a row leaving it, from the slot
+    index alone (``codes.models.SLOT_INDEX_FIELDS``)."""
     return dict(
         codes_taking_slots(device_ids, now=now)
         .order_by()
         .values("device_id")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # not of the key: SQLite's indexes hold the row id, not the UUID
         .values_list("device_id", "n")
     )
 
@@ -685,7 +684,7 @@ def _most_codes_at_once(device_ids, *, now: datetime) -> dict:
     rows = (
         codes_taking_slots(device_ids, now=now)
         .order_by()
-        .annotate(on=ExpressionWrapper(_MAY_BE_ON_LOCK, output_field=BooleanField()))
+        .annotate(on=ExpressionWrapper(MAY_BE_ON_LOCK, output_field=BooleanField()))
         .values_list("device_id", "starts_at", "ends_at", "on")
     )
     for device_id, starts_at, ends_at, on in rows.iterator(chunk_size=2000):
