@@ -243,12 +243,8 @@ class Create(SeamRoute):
                 access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
             )
             shaped = access_code_wire(code)
-            return {
-                "access_code": shaped,
-                "action_attempt": action_attempts_wire([attempt], shaped={shaped["access_code_id"]: shaped})[
-                    0
-                ],
-            }
+            [attempt_body] = action_attempts_wire([attempt], shaped={shaped["access_code_id"]: shaped})
+            return {"access_code": shaped, "action_attempt": attempt_body}
 
         return idempotent(
             self.request, route="access_codes/create", params=self.request.data_params, make=make
