@@ -30,7 +30,7 @@ from api.wire import (
 from codes.models import AccessCode, ActionType
 from codes.selectors import pin_suggestion, wire_code, wire_code_by_id, wire_codes
 from codes.services import access_codes, backup_pool, checks
-from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire, action_attempts_wire
+from codes.shapes import access_code_wire, access_codes_wire, action_attempt_wire
 from common.compiled import CompiledRead
 from devices.models import MAX_CODE_LENGTH, Device
 from devices.services import device_code_constraints_report
@@ -243,8 +243,7 @@ class Create(SeamRoute):
                 access_code=code, action_type=ActionType.CREATE_ACCESS_CODE
             )
             shaped = access_code_wire(code)
-            [attempt_body] = action_attempts_wire([attempt], shaped={shaped["access_code_id"]: shaped})
-            return {"access_code": shaped, "action_attempt": attempt_body}
+            return {"access_code": shaped, "action_attempt": action_attempt_wire(attempt, code_body=shaped)}
 
         return idempotent(
             self.request, route="access_codes/create", params=self.request.data_params, make=make
@@ -400,7 +399,7 @@ class Update(SeamRoute):
             attempt = access_codes.action_attempt_record(
                 access_code=code, action_type=ActionType.UPDATE_ACCESS_CODE
             )
-        return {"action_attempt": action_attempt_wire(attempt, code=code)}
+        return {"action_attempt": action_attempt_wire(attempt, code_body=access_code_wire(code))}
 
 
 class UpdateMultiple(SeamRoute):

@@ -131,12 +131,11 @@ def action_attempts_wire(attempts: list[ActionAttempt], *, shaped: dict | None =
     return [_action_attempt(a, shaped.get(str(a.access_code_id))) for a in attempts]
 
 
-def action_attempt_wire(attempt: ActionAttempt, *, code: AccessCode | None = None) -> dict:
-    """``code``: the attempt's code as the caller has just written it (``device`` loaded),
-    shaped from memory instead of read again."""
-    if code is None or attempt.access_code_id != code.pk:
-        return action_attempts_wire([attempt])[0]
-    return action_attempts_wire([attempt], shaped={str(code.pk): access_code_wire(code)})[0]
+def action_attempt_wire(attempt: ActionAttempt, *, code_body: dict | None = None) -> dict:
+    """``code_body``: the attempt's code as the caller has just written and shaped it
+    (``access_code_wire``), carried as it is instead of read and shaped again."""
+    shaped = {code_body["access_code_id"]: code_body} if code_body else None
+    return action_attempts_wire([attempt], shaped=shaped)[0]
 
 
 def _action_attempt(attempt: ActionAttempt, access_code: dict | None) -> dict:
