@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model, QuerySet
 from django.db.models.sql import InsertQuery
@@ -122,10 +123,26 @@ class CompiledInsert:
             [(sql, _params)] = query.get_compiler(connection=connection).as_sql()
             self._sql[connection] = sql
         values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in self.fields]
-        with connection.cursor() as cursor:
+        cursor = (
+            _server_bound_cursor(connection) if connection.vendor == "postgresql" else connection.cursor()
+        )
+        with cursor:
             cursor.execute(sql, values)
         obj._state.adding = False
         obj._state.db = DEFAULT_DB_ALIAS
+
+
+def _server_bound_cursor(connection):
+    """A cursor whose values PostgreSQL binds itself (psycopg's ``Cursor``), wrapped as Django
+    wraps its own, so execute wrappers, query logging and error translation still apply. Django's
+    cursors bind on the client, quoting every value into the SQL text in Python: for the callback
+    insert's seventeen columns, 0.05-0.08 ms of the about 1 ms a callback costs this process
+    (bench/webhooks.py stores about 5% more a second without it). Only for an INSERT written by
+    Django, whose every value goes to a column PostgreSQL takes its type from."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def column_converter(expression, django_converters, connection) -> Callable:

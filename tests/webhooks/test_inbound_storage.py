@@ -3,6 +3,8 @@ few seconds (webhooks.services.accounts), and outside a transaction the insert c
 own. What that must not change: a deleted account is refused at once, a repeat is still a
 repeat, and the batch task is still queued."""
 
+import json
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -91,3 +93,21 @@ def test_outside_a_transaction_a_repeat_is_still_a_repeat_and_the_batch_is_queue
     first_row = InboundDelivery.objects.get(event_id="evt-1", duplicate_of=None)
     assert first_row.status != InboundStatus.PENDING and first_row.processed_at is not None
     assert InboundDelivery.objects.get(status=InboundStatus.DUPLICATE).duplicate_of == first_row
+
+
+@pytest.mark.django_db
+def test_the_insert_stores_every_value_exactly_as_sent(client, seam_account, now):
+    # On PostgreSQL the server binds the insert's values (common.compiled): text that client-side
+    # quoting must escape, and placeholder-like text, arrive unchanged all the same.
+    event = {**_event(1, now), "note": 'it\'s 100%s \\ "quoted" %(name)s – ünïcödé'}
+    body, headers = signed(FIXTURE_SECRET, json.dumps(event, ensure_ascii=False), msg_id="m'1%s")
+    assert post_callback(client, seam_account, body, headers).status_code == 200
+    row = InboundDelivery.objects.get(event_id="evt-1")
+    assert row.body == body.decode()
+    assert "ünïcödé" in row.body
+    assert row.headers["svix-id"] == "m'1%s"
+    assert (row.event_type, row.received_at is not None, row.connected_account_id) == (
+        "access_code.set_on_device",
+        True,
+        seam_account.pk,
+    )
