@@ -99,8 +99,11 @@ def populate(
                 starts_at=None if is_due or n % 3 == 0 else future,
                 ends_at=None if is_due or n % 3 == 0 else future + timedelta(days=3),
                 next_attempt_at=now if is_due else (None if n % 3 == 0 else future - timedelta(days=9)),
-                created_at=now,
-                updated_at=now,
+                # Each code made at its own moment, as codes are (a second apart, the last just
+                # now): a page of a lock's codes then holds as many instants as codes, which the
+                # API must each read and write, not one shared by all.
+                created_at=now - timedelta(seconds=total - n),
+                updated_at=now - timedelta(seconds=total - n),
             )
         )
         if len(batch) == 5000:
