@@ -523,10 +523,24 @@ class SeamRoute(APIView):
             response["WWW-Authenticate"] = "Bearer"
         return response
 
+    # DRF keeps the response on the view (``self.response``), the view in the response's renderer
+    # context, and once rendered the response itself there too: reference cycles, which kept each
+    # whole answer (a page of 100 codes is thousands of objects) until Python's cycle collector
+    # walked it. Both broken below, an answer is freed as soon as it is sent.
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        self.response = None
+        return response
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         response[REQUEST_ID_HEADER] = getattr(request, "request_id", None) or f"req_{uuid.uuid4().hex}"
+        response.add_post_render_callback(_forget_renderer_context)
         return response
+
+
+def _forget_renderer_context(response) -> None:
+    response.renderer_context = None  # read only while rendering
 
 
 @csrf_exempt  # whatever the method: an API client has no CSRF token, and must get JSON back
