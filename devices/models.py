@@ -386,7 +386,19 @@ class DeviceIssue(IssueRecord):
                 name="account_issue_one_active",
             ),
         ]
-        indexes = [models.Index(fields=["device", "cleared_at"], name="device_issue_active_idx")]
+        indexes = [
+            models.Index(fields=["device", "cleared_at"], name="device_issue_active_idx"),
+            # An account's active issues (``active_issues_of_locks``, asked once per code on a
+            # list page). Without it SQLite searched them through the foreign key's index, every
+            # issue the account ever had, cleared ones too: with 8,000 in an account's history a
+            # page of 100 codes took 76 ms instead of 1.2 ms. Two columns, so that its planner
+            # prefers it to that one-column index without statistics.
+            models.Index(
+                fields=["connected_account", "device"],
+                condition=Q(cleared_at__isnull=True),
+                name="account_issue_active_idx",
+            ),
+        ]
 
     def concerns(self, device: Device) -> bool:
         """About ``device``: the lock's own issue, its account's, or that of the hub or bridge
