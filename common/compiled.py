@@ -137,8 +137,8 @@ def _server_bound_cursor(connection):
     wraps its own, so execute wrappers, query logging and error translation still apply. Django's
     cursors bind on the client, quoting every value into the SQL text in Python: for the callback
     insert's seventeen columns, 0.05-0.08 ms of the about 1 ms a callback costs this process
-    (bench/webhooks.py stores about 5% more a second without it). Only for an INSERT written by
-    Django, whose every value goes to a column PostgreSQL takes its type from."""
+    (bench/webhooks.py stores about 5% more a second with the server binding them). Only for an
+    INSERT written by Django, whose every value goes to a column PostgreSQL takes its type from."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)
